@@ -1,0 +1,57 @@
+"""Errors raised by the core, each mapped to a documented exit code.
+
+Exit codes (documented in ``ctl --help`` and the README):
+
+* 0 ``EXIT_OK`` success
+* 1 ``EXIT_NO_MATCH`` ran, but no worker replied / nothing matched
+* 2 ``EXIT_USAGE`` bad usage or bad input
+* 3 ``EXIT_UNREACHABLE`` broker or result backend unreachable
+* 4 ``EXIT_TASK_FAILED`` ``result --wait``: the task finished in FAILURE/REVOKED
+* 5 ``EXIT_WAIT_TIMEOUT`` ``result --wait``: the task did not finish in time
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_NO_MATCH = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_TASK_FAILED = 4
+EXIT_WAIT_TIMEOUT = 5
+
+
+class CtlError(Exception):
+    """An error with a one-line, password-free message and an exit code."""
+
+    exit_code: int = EXIT_USAGE
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class UsageError(CtlError):
+    exit_code = EXIT_USAGE
+
+
+class BrokerUnreachable(CtlError):
+    exit_code = EXIT_UNREACHABLE
+
+
+class BackendUnreachable(CtlError):
+    exit_code = EXIT_UNREACHABLE
+
+
+class NoReply(CtlError):
+    exit_code = EXIT_NO_MATCH
+
+
+class ReadOnlyError(CtlError):
+    """An action was refused because the console/CLI runs read-only."""
+
+    exit_code = EXIT_USAGE

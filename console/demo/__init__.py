@@ -1,0 +1,1 @@
+"""The embedded demo: a real local cluster (Redis, workers, beat, traffic)."""

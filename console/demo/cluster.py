@@ -1,0 +1,206 @@
+"""Start a real local Celery cluster of sample_proj processes, and stop it cleanly.
+
+Used by ``ctl demo``, the pytest fixtures and the benchmarks.  Every child
+runs in its own process group so that stopping it also stops its pool
+children; :meth:`LocalCluster.stop` leaves no process and no temp files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from console.core.errors import CtlError
+from console.core.redis_server import EmbeddedRedis
+
+DEFAULT_WORKERS = ("alpha", "bravo")
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    argv: list[str]
+    proc: subprocess.Popen[bytes]
+    log_path: str
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop(self, grace: float = 3.0) -> None:
+        if self.proc.poll() is None:
+            self.signal_group(signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
+        # always sweep the whole group: prefork children may outlive the parent
+        self.signal_group(signal.SIGKILL)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def hostname_for(name: str) -> str:
+    return f"{name}@{os.uname().nodename}" if "@" not in name else name
+
+
+@dataclass
+class LocalCluster:
+    """Redis + named sample_proj workers (+ optional beat)."""
+
+    workers: tuple[str, ...] = DEFAULT_WORKERS
+    concurrency: int = 2
+    beat: bool = False
+    queues: str = "celery,images"
+    app_module: str = "sample_proj"
+    redis: EmbeddedRedis | None = None
+    worker_args: list[str] = field(default_factory=list)
+    tmpdir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="ctl-cluster-"))
+    procs: list[ManagedProcess] = field(default_factory=list)
+    _own_redis: bool = False
+
+    @property
+    def broker_url(self) -> str:
+        assert self.redis is not None
+        return self.redis.url
+
+    @property
+    def backend_url(self) -> str:
+        assert self.redis is not None
+        return self.redis.url_for(1)
+
+    @property
+    def hostnames(self) -> list[str]:
+        return [hostname_for(w) for w in self.workers]
+
+    @property
+    def beat_schedule_file(self) -> str:
+        return os.path.join(self.tmpdir, "celerybeat-schedule")
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["CELERY_BROKER_URL"] = self.broker_url
+        env["CELERY_RESULT_BACKEND"] = self.backend_url
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        # the repo root must be importable for sample_proj when not installed
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        return env
+
+    def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
+        log_path = os.path.join(self.tmpdir, f"{name}.log")
+        log = open(log_path, "wb")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env(),
+            cwd=self.tmpdir,
+            start_new_session=True,
+        )
+        log.close()
+        managed = ManagedProcess(name, argv, proc, log_path)
+        self.procs.append(managed)
+        return managed
+
+    def worker_argv(self, name: str) -> list[str]:
+        return [
+            sys.executable, "-m", "celery", "-A", self.app_module, "worker",
+            "-n", hostname_for(name), "-Q", self.queues,
+            "-c", str(self.concurrency), "--pool", "prefork",
+            "-E", "--loglevel", "INFO", *self.worker_args,
+        ]
+
+    def start_worker(self, name: str) -> ManagedProcess:
+        return self._spawn(f"worker-{name}", self.worker_argv(name))
+
+    def start_beat(self) -> ManagedProcess:
+        return self._spawn(
+            "beat",
+            [
+                sys.executable, "-m", "celery", "-A", self.app_module, "beat",
+                "-s", self.beat_schedule_file, "--loglevel", "INFO",
+                "--pidfile=",
+            ],
+        )
+
+    def start(self, timeout: float = 45.0) -> LocalCluster:
+        try:
+            if self.redis is None:
+                self.redis = EmbeddedRedis().start()
+                self._own_redis = True
+            for name in self.workers:
+                self.start_worker(name)
+            if self.beat:
+                self.start_beat()
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_ready(self, timeout: float = 45.0, names: list[str] | None = None) -> None:
+        """Block until every worker answers a ping (raises CtlError on timeout)."""
+        from celery import Celery
+
+        expected = set(names or self.hostnames)
+        probe = Celery("ctl-probe", broker=self.broker_url, backend=None)
+        probe.conf.broker_connection_retry_on_startup = False
+        deadline = time.monotonic() + timeout
+        seen: set[str] = set()
+        try:
+            while time.monotonic() < deadline:
+                for mp in self.procs:
+                    if not mp.alive():
+                        raise CtlError(f"{mp.name} exited early; log: {self._tail(mp)}")
+                replies = probe.control.ping(timeout=0.5) or []
+                for reply in replies:
+                    seen.update(reply.keys())
+                if expected <= seen:
+                    return
+            missing = ", ".join(sorted(expected - seen))
+            raise CtlError(f"workers did not answer ping within {timeout}s: {missing}")
+        finally:
+            probe.close()
+
+    def _tail(self, mp: ManagedProcess, lines: int = 5) -> str:
+        try:
+            return " | ".join(Path(mp.log_path).read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def process(self, name: str) -> ManagedProcess:
+        for mp in self.procs:
+            if mp.name == name or mp.name == f"worker-{name}":
+                return mp
+        raise KeyError(name)
+
+    def stop(self) -> None:
+        for mp in reversed(self.procs):
+            mp.stop()
+        self.procs.clear()
+        if self.redis is not None and self._own_redis:
+            self.redis.stop()
+            self.redis = None
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
