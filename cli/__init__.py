@@ -1,0 +1,1 @@
+"""``ctl``: the typer front end.  Thin: parse, call ``console.core``, format, exit."""

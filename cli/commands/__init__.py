@@ -1,0 +1,1 @@
+"""One module per ``ctl`` command; each exports ``register(app)``."""

@@ -1,0 +1,144 @@
+"""Which cluster to talk to: broker / backend URLs, app module, timeouts.
+
+Resolution order (same meaning as ``celery``): explicit option, then the
+environment (``CELERY_BROKER_URL`` / ``CELERY_RESULT_BACKEND``), then the
+imported app's own configuration (``-A``), then ``redis://127.0.0.1:6379/0``.
+``CTL_READ_ONLY=1`` turns on read-only mode for both front ends.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import UsageError
+from .sanitize import mask_url, scrub_secrets
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+TRUTHY = {"1", "true", "yes", "on"}
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in TRUTHY
+
+
+@dataclass
+class ClusterSettings:
+    broker_url: str | None = None
+    result_backend: str | None = None
+    app_module: str | None = None
+    connect_timeout: float = 1.0
+    read_only: bool = False
+    _app: Any = field(default=None, init=False, repr=False, compare=False)
+
+    @classmethod
+    def resolve(
+        cls,
+        app: str | None = None,
+        broker: str | None = None,
+        result_backend: str | None = None,
+        connect_timeout: float | None = None,
+        read_only: bool | None = None,
+    ) -> ClusterSettings:
+        settings = cls(
+            broker_url=broker or os.environ.get("CELERY_BROKER_URL") or None,
+            result_backend=result_backend or os.environ.get("CELERY_RESULT_BACKEND") or None,
+            app_module=app or os.environ.get("CELERY_APP") or None,
+            connect_timeout=float(connect_timeout) if connect_timeout is not None else 1.0,
+            read_only=env_flag("CTL_READ_ONLY") if read_only is None else bool(read_only),
+        )
+        if settings.connect_timeout <= 0:
+            raise UsageError("--connect-timeout must be positive")
+        return settings
+
+    # -- the Celery app ---------------------------------------------------
+    @property
+    def app(self) -> Celery:
+        """The Celery app: the ``-A`` module's, or a bare one from the URLs."""
+        if self._app is None:
+            self._app = self._make_app()
+        return self._app
+
+    def _make_app(self) -> Celery:
+        from celery import Celery
+
+        if self.app_module:
+            app = load_app(self.app_module)
+        else:
+            app = Celery("ctl", set_as_current=False)
+            app.conf.accept_content = ["json"]
+        if self.broker_url:
+            app.conf.broker_url = self.broker_url
+        elif not self.app_module:
+            app.conf.broker_url = DEFAULT_BROKER
+        if self.result_backend:
+            app.conf.result_backend = self.result_backend
+        elif not self.app_module and not app.conf.result_backend:
+            app.conf.result_backend = app.conf.broker_url
+        # never let a one-shot CLI call sit in Celery's retry loops
+        app.conf.broker_connection_retry_on_startup = False
+        app.conf.broker_connection_timeout = self.connect_timeout
+        app.conf.broker_connection_max_retries = 0
+        app.conf.redis_socket_connect_timeout = self.connect_timeout
+        app.conf.redis_socket_timeout = max(self.connect_timeout, 5.0)
+        app.conf.result_backend_transport_options = {
+            **(app.conf.result_backend_transport_options or {}),
+            "retry_policy": {"max_retries": 0},
+        }
+        return app
+
+    @property
+    def effective_broker_url(self) -> str:
+        return str(self.app.conf.broker_url or DEFAULT_BROKER)
+
+    @property
+    def effective_backend_url(self) -> str | None:
+        backend = self.app.conf.result_backend
+        return str(backend) if backend else None
+
+    @property
+    def masked_broker(self) -> str:
+        return mask_url(self.effective_broker_url)
+
+    @property
+    def masked_backend(self) -> str:
+        return mask_url(self.effective_backend_url)
+
+    def scrub(self, message: str) -> str:
+        """Remove broker/backend passwords from any message."""
+        return scrub_secrets(message, self.broker_url, self.result_backend,
+                             self._app and self.effective_broker_url,
+                             self._app and self.effective_backend_url)
+
+
+def load_app(module: str) -> Celery:
+    """Import ``module`` (``pkg``, ``pkg.mod`` or ``pkg.mod:attr``) and find its app."""
+    from celery import Celery
+
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    modname, _, attr = module.partition(":")
+    try:
+        mod = importlib.import_module(modname)
+    except Exception as exc:  # noqa: BLE001 - any import failure is a usage error
+        raise UsageError(f"cannot import app module {module!r}: {type(exc).__name__}: {exc}") from None
+    candidates = [attr] if attr else ["app", "celery"]
+    for name in candidates:
+        obj = getattr(mod, name, None)
+        if isinstance(obj, Celery):
+            return obj
+        if not attr and name == "celery" and obj is not None:
+            inner = getattr(obj, "app", None)
+            if isinstance(inner, Celery):
+                return inner
+    if not attr:
+        for obj in vars(mod).values():
+            if isinstance(obj, Celery):
+                return obj
+    raise UsageError(f"no Celery app found in module {module!r}")
