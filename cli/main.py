@@ -8,6 +8,14 @@ import sys
 from cli.app import app
 
 COMMAND_MODULES = (
+    "cli.commands.status",
+    "cli.commands.inspect_cmd",
+    "cli.commands.result",
+    "cli.commands.revoke",
+    "cli.commands.purge",
+    "cli.commands.beat",
+    "cli.commands.events",
+    "cli.commands.console_cmd",
     "cli.commands.demo",
 )
 
