@@ -77,7 +77,9 @@ def mask_url(url: str | None) -> str:
     if not url:
         return ""
     if ";" in url:
-        return ";".join(mask_url(part) for part in url.split(";"))
+        parts = url.split(";")
+        if all("://" in part for part in parts):
+            return ";".join(mask_url(part) for part in parts)
     try:
         parts = urlsplit(url)
         if parts.password is None and "@" not in parts.netloc:
@@ -98,7 +100,10 @@ def scrub_secrets(message: str, *urls: str | None) -> str:
     for url in urls:
         if not url:
             continue
-        for part in url.split(";"):
+        parts = url.split(";")
+        if not all("://" in part for part in parts):
+            parts = [url]
+        for part in parts:
             try:
                 password = urlsplit(part).password
             except ValueError:

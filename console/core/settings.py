@@ -73,11 +73,16 @@ class ClusterSettings:
         else:
             app = Celery("ctl", set_as_current=False)
             app.conf.accept_content = ["json"]
+        # Celery reads CELERY_BROKER_URL / CELERY_RESULT_BACKEND *before* its
+        # config, so an explicit option must also win in the environment (and
+        # child processes such as the intake process inherit the same choice).
         if self.broker_url:
+            os.environ["CELERY_BROKER_URL"] = self.broker_url
             app.conf.broker_url = self.broker_url
         elif not self.app_module:
             app.conf.broker_url = DEFAULT_BROKER
         if self.result_backend:
+            os.environ["CELERY_RESULT_BACKEND"] = self.result_backend
             app.conf.result_backend = self.result_backend
         elif not self.app_module and not app.conf.result_backend:
             app.conf.result_backend = app.conf.broker_url
