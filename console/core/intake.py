@@ -1,0 +1,873 @@
+"""Event intake: sources that yield batches of raw Celery event dicts.
+
+Two sources share one small interface (:class:`EventSource`):
+
+* :class:`RedisEventSource` -- a fast reader for Redis brokers.  It opens its
+  own ``PSUBSCRIBE`` on the event exchange's pub/sub topics (``/{db}.celeryev/*``
+  with kombu's defaults), reads large socket chunks in a reader thread (so Redis
+  never has to buffer for us while we parse), parses the RESP ``pmessage``
+  frames itself, and decodes kombu's JSON envelope (``body`` is base64 of the
+  JSON event, or a JSON list of events for grouped/buffered dispatchers).
+* :class:`KombuEventSource` -- any other kombu transport, through Celery's
+  standard :class:`celery.events.EventReceiver` running in a thread.
+
+Both reconnect by themselves with capped exponential backoff, keep a
+:class:`SourceStatus` (``live`` / ``reconnecting`` / ``disconnected``), and
+count *gaps*: every time events may have been lost (connection dropped,
+subscriber kicked by Redis' ``client-output-buffer-limit pubsub``, local
+buffer overflow) ``status.gaps`` grows and :meth:`take_gap` returns True once,
+so the caller can resync (remote-control ``inspect active`` / ``stats``).
+
+Events are handed over exactly as they were sent (no ``local_received``, no
+clock adjustment): ``ClusterState.apply`` and recordings take raw events.
+"""
+
+from __future__ import annotations
+
+import binascii
+import collections
+import contextlib
+import socket
+import ssl as _ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import orjson
+
+from .errors import BrokerUnreachable, UsageError
+from .sanitize import mask_url, scrub_secrets
+
+__all__ = [
+    "EventSource",
+    "KombuEventSource",
+    "RedisEndpoint",
+    "RedisEventSource",
+    "SourceStatus",
+    "decode_envelope",
+    "event_patterns",
+    "is_redis_url",
+    "make_source",
+    "parse_redis_url",
+]
+
+REDIS_SCHEMES = ("redis", "rediss", "redis+socket", "rediss+socket", "socket", "unix")
+_GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
+
+
+# ---------------------------------------------------------------------------
+# status
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """Connection state of an event source (immutable snapshot)."""
+
+    mode: str = "disconnected"  # "live" | "reconnecting" | "disconnected" | "stopped"
+    message: str = ""
+    gaps: int = 0
+    connected: bool = False
+    last_event: float | None = None  # wall time of the last event received
+    events: int = 0  # events delivered so far
+    malformed: int = 0  # undecodable messages skipped
+    reconnects: int = 0
+
+
+class EventSource(Protocol):
+    """What :mod:`console.core.feed` and ``ctl events`` need from a source."""
+
+    @property
+    def status(self) -> SourceStatus: ...
+
+    def start(self, require_connection: bool = False) -> None: ...
+
+    def read_batch(self, timeout: float = 0.1, max_events: int = 20_000) -> list[dict]: ...
+
+    def take_gap(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class _StatusMixin:
+    """Thread-safe status bookkeeping shared by both sources."""
+
+    def _init_status(self, scrub: Callable[[str], str]) -> None:
+        self._status = SourceStatus()
+        self._status_lock = threading.Lock()
+        self._gap_pending = False
+        self._ever_connected = False
+        self._scrub = scrub
+
+    @property
+    def status(self) -> SourceStatus:
+        return self._status
+
+    def _set_status(self, **changes: Any) -> None:
+        with self._status_lock:
+            if "message" in changes:
+                changes["message"] = self._scrub(str(changes["message"]))
+            self._status = replace(self._status, **changes)
+
+    def _on_connected(self, what: str) -> None:
+        with self._status_lock:
+            st = self._status
+            gaps, reconnects, msg = st.gaps, st.reconnects, f"live: {what}"
+            if self._ever_connected:
+                gaps += 1
+                reconnects += 1
+                self._gap_pending = True
+                msg = f"reconnected to {what}; events may have been lost while disconnected"
+            self._ever_connected = True
+            self._status = replace(st, mode="live", connected=True, gaps=gaps,
+                                   reconnects=reconnects, message=self._scrub(msg))
+
+    def _add_gap(self, message: str) -> None:
+        with self._status_lock:
+            self._gap_pending = True
+            self._status = replace(self._status, gaps=self._status.gaps + 1,
+                                   message=self._scrub(message))
+
+    def take_gap(self) -> bool:
+        """True once after each gap (the caller should resync)."""
+        with self._status_lock:
+            pending, self._gap_pending = self._gap_pending, False
+            return pending
+
+    def _count(self, n: int, malformed: int = 0) -> None:
+        if n or malformed:
+            with self._status_lock:
+                st = self._status
+                self._status = replace(
+                    st, events=st.events + n, malformed=st.malformed + malformed,
+                    last_event=time.time() if n else st.last_event)
+
+
+def _backoff(attempt: int, base: float = 0.1, cap: float = 2.0) -> float:
+    return min(cap, base * (2 ** min(attempt, 10)))
+
+
+# ---------------------------------------------------------------------------
+# envelope decoding
+
+_BODY_START = b'{"body": "'
+_B64_MARK = b'"body_encoding": "base64"'
+_JSON_MARK = b'"content-type": "application/json"'
+
+
+def _body_to_events(body: Any, out: list[dict]) -> int:
+    """Append event dicts from a decoded body (dict or list); return malformed count."""
+    if isinstance(body, dict):
+        if isinstance(body.get("type"), str):
+            out.append(body)
+            return 0
+        return 1
+    if isinstance(body, list):
+        bad = 0
+        for item in body:
+            if isinstance(item, dict) and isinstance(item.get("type"), str):
+                out.append(item)
+            else:
+                bad += 1
+        return bad
+    return 1
+
+
+def decode_envelope(data: bytes, out: list[dict]) -> int:
+    """Decode one kombu message (as published on Redis pub/sub) into ``out``.
+
+    Returns the number of malformed items skipped (0 when all went well).
+    Fast path: ``{"body": "<base64>", ... "content-type": "application/json",
+    ... "body_encoding": "base64" ...}`` as kombu writes it.
+    """
+    if data.startswith(_BODY_START):
+        end = data.find(b'"', 10)
+        if end > 0:
+            tail = data[end:]
+            if _B64_MARK in tail and _JSON_MARK in tail:
+                try:
+                    return _body_to_events(orjson.loads(binascii.a2b_base64(data[10:end])), out)
+                except (ValueError, binascii.Error):
+                    return 1
+    try:
+        env = orjson.loads(data)
+    except ValueError:
+        return 1
+    if not isinstance(env, dict) or "body" not in env:
+        # a bare event (not a kombu envelope): accept it as is
+        return _body_to_events(env, out)
+    return _body_to_events(_decode_body(env), out)
+
+
+def _decode_body(env: Mapping[str, Any]) -> Any:
+    body = env.get("body")
+    props = env.get("properties") or {}
+    ctype = env.get("content-type") or "application/json"
+    try:
+        if isinstance(props, dict) and props.get("body_encoding") == "base64" and isinstance(body, str):
+            raw: bytes | str = binascii.a2b_base64(body)
+        elif isinstance(body, (dict, list)):
+            return body
+        else:
+            raw = body if isinstance(body, (bytes, str)) else b""
+        if ctype == "application/json":
+            return orjson.loads(raw)
+        from kombu.serialization import loads  # msgpack / yaml only, never pickle
+
+        return loads(raw, ctype, env.get("content-encoding") or "utf-8",
+                     accept={"application/json", "application/x-msgpack",
+                             "application/x-yaml"})
+    except Exception:  # noqa: BLE001 - anything undecodable is "malformed"
+        return None
+
+
+# ---------------------------------------------------------------------------
+# RESP parsing of pub/sub frames
+
+_PMSG = b"*4\r\n$8\r\npmessage\r\n"
+_PMSG_LEN = len(_PMSG)
+_MSG = b"*3\r\n$7\r\nmessage\r\n"
+
+
+class _Incomplete(Exception):
+    pass
+
+
+def _generic_frame(buf: bytes, pos: int) -> tuple[Any, int]:
+    """Parse any RESP2 value at ``pos``; raise _Incomplete if it is cut."""
+    end = buf.find(b"\r\n", pos)
+    if end < 0:
+        raise _Incomplete
+    kind = buf[pos]
+    line = buf[pos + 1:end]
+    nxt = end + 2
+    if kind == 42:  # '*'
+        count = int(line)
+        items = []
+        for _ in range(max(count, 0)):
+            item, nxt = _generic_frame(buf, nxt)
+            items.append(item)
+        return items, nxt
+    if kind == 36:  # '$'
+        length = int(line)
+        if length < 0:
+            return None, nxt
+        if nxt + length + 2 > len(buf):
+            raise _Incomplete
+        return buf[nxt:nxt + length], nxt + length + 2
+    if kind == 58:  # ':'
+        return int(line), nxt
+    if kind == 45:  # '-'
+        return _RespError(line.decode("utf-8", "replace")), nxt
+    return line, nxt  # '+' simple string
+
+
+class _RespError(str):
+    pass
+
+
+def parse_pubsub(buf: bytes, out: list[dict], on_other: Callable[[Any], None] | None = None) -> tuple[int, int]:
+    """Parse complete pub/sub frames in ``buf``; decode message payloads into ``out``.
+
+    Returns ``(consumed_bytes, malformed)``.
+    """
+    pos = 0
+    size = len(buf)
+    find = buf.find
+    startswith = buf.startswith
+    bad = 0
+    decode = decode_envelope
+    while pos < size:
+        if startswith(_PMSG, pos):
+            # pattern, channel: skip; data: decode
+            p = pos + _PMSG_LEN
+            e = find(b"\r\n", p)
+            if e < 0:
+                break
+            p = e + 2 + int(buf[p + 1:e]) + 2
+            e = find(b"\r\n", p)
+            if e < 0:
+                break
+            p = e + 2 + int(buf[p + 1:e]) + 2
+            e = find(b"\r\n", p)
+            if e < 0:
+                break
+            start = e + 2
+            end = start + int(buf[p + 1:e])
+            if end + 2 > size:
+                break
+            bad += decode(buf[start:end], out)
+            pos = end + 2
+            continue
+        try:
+            frame, nxt = _generic_frame(buf, pos)
+        except _Incomplete:
+            break
+        except (ValueError, IndexError):
+            # cannot resynchronise inside a RESP stream: drop the rest
+            return size, bad + 1
+        pos = nxt
+        if isinstance(frame, list) and len(frame) == 3 and frame[0] == b"message":
+            bad += decode(frame[2], out)
+        elif on_other is not None:
+            on_other(frame)
+    return pos, bad
+
+
+# ---------------------------------------------------------------------------
+# Redis URL handling
+
+
+@dataclass(frozen=True)
+class RedisEndpoint:
+    host: str = "127.0.0.1"
+    port: int = 6379
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    unix_path: str | None = None
+    use_ssl: bool = False
+    ssl_options: tuple[tuple[str, Any], ...] = ()
+
+    def describe(self) -> str:
+        where = f"unix:{self.unix_path}" if self.unix_path else f"{self.host}:{self.port}"
+        return f"redis {where} db {self.db}"
+
+
+def is_redis_url(url: str | None) -> bool:
+    if not url:
+        return False
+    scheme = url.split(";", 1)[0].split("://", 1)[0].lower()
+    return scheme in REDIS_SCHEMES
+
+
+def parse_redis_url(url: str, ssl_options: Mapping[str, Any] | bool | None = None) -> list[RedisEndpoint]:
+    """Parse a (possibly ``;``-separated failover) Redis broker URL like kombu does.
+
+    ``redis://[user:pass@]host[:port][/db]``, ``rediss://`` (TLS),
+    ``redis+socket:///path/to/sock?virtual_host=1`` / ``socket://`` / ``unix://``.
+    """
+    endpoints = []
+    for part in url.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            sp = urlsplit(part)
+            scheme = sp.scheme.lower()
+            query = dict(parse_qsl(sp.query))
+            user = unquote(sp.username) if sp.username else None
+            password = unquote(sp.password) if sp.password is not None else None
+            opts: dict[str, Any] = {}
+            if isinstance(ssl_options, Mapping):
+                opts.update(ssl_options)
+            for key in ("ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+                if key in query:
+                    opts[key] = query.pop(key)
+            use_ssl = scheme.startswith("rediss") or bool(ssl_options)
+            if scheme in ("redis+socket", "rediss+socket", "socket", "unix"):
+                path = unquote(sp.path) or "/"
+                vhost = query.get("virtual_host") or query.get("db") or "0"
+                endpoints.append(RedisEndpoint(db=_db(vhost), username=user or None, password=password,
+                                               unix_path=path, use_ssl=False))
+                continue
+            if scheme not in ("redis", "rediss"):
+                raise UsageError(f"not a Redis URL: {mask_url(part)}")
+            vhost = sp.path.lstrip("/") or query.get("db") or query.get("virtual_host") or "0"
+            endpoints.append(RedisEndpoint(
+                host=sp.hostname or "127.0.0.1", port=sp.port or 6379, db=_db(vhost),
+                username=user or None, password=password, use_ssl=use_ssl,
+                ssl_options=tuple(sorted(opts.items())),
+            ))
+        except ValueError as exc:
+            raise UsageError(f"bad broker URL {mask_url(part)}: {exc}") from None
+    if not endpoints:
+        raise UsageError("empty broker URL")
+    return endpoints
+
+
+def _db(vhost: str) -> int:
+    vhost = str(vhost).strip("/") or "0"
+    return int(vhost)
+
+
+def event_patterns(db: int, transport_options: Mapping[str, Any] | None = None,
+                   exchange: str = "celeryev") -> list[str]:
+    """The PSUBSCRIBE patterns on which kombu publishes ``exchange`` messages.
+
+    Mirrors kombu's Redis channel: topic = global_keyprefix + keyprefix_fanout
+    + exchange [+ '/' + routing_key]; keyprefix_fanout is ``/{db}.`` by default,
+    a custom string when ``fanout_prefix`` is a string, empty when it is false.
+    Both the pattern (``fanout_patterns=True``) and the plain topic are
+    subscribed so publishers with either setting are heard.
+    """
+    opts = dict(transport_options or {})
+    fanout_prefix = opts.get("fanout_prefix", True)
+    if fanout_prefix:
+        prefix = fanout_prefix if isinstance(fanout_prefix, str) else "/{db}."
+    else:
+        prefix = ""
+    prefix = prefix.format(db=db)
+    topic = (str(opts.get("global_keyprefix") or "") + prefix + exchange).translate(_GLOB_SPECIAL)
+    return [topic + "/*", topic]
+
+
+def _resp_command(*args: str | bytes) -> bytes:
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg.encode() if isinstance(arg, str) else arg
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+_CERT_REQS = {
+    "none": _ssl.CERT_NONE, "cert_none": _ssl.CERT_NONE,
+    "optional": _ssl.CERT_OPTIONAL, "cert_optional": _ssl.CERT_OPTIONAL,
+    "required": _ssl.CERT_REQUIRED, "cert_required": _ssl.CERT_REQUIRED,
+}
+
+
+def _ssl_context(opts: Mapping[str, Any]) -> _ssl.SSLContext:
+    ctx = _ssl.create_default_context(cafile=opts.get("ssl_ca_certs") or None)
+    reqs = opts.get("ssl_cert_reqs", _ssl.CERT_REQUIRED)
+    if isinstance(reqs, str):
+        reqs = _CERT_REQS.get(reqs.lower(), _ssl.CERT_REQUIRED)
+    if reqs == _ssl.CERT_NONE:
+        ctx.check_hostname = False
+    ctx.verify_mode = reqs
+    if opts.get("ssl_certfile"):
+        ctx.load_cert_chain(opts["ssl_certfile"], opts.get("ssl_keyfile") or None)
+    return ctx
+
+
+# ---------------------------------------------------------------------------
+# the fast Redis source
+
+
+class RedisEventSource(_StatusMixin):
+    """Fast pub/sub reader of Celery events on a Redis broker.
+
+    A reader thread owns the socket: it connects (AUTH, TLS, unix sockets),
+    PSUBSCRIBEs, and moves raw bytes into a bounded in-process buffer as fast
+    as the kernel hands them over (recv releases the GIL), so a burst does not
+    pile up in Redis' per-client output buffer.  :meth:`read_batch` parses the
+    buffered frames and decodes the events in the caller's thread.
+
+    Silence is probed with PING every ``ping_interval`` seconds; no reply
+    within ``dead_after`` seconds (or EOF / reset) means disconnected.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        exchange: str = "celeryev",
+        transport_options: Mapping[str, Any] | None = None,
+        ssl_options: Mapping[str, Any] | bool | None = None,
+        connect_timeout: float = 1.0,
+        ping_interval: float = 0.5,
+        dead_after: float = 1.5,
+        max_buffer: int = 256 << 20,
+        chunk_size: int = 1 << 20,
+        backoff_cap: float = 2.0,
+    ) -> None:
+        self._url = url
+        self.endpoints = parse_redis_url(url, ssl_options)
+        self.transport_options = dict(transport_options or {})
+        self.exchange = exchange
+        self.connect_timeout = float(self.transport_options.get("socket_connect_timeout") or connect_timeout)
+        self.ping_interval = ping_interval
+        self.dead_after = dead_after
+        self.max_buffer = max_buffer
+        self.chunk_size = chunk_size
+        self.backoff_cap = backoff_cap
+        self._init_status(lambda m: scrub_secrets(m, url))
+        self._chunks: collections.deque[bytes | None] = collections.deque()
+        self._buffered = 0
+        self._cond = threading.Condition()
+        self._rest = b""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+        self._endpoint_index = 0
+        self._ready: list[dict] = []
+
+    # -- construction helpers ---------------------------------------------
+    @classmethod
+    def from_app(cls, app: Any, url: str | None = None, **kwargs: Any) -> RedisEventSource:
+        conf = app.conf
+        url = url or str(conf.broker_url)
+        return cls(
+            url,
+            exchange=str(conf.event_exchange or "celeryev"),
+            transport_options=conf.broker_transport_options or {},
+            ssl_options=conf.broker_use_ssl or None,
+            **kwargs,
+        )
+
+    @property
+    def patterns(self) -> list[str]:
+        ep = self.endpoints[self._endpoint_index % len(self.endpoints)]
+        return event_patterns(ep.db, self.transport_options, self.exchange)
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(self._url)
+
+    # -- connection ---------------------------------------------------------
+    def _connect(self) -> socket.socket:
+        ep = self.endpoints[self._endpoint_index % len(self.endpoints)]
+        if ep.unix_path:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.connect_timeout)
+            try:
+                sock.connect(ep.unix_path)
+            except BaseException:
+                sock.close()
+                raise
+        else:
+            sock = socket.create_connection((ep.host, ep.port), timeout=self.connect_timeout)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        try:
+            if ep.use_ssl:
+                ctx = _ssl_context(dict(ep.ssl_options))
+                sock = ctx.wrap_socket(sock, server_hostname=ep.host if ctx.check_hostname else None)
+            if ep.password is not None:
+                args = ["AUTH", ep.username, ep.password] if ep.username else ["AUTH", ep.password]
+                sock.sendall(_resp_command(*args))
+                reply = self._read_line(sock)
+                if not reply.startswith(b"+"):
+                    raise ConnectionError("authentication failed: "
+                                          + reply.decode("utf-8", "replace").lstrip("-").strip())
+            sock.sendall(_resp_command("PSUBSCRIBE", *self.patterns))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    @staticmethod
+    def _read_line(sock: socket.socket) -> bytes:
+        data = b""
+        while not data.endswith(b"\r\n"):
+            more = sock.recv(1)
+            if not more:
+                raise ConnectionError("connection closed during handshake")
+            data += more
+            if len(data) > 4096:
+                break
+        return data
+
+    def start(self, require_connection: bool = False) -> None:
+        """Start the reader thread.
+
+        With ``require_connection`` the first connection is made here and a
+        failure raises :class:`BrokerUnreachable` (one line, password masked);
+        otherwise failures are retried in the background (status shows it).
+        """
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        sock = None
+        if require_connection:
+            try:
+                sock = self._connect()
+            except (OSError, ConnectionError, _ssl.SSLError) as exc:
+                raise BrokerUnreachable(
+                    f"broker unreachable: {self.masked_url}: {self._scrub(_exc_text(exc))}") from None
+        self._thread = threading.Thread(target=self._run, args=(sock,), name="redis-event-reader",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, sock: socket.socket | None) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            if sock is None:
+                self._set_status(mode="reconnecting" if attempt else self._status.mode,
+                                 connected=False)
+                try:
+                    sock = self._connect()
+                except (OSError, ConnectionError, _ssl.SSLError) as exc:
+                    delay = _backoff(attempt, cap=self.backoff_cap)
+                    attempt += 1
+                    self._endpoint_index += 1
+                    ep = self.endpoints[self._endpoint_index % len(self.endpoints)]
+                    self._set_status(
+                        mode="disconnected", connected=False,
+                        message=f"broker unreachable ({ep.describe()}): {_exc_text(exc)}; "
+                                f"retrying in {delay:.1f}s")
+                    self._stop.wait(delay)
+                    continue
+            attempt = 0
+            with self._cond:  # a new connection: the parser must drop a cut frame
+                self._chunks.append(None)
+                self._cond.notify()
+            self._on_connected(self.endpoints[self._endpoint_index % len(self.endpoints)].describe())
+            reason = self._pump(sock)
+            with contextlib.suppress(OSError):
+                sock.close()
+            self._sock = sock = None
+            if self._stop.is_set():
+                break
+            self._set_status(mode="disconnected", connected=False, message=f"connection lost: {reason}")
+        self._set_status(mode="stopped", connected=False)
+
+    def _pump(self, sock: socket.socket) -> str:
+        """Move bytes from the socket to the buffer until the connection dies."""
+        self._sock = sock
+        sock.settimeout(self.ping_interval)
+        recv = sock.recv
+        chunk_size = self.chunk_size
+        last_rx = time.monotonic()
+        ping_sent: float | None = None
+        while not self._stop.is_set():
+            try:
+                data = recv(chunk_size)
+            except TimeoutError:
+                now = time.monotonic()
+                if ping_sent is not None and now - ping_sent >= self.dead_after:
+                    return f"no reply to PING within {self.dead_after:.1f}s"
+                if ping_sent is None and now - last_rx >= self.ping_interval:
+                    try:
+                        sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+                    except OSError as exc:
+                        return _exc_text(exc)
+                    ping_sent = now
+                continue
+            except (OSError, _ssl.SSLError) as exc:
+                return _exc_text(exc)
+            if not data:
+                return "closed by the server (subscriber dropped: output buffer limit or shutdown)"
+            last_rx = time.monotonic()
+            ping_sent = None
+            with self._cond:
+                self._chunks.append(data)
+                self._buffered += len(data)
+                overflow = self._buffered > self.max_buffer
+                if overflow:
+                    self._chunks.clear()
+                    self._buffered = 0
+                    self._chunks.append(None)
+                self._cond.notify()
+            if overflow:
+                self._add_gap(f"intake fell behind by more than {self.max_buffer >> 20} MiB: "
+                              "buffered events dropped")
+        return "stopped"
+
+    # -- reading ------------------------------------------------------------
+    def read_batch(self, timeout: float = 0.1, max_events: int = 20_000,
+                   max_bytes: int = 4 << 20) -> list[dict]:
+        """Events received since the last call (waits up to ``timeout`` for the first)."""
+        with self._cond:
+            if not self._chunks and timeout > 0:
+                self._cond.wait(timeout)
+            items: list[bytes | None] = []
+            taken = 0
+            chunks = self._chunks
+            while chunks and taken < max_bytes:
+                item = chunks.popleft()
+                items.append(item)
+                if item is not None:
+                    taken += len(item)
+            self._buffered = max(0, self._buffered - taken)
+        if not items:
+            return []
+        out: list[dict] = []
+        bad = 0
+        parts: list[bytes] = [self._rest] if self._rest else []
+        for item in items:
+            if item is None:  # a new connection: parse what we have, drop a cut frame
+                if parts:
+                    bad += self._parse(parts, out)
+                self._rest = b""
+                parts = []
+            else:
+                parts.append(item)
+        if parts:
+            bad += self._parse(parts, out)
+        self._count(len(out), bad)
+        return out
+
+    def _parse(self, parts: list[bytes], out: list[dict]) -> int:
+        buf = parts[0] if len(parts) == 1 else b"".join(parts)
+        consumed, bad = parse_pubsub(buf, out)
+        self._rest = buf[consumed:] if consumed < len(buf) else b""
+        return bad
+
+    def close(self) -> None:
+        self._stop.set()
+        sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(3)
+            self._thread = None
+        with self._cond:
+            self._chunks.clear()
+            self._buffered = 0
+            self._cond.notify_all()
+
+
+def _exc_text(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------
+# the generic kombu source
+
+
+class KombuEventSource(_StatusMixin):
+    """Celery's standard EventReceiver in a thread, for any kombu transport.
+
+    Raw event bodies (dicts or grouped lists) are queued as received; the
+    queue is bounded (``max_pending`` events): on overflow the oldest are
+    dropped and a gap is flagged.
+    """
+
+    def __init__(self, app: Any, *, connect_timeout: float = 1.0, max_pending: int = 500_000,
+                 backoff_cap: float = 2.0, url: str | None = None) -> None:
+        self.app = app
+        self.url = url or str(app.conf.broker_url or "")
+        self.connect_timeout = connect_timeout
+        self.max_pending = max_pending
+        self.backoff_cap = backoff_cap
+        self._init_status(lambda m: scrub_secrets(m, self.url))
+        self._pending: collections.deque[dict] = collections.deque()
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._receiver: Any = None
+        self._malformed = 0
+
+    def _connection(self) -> Any:
+        conn = self.app.connection_for_read(self.url) if self.url else self.app.connection_for_read()
+        conn.connect_timeout = self.connect_timeout
+        return conn
+
+    def start(self, require_connection: bool = False) -> None:
+        if self._thread is not None:
+            return
+        if require_connection:
+            conn = self._connection()
+            try:
+                conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0,
+                                       interval_max=0, timeout=self.connect_timeout)
+            except Exception as exc:  # noqa: BLE001 - any failure to connect
+                raise BrokerUnreachable(
+                    f"broker unreachable: {mask_url(self.url)}: {self._scrub(_exc_text(exc))}") from None
+            finally:
+                conn.release()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="kombu-event-reader", daemon=True)
+        self._thread.start()
+
+    def _push(self, body: Any) -> None:
+        out: list[dict] = []
+        bad = _body_to_events(body, out)
+        if bad:
+            self._malformed += bad
+        with self._cond:
+            self._pending.extend(out)
+            overflow = len(self._pending) - self.max_pending
+            if overflow > 0:
+                for _ in range(overflow):
+                    self._pending.popleft()
+            self._cond.notify()
+        if overflow > 0:
+            self._add_gap(f"intake fell behind: {overflow} events dropped")
+
+    def _run(self) -> None:
+        from celery.events.receiver import EventReceiver
+
+        source = self
+
+        class RawReceiver(EventReceiver):
+            def _receive(self, body: Any, message: Any, list: Any = list, isinstance: Any = isinstance) -> None:  # noqa: A002
+                source._push(body)
+
+            def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **kwargs: Any) -> None:
+                source._on_connected(mask_url(source.url))
+                super().on_consume_ready(connection, channel, consumers, **kwargs)
+
+        attempt = 0
+        while not self._stop.is_set():
+            conn = self._connection()
+            try:
+                if attempt:
+                    self._set_status(mode="reconnecting", connected=False)
+                conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0,
+                                       interval_max=0, timeout=self.connect_timeout)
+                recv = RawReceiver(conn, handlers={}, app=self.app)
+                self._receiver = recv
+                attempt = 0
+                for _ in recv.consume(limit=None, timeout=None, safety_interval=0.5):
+                    if self._stop.is_set():
+                        break
+                if self._stop.is_set():
+                    break
+            except Exception as exc:  # noqa: BLE001 - connection errors of any transport
+                if self._stop.is_set():
+                    break
+                delay = _backoff(attempt, cap=self.backoff_cap)
+                attempt += 1
+                self._set_status(mode="disconnected", connected=False,
+                                 message=f"broker unreachable: {mask_url(self.url)}: "
+                                         f"{_exc_text(exc)}; retrying in {delay:.1f}s")
+                self._stop.wait(delay)
+            finally:
+                self._receiver = None
+                with contextlib.suppress(Exception):
+                    conn.release()
+        self._set_status(mode="stopped", connected=False)
+
+    def read_batch(self, timeout: float = 0.1, max_events: int = 20_000) -> list[dict]:
+        with self._cond:
+            if not self._pending and timeout > 0:
+                self._cond.wait(timeout)
+            n = min(len(self._pending), max_events)
+            pop = self._pending.popleft
+            out = [pop() for _ in range(n)]
+        bad, self._malformed = self._malformed, 0
+        self._count(len(out), bad)
+        return out
+
+    def close(self) -> None:
+        self._stop.set()
+        recv = self._receiver
+        if recv is not None:
+            recv.should_stop = True
+        if self._thread is not None:
+            self._thread.join(3)
+            self._thread = None
+
+
+# ---------------------------------------------------------------------------
+
+
+def make_source(app: Any, url: str | None = None, kind: str = "auto", **kwargs: Any) -> EventSource:
+    """The best source for ``app``'s broker: ``kind`` is "auto", "redis" or "kombu"."""
+    url = url or str(app.conf.broker_url or "")
+    if kind == "redis" or (kind == "auto" and is_redis_url(url)):
+        return RedisEventSource.from_app(app, url=url, **{
+            k: v for k, v in kwargs.items() if k in ("connect_timeout", "max_buffer", "ping_interval",
+                                                     "dead_after", "backoff_cap")})
+    if kind not in ("auto", "kombu"):
+        raise UsageError(f"unknown event source kind {kind!r}")
+    return KombuEventSource(app, url=url, **{
+        k: v for k, v in kwargs.items() if k in ("connect_timeout", "max_pending", "backoff_cap")})
+
+
+def iter_batches(source: EventSource, *, timeout: float = 0.1,
+                 stop: Callable[[], bool] | None = None) -> Iterable[list[dict]]:
+    """Yield non-empty batches from ``source`` until ``stop()`` is true."""
+    while not (stop and stop()):
+        batch = source.read_batch(timeout)
+        if batch:
+            yield batch
