@@ -191,6 +191,12 @@ class LocalCluster:
         raise KeyError(name)
 
     def stop(self) -> None:
+        # signal every group first so the graceful shutdowns overlap (a
+        # worker busy with a long task would otherwise cost its full grace
+        # period one after the other)
+        for mp in self.procs:
+            if mp.alive():
+                mp.signal_group(signal.SIGTERM)
         for mp in reversed(self.procs):
             mp.stop()
         self.procs.clear()

@@ -1,0 +1,268 @@
+"""``ctl demo``: a real local cluster with traffic, and the console opened on it.
+
+:func:`run_demo` starts, in one private temp dir (``ctl-demo-*``):
+
+1. a throw-away ``redis-server`` on a free loopback port (no persistence),
+2. named sample_proj workers (``alpha``, ``bravo``, ...) and one beat process,
+3. the traffic generator (:mod:`console.demo.traffic`),
+
+then opens the console on that cluster (or, with ``no_console``, waits in the
+foreground).  On quit, Ctrl-C (SIGINT), SIGTERM or SIGHUP -- and when the
+console crashes -- every process it started is stopped and the temp dir is
+removed.
+
+Progress goes to stderr; stdout carries only the broker URL and the
+environment line to point ``ctl`` (or ``celery``) at the cluster.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from console.core.errors import CtlError
+from console.core.redis_server import EmbeddedRedis
+from console.demo.cluster import LocalCluster, ManagedProcess
+
+APP_MODULE = "sample_proj"
+WORKER_NAMES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel")
+CONCURRENCY = 2
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# names a future create_app() may use for the beat schedule file
+_SCHEDULE_KWARGS = ("beat_schedule_file", "beat_schedule", "schedule_file")
+
+
+class DemoStopped(KeyboardInterrupt):
+    """Raised in the main thread by a stop signal (a KeyboardInterrupt, so that
+    nothing on the way swallows it as an ordinary error)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def worker_names(n: int) -> tuple[str, ...]:
+    """``alpha``, ``bravo``, ... (``worker9``... past the NATO list)."""
+    if n < 1:
+        raise ValueError("at least one worker")
+    return tuple(WORKER_NAMES[i] if i < len(WORKER_NAMES) else f"worker{i + 1}" for i in range(n))
+
+
+def env_line(broker: str, backend: str, app: str = APP_MODULE) -> str:
+    """The shell line that points ``ctl`` and ``celery`` at the demo cluster."""
+    return f"export CELERY_BROKER_URL={broker} CELERY_RESULT_BACKEND={backend} CELERY_APP={app}"
+
+
+def _progress(message: str) -> None:
+    print(f"ctl demo: {message}", file=sys.stderr, flush=True)
+
+
+def _out(message: str) -> None:
+    print(message, file=sys.stdout, flush=True)
+
+
+class _Signals:
+    """Stop-signal handling for the whole run.
+
+    Before the console runs (and in ``--no-console`` mode) the first signal
+    raises :class:`DemoStopped` in the main thread, which unwinds into the
+    cleanup.  While the console runs, it asks the app to exit instead (from a
+    helper thread: Textual's loop must not be touched from a signal handler);
+    a second signal then raises.  During cleanup every further signal is
+    ignored so nothing interrupts the teardown.
+    """
+
+    def __init__(self) -> None:
+        self.app: Any = None
+        self.stopping = False
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for sig in STOP_SIGNALS:
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except (ValueError, OSError):  # not the main thread / unsupported
+                pass
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            try:
+                signal.signal(sig, handler)
+            except (ValueError, OSError, TypeError):
+                pass
+        self._previous.clear()
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.stopping:
+            return
+        if self.received is None:
+            self.received = signum
+            if self.app is not None:
+                threading.Thread(target=self._exit_app, name="ctl-demo-exit", daemon=True).start()
+                return
+        self.stopping = True
+        raise DemoStopped(signum)
+
+    def _exit_app(self) -> None:
+        app = self.app
+        deadline = time.monotonic() + 5.0
+        while app is not None and time.monotonic() < deadline:
+            try:
+                app.call_from_thread(app.exit)
+                return
+            except Exception:  # noqa: BLE001 - not running yet, or already gone
+                time.sleep(0.1)
+                app = self.app
+
+    def teardown(self) -> None:
+        """From now on, signals are ignored: the cleanup must run to the end."""
+        self.stopping = True
+
+
+def _spawn_traffic(cluster: LocalCluster, slots: int) -> ManagedProcess:
+    argv = [
+        sys.executable, "-m", "console.demo.traffic",
+        "--broker", cluster.broker_url, "--backend", cluster.backend_url,
+        "--slots", str(slots), "--parent-pid", str(os.getpid()),
+    ]
+    # LocalCluster owns the process: same log dir, same process-group teardown
+    return cluster._spawn("traffic", argv)  # noqa: SLF001
+
+
+def _settings(cluster: LocalCluster) -> Any:
+    from console.core.settings import ClusterSettings
+
+    settings = ClusterSettings.resolve(
+        app=APP_MODULE, broker=cluster.broker_url, result_backend=cluster.backend_url,
+    )
+    # Celery's own name for `celery beat -s FILE`: where the Beat screen finds
+    # last-run times; also as a settings attribute if ClusterSettings grows one.
+    settings.app.conf.beat_schedule_filename = cluster.beat_schedule_file
+    for name in _SCHEDULE_KWARGS:
+        if hasattr(settings, name):
+            setattr(settings, name, cluster.beat_schedule_file)
+    return settings
+
+
+def _load_create_app() -> Callable[..., Any] | None:
+    try:
+        from console.ui.app import create_app
+    except ImportError as exc:
+        _progress(f"the console is not available ({exc}); running without it")
+        return None
+    return create_app
+
+
+def _run_console(create_app: Callable[..., Any], cluster: LocalCluster, signals: _Signals) -> int:
+    settings = _settings(cluster)
+    kwargs: dict[str, Any] = {"settings": settings}
+    try:
+        params = inspect.signature(create_app).parameters
+    except (TypeError, ValueError):
+        params = {}  # type: ignore[assignment]
+    for name in _SCHEDULE_KWARGS:
+        if name in params:
+            kwargs[name] = cluster.beat_schedule_file
+            break
+    app = create_app(**kwargs)
+    signals.app = app
+    try:
+        result = app.run()
+    finally:
+        signals.app = None
+    code = getattr(app, "return_code", None)
+    if isinstance(code, int) and code:
+        return code
+    return result if isinstance(result, int) else 0
+
+
+def _wait_foreground(cluster: LocalCluster, redis: EmbeddedRedis) -> int:
+    """Block until a stop signal (raises DemoStopped) or Redis dies."""
+    warned: set[str] = set()
+    while True:
+        time.sleep(0.5)
+        if not redis.is_running():
+            _progress("redis-server exited; stopping the demo")
+            return 3
+        for mp in cluster.procs:
+            if not mp.alive() and mp.name not in warned:
+                warned.add(mp.name)
+                _progress(f"{mp.name} exited (code {mp.proc.returncode}); log: {cluster._tail(mp)}")  # noqa: SLF001
+
+
+def _print_connection(cluster: LocalCluster) -> None:
+    _out(f"Broker: {cluster.broker_url}")
+    _out(f"Result backend: {cluster.backend_url}")
+    _out(env_line(cluster.broker_url, cluster.backend_url))
+
+
+def run_demo(no_console: bool = False, n_workers: int = 2, traffic: bool = True) -> int:
+    """Run the demo cluster (and the console on it) until quit; return an exit code."""
+    started = time.monotonic()
+    signals = _Signals()
+    signals.install()
+    tmpdir = tempfile.mkdtemp(prefix="ctl-demo-")
+    redis: EmbeddedRedis | None = None
+    cluster: LocalCluster | None = None
+    code = 0
+    try:
+        _progress(f"temp dir {tmpdir}")
+        redis_dir = os.path.join(tmpdir, "redis")
+        os.mkdir(redis_dir)
+        redis = EmbeddedRedis(workdir=redis_dir)
+        redis.start()
+        _progress(f"redis-server on 127.0.0.1:{redis.port} ({redis.executable})")
+        names = worker_names(n_workers)
+        cluster = LocalCluster(
+            workers=names, concurrency=CONCURRENCY, beat=True, redis=redis,
+            app_module=APP_MODULE, tmpdir=tmpdir,
+        )
+        _progress(f"starting workers {', '.join(names)} and beat...")
+        cluster.start()
+        _progress(f"workers answer ping: {', '.join(cluster.hostnames)}")
+        if traffic:
+            proc = _spawn_traffic(cluster, slots=n_workers * CONCURRENCY)
+            _progress(f"traffic generator running (pid {proc.proc.pid})")
+        _progress(f"cluster ready in {time.monotonic() - started:.1f}s")
+        _print_connection(cluster)
+
+        create_app = None
+        if not no_console:
+            if sys.stdin.isatty() and sys.stdout.isatty():
+                create_app = _load_create_app()
+            else:
+                _progress("not a terminal: running without the console")
+        if create_app is not None:
+            code = _run_console(create_app, cluster, signals)
+        else:
+            _progress("point ctl at it from another terminal with the line above; Ctrl-C stops")
+            code = _wait_foreground(cluster, redis)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or DemoStopped from SIGTERM/SIGHUP
+        signum = exc.signum if isinstance(exc, DemoStopped) else signal.SIGINT
+        _progress(f"{signal.Signals(signum).name}: stopping")
+        code = 0
+    except CtlError as exc:
+        _progress(f"error: {exc}")
+        # a plain CtlError here is a start-up failure, not a usage error
+        code = exc.exit_code if type(exc) is not CtlError else 1
+    finally:
+        signals.teardown()
+        _progress("stopping processes...")
+        t0 = time.monotonic()
+        if cluster is not None:
+            cluster.stop()
+        if redis is not None:
+            redis.stop()
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        signals.restore()
+        _progress(f"stopped in {time.monotonic() - t0:.1f}s; temp dir removed")
+    return code
