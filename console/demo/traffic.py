@@ -271,10 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     original_ppid = os.getppid()
     parent_pid = args.parent_pid or original_ppid
-    die_with_parent()
+    # PID 1 of a container (parent 0) or already adopted by init: nothing to watch
+    watch_parent = parent_pid > 1
+    if watch_parent:
+        die_with_parent()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, _on_signal)
-    if not parent_alive(parent_pid, original_ppid):
+    if watch_parent and not parent_alive(parent_pid, original_ppid):
         return 0
 
     traffic = Traffic(args.broker, args.backend, slots=args.slots, verbose=args.verbose)
@@ -290,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 break
-            if not parent_alive(parent_pid, original_ppid):
+            if watch_parent and not parent_alive(parent_pid, original_ppid):
                 print("traffic: parent process gone, stopping", file=sys.stderr, flush=True)
                 break
             if now < next_tick:

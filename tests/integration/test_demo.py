@@ -1,0 +1,206 @@
+"""``ctl demo --no-console`` as a real process: a working cluster, a clean exit.
+
+The demo runs with a private ``TMPDIR`` so the test can tell that every temp
+file it made is gone, and every descendant process is recorded (psutil)
+before it is stopped so the test can tell that none survived.  The cluster
+is checked with the stock ``celery`` command line, as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(sys.executable).parent
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
+
+
+class Demo:
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmpdir = tmp_path / "tmp"
+        self.tmpdir.mkdir()
+        self.stderr_path = tmp_path / "demo.stderr"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "CTL_"))}
+        env.update(TMPDIR=str(self.tmpdir), NO_COLOR="1", PYTHONUNBUFFERED="1")
+        self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in close()
+        self.proc = subprocess.Popen(
+            [str(BIN / "ctl"), "demo", "--no-console"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
+            env=env, text=True,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.stdout: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        self.broker = self.backend = self.env_line = ""
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def wait_started(self, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.env_line:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                pytest.fail(f"no broker URL within {timeout}s; stderr: {self.stderr()[-2000:]}")
+            if line is None:
+                pytest.fail(f"ctl demo exited ({self.proc.wait()}); stderr: {self.stderr()[-2000:]}")
+            self.stdout.append(line)
+            if line.startswith("Broker: "):
+                self.broker = line.split(" ", 1)[1]
+            elif line.startswith("Result backend: "):
+                self.backend = line.split(": ", 1)[1]
+            elif line.startswith("export "):
+                self.env_line = line
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def descendants(self) -> list[psutil.Process]:
+        return psutil.Process(self.proc.pid).children(recursive=True)
+
+    def celery(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
+        env.update(CELERY_BROKER_URL=self.broker, CELERY_RESULT_BACKEND=self.backend)
+        return subprocess.run(
+            [str(BIN / "celery"), "-A", "sample_proj", *args],
+            capture_output=True, text=True, timeout=timeout, env=env, cwd=self.tmpdir,
+        )
+
+    def close(self) -> None:
+        if self.proc.poll() is None:  # the test failed half-way: never leave a cluster behind
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                for p in self.descendants():
+                    p.kill()
+                self.proc.kill()
+                self.proc.wait(5)
+        self._stderr.close()
+
+
+@pytest.fixture
+def demo(tmp_path: Path):
+    d = Demo(tmp_path)
+    try:
+        yield d
+    finally:
+        d.close()
+
+
+def _inspect_json(demo: Demo, what: str) -> dict[str, list]:
+    proc = demo.celery("inspect", what, "--json", "--timeout", "3")
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _wait_for(predicate, timeout: float, what: str, interval: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    pytest.fail(f"{what} within {timeout}s")
+
+
+def _assert_stops_clean(demo: Demo, sig: int) -> None:
+    procs = demo.descendants()
+    names = " ".join(p.name() for p in procs)
+    # redis-server, 2 workers (+ 2 pool children each), beat, traffic
+    assert len(procs) >= 5 + 4, f"expected the whole cluster under ctl demo, got: {names}"
+    temp_dirs = re.findall(r"temp dir (\S+)", demo.stderr())
+    assert temp_dirs and all(Path(d).is_relative_to(demo.tmpdir) for d in temp_dirs)
+
+    t0 = time.monotonic()
+    demo.proc.send_signal(sig)
+    try:
+        code = demo.proc.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"ctl demo still running {STOP_TIMEOUT}s after {sig!r}")
+    elapsed = time.monotonic() - t0
+    assert code == 0, demo.stderr()[-2000:]
+
+    def all_gone() -> bool:
+        return not [p for p in procs if _alive(p)]
+
+    _wait_for(all_gone, 5.0, "started processes still alive: "
+              + ", ".join(f"{p.pid}" for p in procs if _alive(p)), interval=0.1)
+    leftovers = sorted(str(p.relative_to(demo.tmpdir)) for p in demo.tmpdir.rglob("*"))
+    assert leftovers == [], f"temp files left behind: {leftovers[:10]}"
+    assert elapsed < STOP_TIMEOUT
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_demo_runs_a_real_busy_cluster_and_stops_clean_on_sigint(demo: Demo) -> None:
+    t0 = time.monotonic()
+    demo.wait_started()
+    startup = time.monotonic() - t0
+    assert demo.broker.startswith("redis://127.0.0.1:") and demo.broker.endswith("/0")
+    assert demo.env_line == (
+        f"export CELERY_BROKER_URL={demo.broker} CELERY_RESULT_BACKEND={demo.backend} "
+        "CELERY_APP=sample_proj"
+    )
+    print(f"ctl demo --no-console ready in {startup:.1f}s")
+
+    ping = demo.celery("inspect", "ping", "--timeout", "5")
+    assert ping.returncode == 0, ping.stderr[-1000:]
+    for name in ("alpha@", "bravo@"):
+        assert name in ping.stdout, ping.stdout
+
+    # traffic flows: results land in the backend, ETA tasks are held, work is running
+    backend = redis.Redis.from_url(demo.backend)
+    try:
+        _wait_for(lambda: backend.dbsize() > 5, 20.0, "no results in the backend")
+    finally:
+        backend.close()
+    seen: dict[str, bool] = {"scheduled": False, "active": False}
+
+    def busy() -> bool:
+        for what in seen:
+            if not seen[what]:
+                seen[what] = any(_inspect_json(demo, what).values())
+        return all(seen.values())
+
+    _wait_for(busy, 25.0, f"inspect active/scheduled stayed empty: {seen}", interval=0.2)
+
+    # stdout is only the URL/env lines (progress goes to stderr)
+    assert all(line.startswith(("Broker: ", "Result backend: ", "export ")) for line in demo.stdout)
+    _assert_stops_clean(demo, signal.SIGINT)
+    assert "SIGINT" in demo.stderr()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_demo_stops_clean_on_signal(demo: Demo, sig: int) -> None:
+    demo.wait_started()
+    backend = redis.Redis.from_url(demo.backend)
+    try:
+        _wait_for(lambda: backend.dbsize() > 0, 20.0, "no results in the backend")
+    finally:
+        backend.close()
+    _assert_stops_clean(demo, sig)
+    assert signal.Signals(sig).name in demo.stderr()
