@@ -258,10 +258,11 @@ def resync_events(settings: Any, now: Callable[[], float] = time.time, timeout: 
         def inspect(method: str) -> dict[str, Any]:
             return _replies(rc.inspect(method, timeout=timeout))
     except ImportError:
-        control = settings.app.control
+        app = settings.app
 
         def inspect(method: str) -> dict[str, Any]:
-            return _replies(getattr(control.inspect(timeout=timeout), method)())
+            with app.connection_for_write() as conn:  # a fresh connection: never a stale pooled one
+                return _replies(getattr(app.control.inspect(timeout=timeout, connection=conn), method)())
 
     stats = inspect("stats")
     active = inspect("active")
@@ -344,6 +345,7 @@ class _IntakeLoop:
         self.resync_out: queue.SimpleQueue[list[dict]] = queue.SimpleQueue()
         self.resync_thread: threading.Thread | None = None
         self.resync_message = ""
+        self.resync_wanted: str | None = None
         self.applied = 0
 
     def status(self) -> FeedStatus:
@@ -356,7 +358,9 @@ class _IntakeLoop:
 
     def _resync(self, reason: str) -> None:
         if self.resync_thread is not None and self.resync_thread.is_alive():
+            self.resync_wanted = reason  # run again once the current one is done
             return
+        self.resync_wanted = None
 
         def work() -> None:
             try:
@@ -413,6 +417,8 @@ class _IntakeLoop:
                         self.recorder.write_batch(batch)
                 if source.take_gap():
                     self._resync("gap")
+                elif self.resync_wanted and not self.resync_thread.is_alive():  # type: ignore[union-attr]
+                    self._resync(self.resync_wanted)
                 while True:
                     try:
                         synthetic = self.resync_out.get_nowait()

@@ -492,7 +492,7 @@ class RedisEventSource(_StatusMixin):
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
         self._endpoint_index = 0
-        self._ready: list[dict] = []
+        self._initial = b""
 
     # -- construction helpers ---------------------------------------------
     @classmethod
@@ -545,11 +545,38 @@ class RedisEventSource(_StatusMixin):
                 if not reply.startswith(b"+"):
                     raise ConnectionError("authentication failed: "
                                           + reply.decode("utf-8", "replace").lstrip("-").strip())
-            sock.sendall(_resp_command("PSUBSCRIBE", *self.patterns))
+            patterns = self.patterns
+            sock.sendall(_resp_command("PSUBSCRIBE", *patterns))
+            self._initial = self._await_subscribed(sock, len(patterns))
         except BaseException:
             sock.close()
             raise
         return sock
+
+    def _await_subscribed(self, sock: socket.socket, expected: int) -> bytes:
+        """Read the PSUBSCRIBE confirmations; return any bytes that followed them."""
+        buf = b""
+        confirmed = 0
+        while confirmed < expected:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("connection closed while subscribing")
+            buf += data
+            while confirmed < expected:
+                try:
+                    frame, nxt = _generic_frame(buf, 0)
+                except _Incomplete:
+                    break
+                except (ValueError, IndexError):
+                    raise ConnectionError("unexpected reply to PSUBSCRIBE") from None
+                if isinstance(frame, _RespError):
+                    raise ConnectionError(f"PSUBSCRIBE refused: {frame}")
+                if isinstance(frame, list) and frame and frame[0] == b"psubscribe":
+                    confirmed += 1
+                    buf = buf[nxt:]
+                else:
+                    raise ConnectionError(f"unexpected reply to PSUBSCRIBE: {str(frame)[:80]}")
+        return buf
 
     @staticmethod
     def _read_line(sock: socket.socket) -> bytes:
@@ -606,6 +633,10 @@ class RedisEventSource(_StatusMixin):
             attempt = 0
             with self._cond:  # a new connection: the parser must drop a cut frame
                 self._chunks.append(None)
+                if self._initial:
+                    self._chunks.append(self._initial)
+                    self._buffered += len(self._initial)
+                self._initial = b""
                 self._cond.notify()
             self._on_connected(self.endpoints[self._endpoint_index % len(self.endpoints)].describe())
             reason = self._pump(sock)

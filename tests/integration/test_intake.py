@@ -1,0 +1,289 @@
+"""Event intake against real Redis and real sample_proj workers."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.core.feed import LiveFeed
+from console.core.intake import KombuEventSource, RedisEventSource, make_source
+from console.core.settings import ClusterSettings
+from tests.integration.test_intake_parse import new_state, state_factory
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _restore_celery_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ClusterSettings.app exports the broker URL to os.environ: undo it after each test."""
+    import os
+
+    for key in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+        if key in os.environ:
+            monkeypatch.setenv(key, os.environ[key])
+        else:
+            monkeypatch.delenv(key, raising=False)
+
+PERF = Path(__file__).resolve().parents[1] / "perf"
+
+
+def collect(source: Any, until: Callable[[list[dict]], bool], timeout: float = 15.0) -> list[dict]:
+    events: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events.extend(source.read_batch(0.1))
+        if until(events):
+            return events
+    raise AssertionError(f"condition not met in {timeout}s; got {len(events)} events: "
+                         f"{sorted({e.get('type') for e in events})}")
+
+
+def lifecycle_seen(uuid: str) -> Callable[[list[dict]], bool]:
+    def check(events: list[dict]) -> bool:
+        kinds = {e["type"] for e in events if e.get("uuid") == uuid}
+        return {"task-received", "task-started", "task-succeeded"} <= kinds
+    return check
+
+
+@pytest.mark.parametrize("kind", ["redis", "kombu"])
+def test_source_receives_real_task_events(cluster, sample_app, kind):
+    settings = ClusterSettings.resolve(broker=cluster.broker_url)
+    source = make_source(settings.app, kind=kind)
+    assert isinstance(source, RedisEventSource if kind == "redis" else KombuEventSource)
+    source.start(require_connection=True)
+    try:
+        collect(source, lambda evs: True, timeout=0.5)  # subscription settles
+        res = sample_app.send_task("sample_proj.tasks.add", args=(20, 22))
+        events = collect(source, lifecycle_seen(res.id))
+        assert res.get(timeout=10) == 42
+        mine = [e for e in events if e.get("uuid") == res.id]
+        received = next(e for e in mine if e["type"] == "task-received")
+        assert received["name"] == "sample_proj.tasks.add"
+        assert received["args"] == "(20, 22)"
+        assert received["hostname"] in cluster.hostnames
+        succeeded = next(e for e in mine if e["type"] == "task-succeeded")
+        assert succeeded["result"] == "42" and succeeded["runtime"] >= 0
+        # raw, as sent: the stock receiver's local additions are absent
+        assert "local_received" not in succeeded
+        # heartbeats from both workers (every 2 s)
+        events += collect(source, lambda evs: {e["hostname"] for e in evs if e["type"] == "worker-heartbeat"}
+                          >= set(cluster.hostnames), timeout=6)
+        st = source.status
+        assert st.mode == "live" and st.connected and st.gaps == 0 and st.events >= len(events)
+    finally:
+        source.close()
+    assert source.status.mode == "stopped"
+
+
+def publish_and_collect(url: str, source: Any, n: int, attempts: int = 5) -> list[dict]:
+    """Publish ``n`` events until the source has seen them (a fresh subscription may lag)."""
+    from tests.perf.publish_events import publish
+
+    events: list[dict] = []
+    for attempt in range(attempts):
+        publish(url, n, seed=attempt)
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            events.extend(source.read_batch(0.1))
+            if len(events) >= n:
+                return events
+    raise AssertionError(f"published {n} events {attempts} times, received {len(events)}")
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class FeedView:
+    """Accumulates polled deltas like a UI would."""
+
+    def __init__(self, feed: Any) -> None:
+        self.feed = feed
+        self.tasks: dict[str, Any] = {}
+        self.workers: dict[str, Any] = {}
+        self.deltas = 0
+        self.stats: dict = {}
+
+    def pump(self) -> FeedView:
+        delta = self.feed.poll()
+        if delta is not None:
+            self.deltas += 1
+            if delta.full:
+                self.tasks.clear()
+                self.workers.clear()
+            for uid in delta.removed:
+                self.tasks.pop(uid, None)
+            for row in delta.tasks:
+                self.tasks[row.uuid] = row
+            for row in delta.workers:
+                self.workers[row.hostname] = row
+            self.stats = delta.stats
+        return self
+
+    def state_of(self, uuid: str) -> str | None:
+        row = self.pump().tasks.get(uuid)
+        return row.state if row else None
+
+
+def test_live_feed_brings_real_tasks_into_state(cluster, sample_app):
+    from celery import chain
+
+    settings = ClusterSettings.resolve(broker=cluster.broker_url, result_backend=cluster.backend_url)
+    feed = LiveFeed(settings, rate_hz=20, state_factory=state_factory())
+    feed.start()
+    view = FeedView(feed)
+    try:
+        wait_for(lambda: feed.status.mode == "live", 20, "feed live")
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        assert feed.poll() is not None or True  # non-blocking, never raises
+        assert time.monotonic() - t0 < 0.05
+        res = sample_app.send_task("sample_proj.tasks.mul", args=(6, 7))
+        ch = chain(sample_app.signature("sample_proj.tasks.add", args=(1, 2)),
+                   sample_app.signature("sample_proj.tasks.add", args=(3,))).apply_async()
+        bad = sample_app.send_task("sample_proj.tasks.always_fails", args=("nope",))
+        assert ch.get(timeout=15) == 6
+        wait_for(lambda: view.state_of(res.id) == "SUCCESS", 10, "mul SUCCESS in the feed")
+        wait_for(lambda: view.state_of(ch.id) == "SUCCESS", 10, "chain tail SUCCESS")
+        wait_for(lambda: view.state_of(bad.id) == "FAILURE", 10, "always_fails FAILURE")
+        row = view.tasks[res.id]
+        assert row.name == "sample_proj.tasks.mul" and row.hostname in cluster.hostnames
+        assert view.tasks[ch.id].parent_id == ch.parent.id
+        wait_for(lambda: set(view.pump().workers) >= set(cluster.hostnames), 8, "both workers")
+        detail = feed.task_detail(res.id)
+        assert detail is not None and detail.get("uuid", res.id) == res.id
+        assert feed.task_detail("no-such-task") is None
+        assert feed.status.gaps == 0
+    finally:
+        feed.stop()
+    assert not feed.alive
+
+
+def test_redis_outage_disconnects_fast_and_recovers(redis_server):
+    source = RedisEventSource(redis_server.url)
+    source.start(require_connection=True)
+    try:
+        publish_and_collect(redis_server.url, source, 50)
+        t0 = time.monotonic()
+        redis_server.kill()
+        wait_for(lambda: source.status.mode in ("disconnected", "reconnecting"), 2.0, "disconnected")
+        assert time.monotonic() - t0 < 2.0
+        assert not source.status.connected
+        # retries with backoff while down: no busy loop (CPU time stays small)
+        cpu0 = time.process_time()
+        time.sleep(1.5)
+        assert time.process_time() - cpu0 < 0.5
+        assert source.status.mode in ("disconnected", "reconnecting")
+        assert "refused" in source.status.message or "unreachable" in source.status.message
+        redis_server.restart()
+        wait_for(lambda: source.status.mode == "live", 5, "live again")
+        assert source.status.gaps == 1 and source.take_gap() and not source.take_gap()
+        publish_and_collect(redis_server.url, source, 20)
+    finally:
+        source.close()
+
+
+def test_kombu_source_outage_recovers(redis_server):
+    from celery import Celery
+
+    app = Celery("t", broker=redis_server.url, set_as_current=False)
+    source = KombuEventSource(app, url=redis_server.url)
+    source.start(require_connection=True)
+    try:
+        wait_for(lambda: source.status.mode == "live", 5, "live")
+        publish_and_collect(redis_server.url, source, 30)
+        redis_server.kill()
+        wait_for(lambda: source.status.mode in ("disconnected", "reconnecting"), 2.0, "disconnected")
+        redis_server.restart()
+        wait_for(lambda: source.status.mode == "live", 8, "live again")
+        assert source.status.gaps == 1
+        publish_and_collect(redis_server.url, source, 10)
+    finally:
+        source.close()
+
+
+def test_live_feed_survives_broker_restart_and_resyncs(redis_server):
+    from tests.perf.publish_events import generate_events, publish
+
+    settings = ClusterSettings.resolve(broker=redis_server.url)
+    feed = LiveFeed(settings, rate_hz=20, state_factory=state_factory())
+    feed.start()
+    view = FeedView(feed)
+    try:
+        wait_for(lambda: feed.status.mode == "live", 20, "live")
+        t0 = time.monotonic()
+        redis_server.kill()
+        wait_for(lambda: feed.status.mode in ("disconnected", "reconnecting"), 2.0, "feed disconnected")
+        assert time.monotonic() - t0 < 2.0
+        assert feed.poll() is not None  # the UI hears about it
+        redis_server.restart()
+        try:
+            wait_for(lambda: feed.status.mode == "live" and feed.status.gaps >= 1, 8, "recovered")
+        except AssertionError:
+            raise AssertionError(f"feed did not recover: {feed.status}") from None
+        assert feed.status.gaps == 1, feed.status
+        try:
+            wait_for(lambda: "resynced after gap" in feed.status.message, 12, "resync after the gap")
+        except AssertionError:
+            raise AssertionError(f"no resync after the gap: {feed.status}") from None
+        # events flow again after the restart
+        uuids = {e["uuid"] for e in generate_events(40, seed=7) if e["type"] == "task-received"}
+        for _ in range(5):
+            publish(redis_server.url, 40, seed=7)
+            try:
+                wait_for(lambda: uuids <= set(view.pump().tasks), 1.5, "published tasks in the feed")
+                break
+            except AssertionError:
+                continue
+        assert uuids <= set(view.tasks)
+        assert feed.status.gaps == 1
+    finally:
+        feed.stop()
+
+
+def test_burst_100k_with_default_pubsub_limits(redis_server):
+    """100k events published at ~87k/s: our source must not be dropped (or must flag a gap)."""
+    import subprocess
+
+    source = RedisEventSource(redis_server.url)
+    source.start(require_connection=True)
+    state = new_state(max_tasks=100_000)
+    ready = Path(redis_server.workdir) / "ready"
+    proc = subprocess.Popen([sys.executable, str(PERF / "publish_events.py"), "--url", redis_server.url,
+                             "--count", "100000", "--rate", "87000", "--ready-file", str(ready)],
+                            stdout=subprocess.PIPE)
+    try:
+        got = 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and got < 100_000:
+            batch = source.read_batch(0.2)
+            state.apply_batch(batch)
+            got += len(batch)
+            if not batch and proc.poll() is not None and got:
+                idle = time.monotonic()
+                while time.monotonic() - idle < 2 and got < 100_000:
+                    more = source.read_batch(0.2)
+                    state.apply_batch(more)
+                    got += len(more)
+                break
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out
+        st = source.status
+        assert st.connected, st
+        # either kept up with everything, or detected the loss
+        assert got == 100_000 or st.gaps >= 1, (got, st)
+        print(f"burst: received {got} of 100000, gaps={st.gaps}, publisher: {out.decode().strip()}")
+    finally:
+        proc.kill()
+        source.close()
