@@ -1,0 +1,284 @@
+"""Benchmark row 5: the console as a person sees it, driven in a real terminal (tmux).
+
+* **First frame**: ``ctl -A sample_proj console`` is started in a detached
+  ``tmux`` session (160x48, private tmux server socket) and the pane is
+  polled with ``capture-pane`` until the app has painted its screen (at least
+  ``MIN_LINES`` non-blank lines); stock counterpart: Celery's own curses
+  monitor ``celery -A sample_proj events`` measured the same way.  Measured
+  idle and again under load.
+* **Keypress to screen**: under load -- ``N`` simulated workers
+  (tests/perf/fleet.py, 500 by default) sending ``R`` task events/s (20,000)
+  after the console has been fed >= 100,000 tasks -- the filter is opened
+  (``FILTER_KEY``) and characters are typed one at a time; for each, the time
+  from ``tmux send-keys`` until the typed text is on the pane.  ``capture-pane``
+  polling costs ~2-4 ms a round (a tmux client fork), which is included.
+
+Everything runs on the same machine as the load, so the console competes for
+the 2 cores with the fleet, Redis and its own intake process: that is the
+point of the row, and the note says how loaded the machine was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+COLS, ROWS = 160, 48
+MIN_LINES = 5
+FILTER_KEY = "/"  # opens the task filter in the console (console/ui)
+CLEAR_KEYS = ("C-u",)  # clears the filter input
+PROBE = "qzxjvkwqzxjv"  # unlikely to be on screen otherwise
+
+
+def _tool(name: str) -> str:
+    p = BIN / name
+    return str(p) if p.exists() else name
+
+
+class Tmux:
+    """A private tmux server (own socket) with one detached session."""
+
+    _n = 0
+
+    def __init__(self, cols: int = COLS, rows: int = ROWS) -> None:
+        Tmux._n += 1
+        self.socket = f"ctlbench-{os.getpid()}-{Tmux._n}"
+        self.cols, self.rows = cols, rows
+        self.target = "bench"
+
+    def _tmux(self, *args: str, check: bool = False, timeout: float = 10) -> str:
+        proc = subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args],
+                              capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"tmux {args[0]} failed: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def start(self, argv: list[str], env: dict[str, str]) -> float:
+        """Start ``argv`` in the session; returns the perf_counter start time."""
+        env_args: list[str] = []
+        for key in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "PYTHONPATH", "NO_COLOR",
+                    "CTL_READ_ONLY", "TERM", "COLORTERM", "LANG", "LC_ALL"):
+            if key in env:
+                env_args += ["-e", f"{key}={env[key]}"]
+        t0 = time.perf_counter()
+        self._tmux("new-session", "-d", "-s", self.target, "-x", str(self.cols),
+                   "-y", str(self.rows), *env_args, "--", *argv, check=True)
+        self._tmux("set-option", "-t", self.target, "remain-on-exit", "on")
+        return t0
+
+    def capture(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", self.target)
+
+    def dead(self) -> bool:
+        return self._tmux("display-message", "-p", "-t", self.target,
+                          "#{pane_dead}").strip() == "1"
+
+    def send(self, *keys: str, literal: bool = False) -> None:
+        args = ["send-keys", "-t", self.target]
+        if literal:
+            args.append("-l")
+        self._tmux(*args, *keys)
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self.send("C-c")
+            time.sleep(0.3)
+        with contextlib.suppress(Exception):
+            self._tmux("kill-server")
+
+    def __enter__(self) -> Tmux:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+
+def _nonblank(text: str) -> int:
+    return sum(1 for ln in text.splitlines() if ln.strip())
+
+
+def painted(text: str, rows: int = ROWS, min_lines: int = MIN_LINES) -> bool:
+    """A full-screen app's frame: bottom row drawn (footer) or half the rows, not a
+    CLI message at the top of an otherwise empty pane."""
+    lines = text.splitlines()
+    bottom = len(lines) >= rows and bool(lines[rows - 1].strip())
+    return _nonblank(text) >= min_lines and (bottom or _nonblank(text) >= rows // 2)
+
+
+def console_env(broker_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(CELERY_BROKER_URL=broker_url, CELERY_RESULT_BACKEND=broker_url,
+               PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+               TERM="xterm-256color", COLORTERM="truecolor", LANG="C.UTF-8")
+    env.pop("NO_COLOR", None)
+    return env
+
+
+def first_frame(argv: list[str], env: dict[str, str], timeout: float = 15.0,
+                min_lines: int = MIN_LINES, tmux: Tmux | None = None) -> dict[str, Any]:
+    """Seconds from spawning ``argv`` in tmux until the pane shows a painted screen."""
+    own = tmux is None
+    tmux = tmux or Tmux()
+    try:
+        t0 = tmux.start(argv, env)
+        deadline = t0 + timeout
+        text = ""
+        while time.perf_counter() < deadline:
+            text = tmux.capture()
+            if painted(text, tmux.rows, min_lines) and not tmux.dead():
+                seconds = time.perf_counter() - t0
+                time.sleep(0.5)  # a TUI stays up; an error message + exit does not
+                if tmux.dead():
+                    return {"seconds": None, "error": "exited: " + _last(tmux.capture()),
+                            "screen": text}
+                return {"seconds": seconds, "screen": text}
+            if tmux.dead():
+                return {"seconds": None, "error": "exited: " + _last(text), "screen": text}
+            time.sleep(0.003)
+        return {"seconds": None, "error": f"no frame within {timeout:.0f}s: {_last(text)}",
+                "screen": text}
+    finally:
+        if own:
+            tmux.kill()
+
+
+def _last(text: str) -> str:
+    lines = [ln.strip("\u2500\u2502\u256d\u256e\u256f\u2570 ").strip()
+             for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("Pane is dead")]
+    return lines[-1][:140] if lines else "(blank)"
+
+
+def keypress_latencies(tmux: Tmux, n: int = 40, timeout: float = 3.0) -> dict[str, Any]:
+    """Open the filter, type PROBE characters one by one; latency until each is on screen."""
+    tmux.send(FILTER_KEY, literal=True)
+    time.sleep(0.5)
+    lat: list[float] = []
+    misses = 0
+    typed = ""
+    for i in range(n):
+        if len(typed) >= len(PROBE) // 2 + 2:
+            tmux.send(*CLEAR_KEYS)
+            typed = ""
+            t_clear = time.perf_counter()
+            while PROBE[:3] in tmux.capture() and time.perf_counter() - t_clear < timeout:
+                time.sleep(0.005)
+        ch = PROBE[len(typed)]
+        want = typed + ch
+        t0 = time.perf_counter()
+        tmux.send(ch, literal=True)
+        while True:
+            screen = tmux.capture()
+            if want in screen:
+                lat.append(time.perf_counter() - t0)
+                typed = want
+                break
+            if time.perf_counter() - t0 > timeout:
+                misses += 1
+                typed = ""
+                tmux.send(*CLEAR_KEYS)
+                break
+        _ = i
+        time.sleep(0.05)  # a person types ~10-20 keys/s
+    if not lat:
+        return {"p50": None, "p95": None, "n": 0, "misses": misses,
+                "screen": tmux.capture()}
+    lat.sort()
+    p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
+    return {"p50": statistics.median(lat), "p95": p95, "n": len(lat), "misses": misses,
+            "max": lat[-1]}
+
+
+def _console_argv() -> list[str]:
+    return [_tool("ctl"), "-A", "sample_proj", "console"]
+
+
+def _stock_argv() -> list[str]:
+    return [_tool("celery"), "-A", "sample_proj", "events"]
+
+
+def _row(row: str, name: str, metric: str, unit: str, ours, stock, target: str,
+         passed, note: str) -> dict:
+    ratio = ours / stock if isinstance(ours, (int, float)) and isinstance(
+        stock, (int, float)) and stock else None
+    return {"row": row, "name": name, "metric": metric, "unit": unit, "ours": ours,
+            "stock": stock, "flower": None, "ratio": ratio, "target": target,
+            "passed": passed, "note": note}
+
+
+def run(ctx, quick: bool = False) -> list[dict]:
+    """Row 5 (see the module docstring); ``quick``: 10 workers, 500 events/s, 5 keys."""
+    from tests.perf.fleet import Fleet
+
+    if shutil.which("tmux") is None:
+        return [_row("5", "console", "", "", None, None, "", None, "tmux not installed")]
+    n_workers = 10 if quick else 500
+    rate = 500 if quick else 20_000
+    want_tasks = 500 if quick else 100_000
+    n_keys = 5 if quick else 40
+    redis = ctx.fresh_redis()
+    env = console_env(redis.url)
+    rows: list[dict] = []
+
+    # 5a: first frame, idle
+    ours = first_frame(_console_argv(), env)
+    stock = first_frame(_stock_argv(), env)
+    rows.append(_row("5a", "console first frame, idle", "time to first frame", "s",
+                     ours["seconds"], stock["seconds"], "< 1 s",
+                     (ours["seconds"] < 1.0) if ours["seconds"] is not None else None,
+                     "stock = `celery events` (curses monitor), same tmux 160x48"
+                     + (f" | ctl: {ours['error']}" if ours.get("error") else "")
+                     + (f" | celery: {stock['error']}" if stock.get("error") else "")))
+
+    # under load
+    with Fleet(redis.url, n_workers, rate=rate, duration=600 if not quick else 120,
+               prefix="load") as fleet:
+        with Tmux() as tmux:
+            ff = first_frame(_console_argv(), env, tmux=tmux)
+            c0 = fleet.counters()
+            t_fill = time.monotonic()
+            # ~3.2 task events per task in the fleet's mix
+            target_events = c0["task_events"] + int(want_tasks * 3.2)
+            while time.monotonic() - t_fill < (60 if quick else 120):
+                c = fleet.counters()
+                if c["task_events"] >= target_events:
+                    break
+                time.sleep(0.5)
+            c1 = fleet.counters()
+            fill_s = time.monotonic() - t_fill
+            achieved = (c1["task_events"] - c0["task_events"]) / max(1e-6, fill_s)
+            load = os.getloadavg()[0]
+            if ff["seconds"] is None:
+                keys = {"p50": None, "p95": None, "n": 0, "misses": 0,
+                        "screen": ff.get("screen", "")}
+            else:
+                keys = keypress_latencies(tmux, n=n_keys)
+            stock_ff = first_frame(_stock_argv(), env)
+    load_note = (f"{n_workers} simulated workers at {achieved:,.0f} task events/s measured "
+                 f"(target {rate:,}); ~{(c1['task_events'] - c0['task_events']) / 3.2:,.0f} "
+                 f"tasks fed before typing; 1-min load avg {load:.1f} on {os.cpu_count()} cores")
+    rows.append(_row("5b", "console first frame, under load", "time to first frame", "s",
+                     ff["seconds"], stock_ff["seconds"], "< 1 s",
+                     (ff["seconds"] < 1.0) if ff["seconds"] is not None else None,
+                     load_note + (f" | ctl: {ff['error']}" if ff.get("error") else "")))
+    key_note = (f"{keys['n']} keys typed into the filter ({keys['misses']} not shown within 3 s)"
+                f"; tmux send-keys -> text on pane (capture-pane polling)")
+    if keys["n"] == 0:
+        key_note += " | screen: " + _last(keys.get("screen", ""))
+    rows.append(_row("5c", "keypress to screen, under load", "median", "ms",
+                     keys["p50"] * 1000 if keys["p50"] is not None else None, None,
+                     "-", None, key_note))
+    rows.append(_row("5d", "keypress to screen, under load", "p95", "ms",
+                     keys["p95"] * 1000 if keys["p95"] is not None else None, None,
+                     "< 100 ms", (keys["p95"] < 0.1) if keys["p95"] is not None else None,
+                     load_note))
+    return rows
