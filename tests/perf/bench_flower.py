@@ -8,11 +8,12 @@ enough to hold the whole run.  The SAME generator as rows 3/4
 (tests/perf/publish_events.py, real ``celeryev`` envelopes) publishes:
 
 * intake: ``count`` events as fast as the publisher can (the 100,000-event
-  burst); Flower's ``/metrics`` counter ``flower_events_total`` says how many
-  it accounted; rate = accounted / (time of the last increase - publish
-  start).  Events Flower could not take are lost on Redis pub/sub (the
-  server drops a subscriber whose output buffer passes 32 MB), which is
-  reported as accounted < published.
+  burst); Flower's ``/metrics`` counter ``flower_events_total`` (task events
+  only; scaled by the stream's task/worker mix) says how many it accounted.
+  Events Flower could not take are lost on Redis pub/sub (the server drops a
+  subscriber whose output buffer passes 32 MB), reported as accounted <
+  published.  Then its own rate on a 30,000-event burst, which stays under
+  that limit: accounted / (time of the last increase - publish start).
 * memory: then events at a paced rate that Flower keeps up with, until it
   tracks ``tasks`` tasks (task-received counted by flower_events_total);
   bytes per task = (RSS after - RSS before) / tasks tracked.
@@ -160,7 +161,8 @@ def _wait_settled(flower: FlowerProcess, target: int, t_start: float, timeout: f
 
 
 def measure(broker_url: str, burst: int = 100_000, tasks: int = 100_000,
-            paced_rate: float = 4000.0, timeout: float = 240.0) -> dict[str, Any]:
+            paced_rate: float = 4000.0, timeout: float = 240.0,
+            throughput_burst: int = 30_000) -> dict[str, Any]:
     """Flower's intake of a ``burst`` and its memory per task at ``tasks`` tasks."""
     if not PUBLISHER.exists():
         return {"error": "tests/perf/publish_events.py missing"}
@@ -188,6 +190,22 @@ def measure(broker_url: str, burst: int = 100_000, tasks: int = 100_000,
             "cpu_seconds": flower.cpu_seconds() - cpu0,
             "publisher": pub_out.strip().splitlines()[-1] if pub_out.strip() else "",
         })
+        # throughput: a burst small enough to stay under Redis' 32 MB pub/sub
+        # output-buffer limit, so nothing is dropped and the rate is Flower's own
+        if throughput_burst:
+            base = flower.events_total()
+            t0 = time.monotonic()
+            pub = publish(broker_url, throughput_burst, 0.0, seed=3)
+            pub.communicate(timeout=timeout)
+            expected = task_events_in(throughput_burst, seed=3)
+            count, t_last = _wait_settled(flower, base + expected, t0, timeout)
+            got = count - base
+            out.update({
+                "throughput_burst": throughput_burst,
+                "throughput_accounted": round(got * throughput_burst / max(1, expected)),
+                "throughput_events_per_s": got * throughput_burst / max(1, expected)
+                / max(1e-6, t_last - t0),
+            })
         # memory: keep feeding at a pace Flower sustains until it tracks `tasks` tasks
         received = flower.events_total("task-received")
         seed = 2
