@@ -57,11 +57,12 @@ def test_row2_dead_broker_smoke():
     assert r["ours_exit"] is not None
 
 
-def test_flower_column_smoke(redis_server):
-    out = bench_flower.measure(redis_server.url, burst=2_000, tasks=1_000, paced_rate=3000.0,
-                               timeout=60.0)
+def test_flower_column_smoke():
+    out = bench_flower.measure(count=2_000, burst=1_000, burst_rate=5_000.0, tasks=1_000,
+                               paced_rate=3000.0, timeout=60.0)
     assert "error" not in out, out
     assert out["accounted"] > 0 and _num(out["events_per_s"])
+    assert out["burst_accounted"] > 0
     assert out["tasks_tracked"] >= 1_000
     assert _num(out["bytes_per_task"])
 

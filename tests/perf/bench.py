@@ -150,59 +150,96 @@ def _flower(ctx: BenchContext, quick: bool) -> dict[str, Any]:
         return cache
     from tests.perf import bench_flower
 
-    n = 5_000 if quick else 100_000
+    n = 3_000 if quick else 100_000
     try:
-        redis = ctx.fresh_redis()
-        result = bench_flower.measure(redis.url, burst=n, tasks=n,
-                                      paced_rate=4000.0 if quick else 6000.0,
-                                      throughput_burst=2_000 if quick else 30_000)
+        result = bench_flower.measure(count=n, burst=0 if quick else n, tasks=n,
+                                      paced_rate=4000.0 if quick else 6000.0)
     except Exception as exc:  # noqa: BLE001 - a failed column must not kill the table
         result = {"error": f"{type(exc).__name__}: {exc}"}
     ctx._flower_result = result
     return result
 
 
-def _attach_flower(rows: list[dict], value: float | None, unit_match: Callable[[dict], bool],
-                   note: str) -> None:
-    for r in rows:
-        if unit_match(r):
-            r["flower"] = value
-            r["note"] = (r.get("note") or "") + (" | " if r.get("note") else "") + note
-            return
-    rows.append({"row": rows[0]["row"] if rows else "?", "name": "Flower 2.2 (same stream)",
-                 "metric": "", "unit": "", "ours": None, "stock": None, "flower": value,
-                 "ratio": None, "target": "", "passed": None, "note": note})
+def _num(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def intake_rows(raw: list[dict], fl: dict[str, Any]) -> list[dict]:
+    """tests/perf/bench_intake.py rows (one per consumer and phase) -> table rows."""
+    by = {(r.get("test"), r.get("consumer")): r for r in raw}
+    rows: list[dict] = []
+    ours, stock = by.get(("throughput", "ours"), {}), by.get(("throughput", "stock"), {})
+    o, s_ = _num(ours.get("events_per_s")), _num(stock.get("events_per_s"))
+    ratio = o / s_ if (o and s_) else None
+    fl_rate = None if "error" in fl else _num(fl.get("events_per_s"))
+    notes = [f"{ours.get('count', '?'):,} events flat out, Redis pub/sub buffer unlimited; "
+             f"state: {ours.get('state', '?')}" if isinstance(ours.get("count"), int)
+             else "throughput phase missing"]
+    for name, r in (("ours", ours), ("stock", stock)):
+        if r.get("died") or r.get("error"):
+            notes.append(f"{name}: {r.get('error')}")
+    if "error" in fl:
+        notes.append(f"flower: {fl['error']}")
+    elif fl_rate is not None:
+        notes.append(f"flower accounted {fl.get('accounted', 0):,} of {fl.get('count', 0):,}")
+    rows.append({"row": "3a", "name": "event intake, end to end into state",
+                 "metric": "throughput", "unit": "events/s", "ours": o, "stock": s_,
+                 "flower": fl_rate, "ratio": ratio, "target": ">= 50,000/s and >= 3x stock",
+                 "passed": (o >= 50_000 and ratio >= 3) if (o and ratio) else None,
+                 "note": "; ".join(notes)})
+    b_ours, b_stock = by.get(("burst", "ours"), {}), by.get(("burst", "stock"), {})
+    if b_ours or b_stock:
+        count = b_ours.get("count") or b_stock.get("count") or 0
+        got = b_ours.get("received")
+        kept = got == count and not b_ours.get("gaps")
+        detected = bool(b_ours.get("gaps"))
+        fl_burst = None if "error" in fl else fl.get("burst_accounted")
+        rate = (b_ours.get("publisher") or {}).get("rate")
+        note = (f"{count:,} events at ~{rate or '?'}/s, default 32 MB pub/sub limit | "
+                f"ours: {b_ours.get('outcome', '?')} | stock: {b_stock.get('outcome', '?')}")
+        if fl_burst is not None:
+            note += f" | flower accounted {fl_burst:,}"
+        rows.append({"row": "3b", "name": f"{count:,}-event burst", "metric": "events received",
+                     "unit": "events", "ours": got, "stock": b_stock.get("received"),
+                     "flower": fl_burst, "ratio": None,
+                     "target": "all, or the loss detected",
+                     "passed": (kept or detected) if got is not None else None, "note": note})
+    return rows
 
 
 def row_intake(ctx: BenchContext, quick: bool = False) -> list[dict]:
     mod = _import_optional("tests.perf.bench_intake")
+    fl = _flower(ctx, quick)
     if mod is None:
         rows = _pending("3", "event intake", "tests/perf/bench_intake.py not there yet")
+        return rows
+    if quick:
+        raw = mod.run(redis_url=None, count=3_000, burst=3_000, burst_rate=20_000.0) \
+            if _accepts(mod.run, "burst_rate") \
+            else mod.run(redis_url=None)
     else:
-        redis = ctx.fresh_redis()
-        kwargs: dict[str, Any] = {"redis_url": redis.url}
-        if quick and "quick" in getattr(mod.run, "__code__", type("c", (), {"co_varnames": ()})
-                                        ).co_varnames:
-            kwargs["quick"] = True
-        rows = [normalize("3", r) for r in mod.run(**kwargs)]
-    fl = _flower(ctx, quick)
-    if "error" in fl:
-        _attach_flower(rows, None, lambda r: "events/s" in (r.get("unit") or ""),
-                       f"flower: {fl['error']}")
-    else:
-        rate = fl.get("throughput_events_per_s", fl["events_per_s"])
-        note = (f"flower: {rate:,.0f} events/s on a {fl.get('throughput_burst', 0):,}-event "
-                f"burst ({fl.get('throughput_accounted', 0):,} accounted); on the "
-                f"{fl['burst']:,}-event burst it accounted {fl['accounted']:,} "
-                f"({100 * fl['accounted'] / max(1, fl['burst']):.0f}%)")
-        if fl["accounted"] < 0.99 * fl["burst"]:
-            note += " - Redis dropped its subscription at the pub/sub output-buffer limit"
-        _attach_flower(
-            rows, rate,
-            lambda r: "events/s" in (r.get("unit") or "") or "events/s" in (r.get("metric") or ""),
-            note,
-        )
-    return rows
+        raw = mod.run(redis_url=None)
+    if raw and all("test" in r for r in raw):
+        return intake_rows(raw, fl)
+    return [normalize("3", r) for r in raw]
+
+
+def _attach_flower(rows: list[dict], value: float | None, match: Callable[[dict], bool],
+                   note: str, metric: str = "", unit: str = "") -> None:
+    """Put Flower's figure on the first matching row, or add a row of its own."""
+    for r in rows:
+        if match(r):
+            r["flower"] = value
+            r["note"] = (r.get("note") or "") + (" | " if r.get("note") else "") + note
+            return
+    rows.append({"row": rows[0]["row"] if rows else "?", "name": "Flower 2.2 (same stream)",
+                 "metric": metric, "unit": unit, "ours": None, "stock": None, "flower": value,
+                 "ratio": None, "target": "", "passed": None, "note": note})
+
+
+def _accepts(fn: Callable, name: str) -> bool:
+    code = getattr(fn, "__code__", None)
+    return bool(code and name in code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
 
 
 def row_memory(ctx: BenchContext, quick: bool = False) -> list[dict]:
@@ -211,20 +248,21 @@ def row_memory(ctx: BenchContext, quick: bool = False) -> list[dict]:
         rows = _pending("4", "memory per tracked task", "tests/perf/bench_state.py not there yet")
     else:
         kwargs: dict[str, Any] = {}
-        if quick and "quick" in mod.run.__code__.co_varnames:
+        if quick and _accepts(mod.run, "quick"):
             kwargs["quick"] = True
         rows = [normalize("4", r) for r in mod.run(**kwargs)]
     fl = _flower(ctx, quick)
     if "error" in fl:
-        _attach_flower(rows, None, lambda r: "B" in (r.get("unit") or ""),
-                       f"flower: {fl['error']}")
+        note = f"flower: {fl['error']}"
+        value = None
     else:
-        _attach_flower(
-            rows, fl["bytes_per_task"],
-            lambda r: (r.get("unit") or "").lower() in ("b", "bytes", "b/task", "bytes/task"),
-            f"flower: RSS {fl['rss_before'] / 2**20:.0f} -> {fl['rss_after'] / 2**20:.0f} MiB "
-            f"holding {fl['tasks_tracked']:,} tasks (RSS delta / tasks)",
-        )
+        value = fl["bytes_per_task"]
+        note = (f"flower: RSS {fl['rss_before'] / 2**20:.0f} -> {fl['rss_after'] / 2**20:.0f} MiB "
+                f"holding {fl['tasks_tracked']:,} tasks (RSS delta / tasks)")
+    _attach_flower(rows, value,
+                   lambda r: (r.get("unit") or "").lower() in ("b", "bytes", "b/task",
+                                                               "bytes/task"), note,
+                   metric="memory per task", unit="B/task")
     return rows
 
 

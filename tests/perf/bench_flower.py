@@ -1,22 +1,22 @@
 """Flower as a third column: its event intake rate and memory on the same stream.
 
 Flower 2.2 (installed in the venv as the ``bench`` extra) is started as
-``celery -A sample_proj flower`` on a free loopback port against the bench
-Redis, with its defaults except ``--enable_events=False`` (it would otherwise
-broadcast ``enable_events`` every few seconds) and ``--max_tasks`` large
-enough to hold the whole run.  The SAME generator as rows 3/4
-(tests/perf/publish_events.py, real ``celeryev`` envelopes) publishes:
+``celery -A sample_proj flower`` on a free loopback port, with its defaults
+except ``--enable_events=False`` (it would otherwise broadcast
+``enable_events`` every few seconds) and ``--max_tasks`` large enough to hold
+the whole run.  It is fed by the SAME publisher and the same phases as
+tests/perf/bench_intake.py (real ``celeryev`` envelopes from
+tests/perf/publish_events.py); Flower's ``/metrics`` counter
+``flower_events_total`` (task events only, scaled by the stream's task/worker
+mix) says how many events it accounted:
 
-* intake: ``count`` events as fast as the publisher can (the 100,000-event
-  burst); Flower's ``/metrics`` counter ``flower_events_total`` (task events
-  only; scaled by the stream's task/worker mix) says how many it accounted.
-  Events Flower could not take are lost on Redis pub/sub (the server drops a
-  subscriber whose output buffer passes 32 MB), reported as accounted <
-  published.  Then its own rate on a 30,000-event burst, which stays under
-  that limit: accounted / (time of the last increase - publish start).
-* memory: then events at a paced rate that Flower keeps up with, until it
-  tracks ``tasks`` tasks (task-received counted by flower_events_total);
-  bytes per task = (RSS after - RSS before) / tasks tracked.
+* throughput: 100,000 events flat out to a Redis without a pub/sub
+  output-buffer limit; events/s from the first to the last accounted event;
+* burst: 100,000 events at ~87,000/s to a Redis with the default limit
+  (``client-output-buffer-limit pubsub 32mb 8mb 60``): how many it accounted
+  (Redis drops a subscriber that falls 32 MB behind);
+* memory: paced events until Flower tracks 100,000 tasks (task-received
+  count); bytes per task = (RSS after - RSS before the first event) / tasks.
 
 Everything is bounded by timeouts, and Flower is always stopped.
 """
@@ -146,92 +146,99 @@ def task_events_in(count: int, seed: int) -> int:
 
 
 def _wait_settled(flower: FlowerProcess, target: int, t_start: float, timeout: float,
-                  quiet: float = 3.0) -> tuple[int, float]:
-    """Poll the counter until it reaches ``target`` or stops growing for ``quiet`` s."""
-    last, t_last = flower.events_total(), time.monotonic()
+                  quiet: float = 3.0, base: int | None = None
+                  ) -> tuple[int, float, float | None]:
+    """Poll the counter until it reaches ``target`` or stops growing for ``quiet`` s.
+
+    Returns (count, time of the last increase, time of the first increase over ``base``).
+    """
+    last = flower.events_total()
+    t_last = time.monotonic()
+    t_first = t_last if (base is not None and last > base) else None
     deadline = t_start + timeout
     while time.monotonic() < deadline:
-        time.sleep(0.25)
+        time.sleep(0.1)
         now_count = flower.events_total()
         if now_count != last:
             last, t_last = now_count, time.monotonic()
+            if t_first is None and base is not None and last > base:
+                t_first = t_last
         if last >= target or time.monotonic() - t_last > quiet:
             break
-    return last, t_last
+    return last, t_last, t_first
 
 
-def measure(broker_url: str, burst: int = 100_000, tasks: int = 100_000,
-            paced_rate: float = 4000.0, timeout: float = 240.0,
-            throughput_burst: int = 30_000) -> dict[str, Any]:
-    """Flower's intake of a ``burst`` and its memory per task at ``tasks`` tasks."""
+UNLIMITED = ["--client-output-buffer-limit", "pubsub", "0", "0", "0"]
+DEFAULT_LIMIT = ["--client-output-buffer-limit", "pubsub", "32mb", "8mb", "60"]
+
+
+def measure(count: int = 100_000, burst: int = 100_000, burst_rate: float = 87_000.0,
+            tasks: int = 100_000, paced_rate: float = 6000.0,
+            timeout: float = 240.0) -> dict[str, Any]:
+    """Flower on the same streams as tests/perf/bench_intake.py (rows 3) and row 4.
+
+    * throughput: ``count`` events flat out to a Redis without a pub/sub
+      output-buffer limit; events/s from the first to the last event accounted
+      (``/metrics`` polled every 0.1 s);
+    * burst: ``burst`` events at ``burst_rate``/s to a Redis with the default
+      limit: how many Flower accounted;
+    * memory: on the first server, paced events until Flower tracks ``tasks``
+      tasks; (RSS after - RSS before the first event) / tasks.
+    """
+    from console.core.redis_server import EmbeddedRedis
+
     if not PUBLISHER.exists():
         return {"error": "tests/perf/publish_events.py missing"}
-    out: dict[str, Any] = {"burst": burst}
-    with FlowerProcess(broker_url, max_tasks=max(tasks, burst) * 2) as flower:
+    out: dict[str, Any] = {"count": count, "burst": burst, "burst_rate": burst_rate}
+    with EmbeddedRedis(extra_args=UNLIMITED) as server, \
+            FlowerProcess(server.url, max_tasks=max(tasks, count) * 2) as flower:
         rss0 = flower.rss()
         base = flower.events_total()
         cpu0 = flower.cpu_seconds()
+        expected = task_events_in(count, seed=1)
         t0 = time.monotonic()
-        pub = publish(broker_url, burst, 0.0, seed=1)
+        pub = publish(server.url, count, 0.0, seed=1)
         pub_out, _ = pub.communicate(timeout=timeout)
-        t_pub = time.monotonic() - t0
-        expected_tasks = task_events_in(burst, seed=1)
-        count, t_last = _wait_settled(flower, base + expected_tasks, t0, timeout)
+        got, t_last, t_first = _wait_settled(flower, base + expected, t0, timeout, base=base)
+        got -= base
         # flower_events_total counts task events only: scale by the stream's mix
-        accounted = round((count - base) * burst / max(1, expected_tasks))
-        elapsed = max(1e-6, t_last - t0)
+        accounted = round(got * count / max(1, expected))
+        span = max(1e-6, t_last - (t_first if t_first is not None else t0))
         out.update({
-            "accounted": accounted,
-            "task_events_accounted": count - base,
-            "task_events_published": expected_tasks,
-            "events_per_s": accounted / elapsed,
-            "seconds": elapsed,
-            "publish_seconds": t_pub,
+            "accounted": accounted, "task_events_accounted": got,
+            "task_events_published": expected,
+            "events_per_s": accounted / span, "seconds": span,
             "cpu_seconds": flower.cpu_seconds() - cpu0,
             "publisher": pub_out.strip().splitlines()[-1] if pub_out.strip() else "",
         })
-        # throughput: a burst small enough to stay under Redis' 32 MB pub/sub
-        # output-buffer limit, so nothing is dropped and the rate is Flower's own
-        if throughput_burst:
-            base = flower.events_total()
-            t0 = time.monotonic()
-            pub = publish(broker_url, throughput_burst, 0.0, seed=3)
-            pub.communicate(timeout=timeout)
-            expected = task_events_in(throughput_burst, seed=3)
-            count, t_last = _wait_settled(flower, base + expected, t0, timeout)
-            got = count - base
-            out.update({
-                "throughput_burst": throughput_burst,
-                "throughput_accounted": round(got * throughput_burst / max(1, expected)),
-                "throughput_events_per_s": got * throughput_burst / max(1, expected)
-                / max(1e-6, t_last - t0),
-            })
-        # memory: keep feeding at a pace Flower sustains until it tracks `tasks` tasks
         received = flower.events_total("task-received")
         seed = 2
         t_mem = time.monotonic()
         while received < tasks and time.monotonic() - t_mem < timeout:
-            need_events = int((tasks - received) * 3.2) + 1000
-            batch = min(need_events, 200_000)
-            pub = publish(broker_url, batch, paced_rate, seed=seed)
+            batch = min(int((tasks - received) * 3.2) + 1000, 200_000)
+            pub = publish(server.url, batch, paced_rate, seed=seed)
             seed += 1
             pub.communicate(timeout=timeout)
             _wait_settled(flower, 10**12, time.monotonic(), 30.0, quiet=1.5)
             received = flower.events_total("task-received")
         rss1 = flower.rss()
-        out.update({
-            "tasks_tracked": received,
-            "rss_before": rss0, "rss_after": rss1,
-            "bytes_per_task": (rss1 - rss0) / max(1, received),
-        })
+        out.update({"tasks_tracked": received, "rss_before": rss0, "rss_after": rss1,
+                    "bytes_per_task": (rss1 - rss0) / max(1, received)})
+    if burst:
+        with EmbeddedRedis(extra_args=DEFAULT_LIMIT) as server, \
+                FlowerProcess(server.url, max_tasks=burst * 2) as flower:
+            base = flower.events_total()
+            expected = task_events_in(burst, seed=4)
+            t0 = time.monotonic()
+            pub = publish(server.url, burst, burst_rate, seed=4)
+            pub.communicate(timeout=timeout)
+            got, _, _ = _wait_settled(flower, base + expected, t0, timeout)
+            out["burst_accounted"] = round((got - base) * burst / max(1, expected))
     return out
 
 
 if __name__ == "__main__":
     import json
 
-    from console.core.redis_server import EmbeddedRedis
-
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-    with EmbeddedRedis() as redis_server:
-        print(json.dumps(measure(redis_server.url, burst=n, tasks=n), indent=1))
+    print(json.dumps(measure(count=n, burst=n, tasks=n), indent=1))
