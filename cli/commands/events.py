@@ -49,7 +49,7 @@ def run_events(
     import orjson
 
     from console.core.errors import EXIT_OK, CtlError
-    from console.core.intake import make_source
+    from console.core.intake import make_source, tune_gc
 
     out = out if out is not None else sys.stdout.buffer
     err = err if err is not None else sys.stderr
@@ -62,6 +62,7 @@ def run_events(
         src = make_source(app, url=settings.effective_broker_url, kind=source,
                           connect_timeout=settings.connect_timeout)
         src.start(require_connection=True)
+        tune_gc()
         if record is not None:
             from console.core.recording import Recorder
 

@@ -308,7 +308,11 @@ def _intake_main(config: dict[str, Any], up: Any, down: Any) -> None:  # pragma:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the UI process
     parent = os.getppid()
     try:
-        _IntakeLoop(config, up, down).run(parent)
+        loop = _IntakeLoop(config, up, down)
+        from .intake import tune_gc
+
+        tune_gc()
+        loop.run(parent)
     except (BrokenPipeError, EOFError, ConnectionResetError):
         pass
     except BaseException as exc:  # noqa: BLE001 - report, then die
