@@ -114,6 +114,7 @@ class FleetConfig:
     concurrency: int = 4
     seed: int = 0
     start_index: int = 0
+    tick: float = TICK  # generator tick; task events are flushed per node per tick
 
     def normalized(self) -> FleetConfig:
         if not 1 <= self.n_workers <= MAX_WORKERS:
@@ -122,6 +123,7 @@ class FleetConfig:
             raise ValueError("duration must be > 0")
         self.duration = min(float(self.duration), MAX_DURATION)
         self.freq = max(0.1, float(self.freq))
+        self.tick = min(0.5, max(0.005, float(self.tick)))
         if not self.processes:
             self.processes = max(1, min(4, math.ceil(self.n_workers / 125)))
         self.processes = max(1, min(int(self.processes), self.n_workers, 8))
@@ -834,15 +836,15 @@ class Shard:
         def tick(now: float) -> None:
             if now >= deadline or self.stopping or os.getppid() != self.parent_pid:
                 raise _Stop()
-            for node in self.live_nodes:
-                if now >= node.next_heartbeat:
-                    node.next_heartbeat += cfg.freq
-                    if node.next_heartbeat < now:
-                        node.next_heartbeat = now + cfg.freq
-                    node.send_worker("worker-heartbeat")
             if self.live_nodes:
                 wall = time.time()
-                with self.producer.batch(max_size=1000):
+                with self.producer.batch(max_size=1000):  # one pipeline per tick
+                    for node in self.live_nodes:
+                        if now >= node.next_heartbeat:
+                            node.next_heartbeat += cfg.freq
+                            if node.next_heartbeat < now:
+                                node.next_heartbeat = now + cfg.freq
+                            node.send_worker("worker-heartbeat")
                     state["carry"] += self.rate * (now - state["last"])
                     state["carry"] -= self.gen.emit_followups(wall)
                     if now >= state["next_burst"]:
@@ -860,7 +862,8 @@ class Shard:
 
         # a timer only bounds the poll timeout; tick() runs in this loop, so
         # its errors (and _Stop) are not swallowed by the hub's timer guard
-        hub.call_repeatedly(TICK, _noop)
+        tick_every = cfg.tick
+        hub.call_repeatedly(tick_every, _noop)
         next_tick = 0.0
         try:
             while True:
@@ -870,7 +873,7 @@ class Shard:
                         self._flush_dirty()
                 now = time.monotonic()
                 if now >= next_tick:
-                    next_tick = now + TICK
+                    next_tick = now + tick_every
                     tick(now)
         except _Stop:
             pass
@@ -953,13 +956,13 @@ class Fleet:
                  host: str | None = None, app_module: str = "sample_proj",
                  queues: tuple[str, ...] | list[str] = ("celery",), multi: bool = True,
                  long_running: int = 0, concurrency: int = 4, seed: int = 0,
-                 start_index: int = 0) -> None:
+                 start_index: int = 0, tick: float = TICK) -> None:
         self.cfg = FleetConfig(
             broker_url=broker_url, n_workers=n_workers, processes=processes, rate=rate,
             burst=burst, burst_every=burst_every, duration=duration, freq=freq,
             prefix=prefix, host=host or os.uname().nodename, app_module=app_module,
             queues=tuple(queues), multi=multi, long_running=long_running,
-            concurrency=concurrency, seed=seed, start_index=start_index,
+            concurrency=concurrency, seed=seed, start_index=start_index, tick=tick,
         ).normalized()
         self.procs: list[subprocess.Popen] = []
         self._readers: list[threading.Thread] = []
@@ -1195,6 +1198,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="hour-long active tasks per node (stable `inspect active`)")
     p.add_argument("--no-multi", action="store_true",
                    help="one message per task event instead of task.multi batches")
+    p.add_argument("--tick", type=float, default=TICK,
+                   help="generator tick (s): task events are flushed per node per tick")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
@@ -1203,7 +1208,7 @@ def main(argv: list[str] | None = None) -> int:
         burst=args.burst, burst_every=args.burst_every, duration=args.duration,
         freq=args.freq, prefix=args.prefix, host=args.host, app_module=args.app,
         queues=tuple(q for q in args.queues.split(",") if q), multi=not args.no_multi,
-        long_running=args.long_running, seed=args.seed,
+        long_running=args.long_running, seed=args.seed, tick=args.tick,
     )
     stop = {"flag": False}
 
