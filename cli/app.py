@@ -48,12 +48,19 @@ def global_options(
         float,
         typer.Option("--connect-timeout", help="Seconds to wait for the broker/backend connection.", min=0.05),
     ] = 1.0,
+    read_only: Annotated[
+        bool,
+        typer.Option("--read-only", help="Refuse destructive actions (also env CTL_READ_ONLY=1)."),
+    ] = False,
 ) -> None:
     """Operations console and runbook CLI for Celery clusters."""
-    ctx.obj = ClusterSettings.resolve(
-        app=app_module, broker=broker, result_backend=result_backend,
-        connect_timeout=connect_timeout,
-    )
+    from cli.output import guard
+
+    with guard():
+        ctx.obj = ClusterSettings.resolve(
+            app=app_module, broker=broker, result_backend=result_backend,
+            connect_timeout=connect_timeout, read_only=True if read_only else None,
+        )
 
 
 def settings_of(ctx: typer.Context) -> ClusterSettings:

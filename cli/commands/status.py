@@ -1,9 +1,67 @@
-"""`ctl status` (not yet implemented)."""
+"""``ctl status``: which workers answer a ping, and how fast."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
     """Register the command on ``app``."""
+
+    @app.command("status")
+    def status(
+        ctx: typer.Context,
+        destination: Annotated[
+            list[str] | None,
+            typer.Option("-d", "--destination", help="Only this worker (repeatable)."),
+        ] = None,
+        timeout: Annotated[float, typer.Option("--timeout", "-t", help="Seconds to wait for replies.", min=0.01)] = 1.0,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON document: {worker: {\"ok\": \"pong\"}} (as `celery status --json`).")] = False,
+    ) -> None:
+        """Workers that answer a ping, with reply latency, and a summary line.
+
+        Returns as soon as every live worker answered (not after the whole timeout).
+        Exit 1 when no worker (or not every --destination) replied; 3 when the broker is unreachable.
+        """
+        from cli.app import settings_of
+        from cli.output import emit_json, guard, out_console, warn_line
+        from console.core.connection import check_broker
+        from console.core.errors import EXIT_NO_MATCH
+        from console.core.remote import RemoteControl
+        from console.core.sanitize import inert
+
+        settings = settings_of(ctx)
+        with guard(settings):
+            check_broker(settings)
+            res = RemoteControl(settings).inspect("ping", destination=destination, timeout=timeout)
+        if as_json:
+            emit_json(res.replies)
+        else:
+            from rich.table import Table
+
+            table = Table(title=None, show_lines=False)
+            table.add_column("worker", overflow="fold")
+            table.add_column("reply", overflow="fold")
+            table.add_column("latency ms", justify="right")
+            for host in sorted(res.replies):
+                reply = res.replies[host]
+                text = reply.get("ok", reply) if isinstance(reply, dict) else reply
+                table.add_row(inert(host), inert(text), f"{res.latency.get(host, 0.0) * 1000:.1f}")
+            console = out_console()
+            if res.replies:
+                console.print(table)
+            n = len(res.replies)
+            summary = f"{n} node{'s' if n != 1 else ''} online"
+            if res.expected is not None and res.expected > n:
+                summary += f", {res.expected - n} did not reply"
+            console.print(summary + f" ({res.elapsed * 1000:.0f} ms)")
+        for host in res.missing:
+            warn_line(f"no reply from {host}")
+        if not res.missing and res.expected is not None and res.expected > len(res.replies):
+            warn_line(f"{res.expected - len(res.replies)} worker(s) did not reply within {timeout}s")
+        if not res.replies or res.missing:
+            if not res.replies and not res.missing:
+                warn_line(f"no worker replied within {timeout}s")
+            raise typer.Exit(EXIT_NO_MATCH)

@@ -1,0 +1,241 @@
+"""Remote control (inspect / control broadcasts) that returns early.
+
+Stock ``celery inspect`` always waits the whole timeout because it cannot
+know how many workers exist.  On Redis the pidbox broadcast is a ``PUBLISH``
+on the fanout topic (``/{db}.celery.pidbox``), and ``PUBLISH`` returns the
+number of subscribers that received it: one per live worker.  We capture that
+number (by wrapping the kombu Redis channel's ``_put_fanout`` for our own
+channel only) and collect replies until that many arrived, or ``len(destination)``
+when a destination is given, never longer than ``timeout``.  On any other
+transport, or if the private kombu API is missing, we wait the full timeout
+like stock Celery.
+
+Replies have the same shape as ``celery inspect --json``: ``{hostname: reply}``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import BrokerUnreachable, UsageError
+
+if TYPE_CHECKING:
+    from .settings import ClusterSettings
+
+INSPECT_METHODS: dict[str, str] = {
+    # CLI name -> worker control method
+    "active": "active",
+    "reserved": "reserved",
+    "scheduled": "scheduled",
+    "revoked": "revoked",
+    "stats": "stats",
+    "registered": "registered",
+    "active-queues": "active_queues",
+    "active_queues": "active_queues",
+    "query-task": "query_task",
+    "query_task": "query_task",
+    "ping": "ping",
+    "conf": "conf",
+    "report": "report",
+    "clock": "clock",
+}
+
+CONTROL_METHODS = {"rate_limit", "time_limit", "pool_grow", "pool_shrink", "autoscale",
+                   "add_consumer", "cancel_consumer", "shutdown", "revoke", "enable_events",
+                   "disable_events", "heartbeat"}
+
+
+@dataclass
+class BroadcastResult:
+    replies: dict[str, Any] = field(default_factory=dict)
+    expected: int | None = None
+    missing: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+    destination: list[str] | None = None
+    latency: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def unanswered(self) -> int:
+        """How many workers we expected but did not hear from (0 if unknown)."""
+        if self.expected is None:
+            return len(self.missing)
+        return max(len(self.missing), self.expected - len(self.replies))
+
+
+def _install_publish_counter(channel: Any) -> list[int] | None:
+    """Wrap ``channel._put_fanout`` so PUBLISH return values are recorded.
+
+    Returns the list that receives subscriber counts, or None when the
+    channel is not a kombu Redis channel with the expected private API.
+    """
+    try:
+        from kombu.transport import redis as kredis
+    except Exception:  # noqa: BLE001
+        return None
+    if not isinstance(channel, kredis.Channel):
+        return None
+    needed = ("_put_fanout", "_get_publish_topics", "conn_or_acquire")
+    if not all(hasattr(channel, name) for name in needed):
+        return None
+    counts: list[int] = []
+    original = channel._put_fanout  # noqa: SLF001
+    dumps = getattr(kredis, "dumps", None)
+    if dumps is None:
+        return None
+
+    def put_fanout(exchange: str, message: Any, routing_key: str, **kwargs: Any) -> Any:
+        if kwargs.get("_publish_batch") is not None:
+            return original(exchange, message, routing_key, **kwargs)
+        kwargs.pop("_publish_batch", None)
+        topics = channel._get_publish_topics(exchange, routing_key)  # noqa: SLF001
+        payload = dumps(message)
+        total = 0
+        with channel.conn_or_acquire() as client:
+            for topic in topics:
+                total += int(client.publish(topic, payload) or 0)
+        counts.append(total)
+        return None
+
+    channel._put_fanout = put_fanout  # noqa: SLF001
+    return counts
+
+
+class RemoteControl:
+    """Inspect / control broadcasts with early return (see module docstring)."""
+
+    def __init__(self, settings: ClusterSettings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+
+    @property
+    def app(self) -> Any:
+        return self.settings.app
+
+    def broadcast(
+        self,
+        method: str,
+        arguments: dict[str, Any] | None = None,
+        destination: Sequence[str] | None = None,
+        timeout: float = 1.0,
+        reply: bool = True,
+    ) -> BroadcastResult:
+        from kombu import Consumer, Producer
+
+        if timeout <= 0:
+            raise UsageError("--timeout must be positive")
+        dest = list(dict.fromkeys(destination)) if destination else None
+        started = time.monotonic()
+        result = BroadcastResult(destination=dest)
+        try:
+            conn = self.app.connection_for_write()
+            conn.ensure_connection(max_retries=1, timeout=self.settings.connect_timeout)
+        except Exception as exc:  # noqa: BLE001
+            raise BrokerUnreachable(self.settings.scrub(
+                f"broker unreachable at {self.settings.masked_broker}: {exc}")) from None
+        try:
+            mailbox = self.app.control.mailbox(conn)
+            chan = conn.channel()
+            counts = _install_publish_counter(chan)
+            ticket = None
+            if reply:
+                from kombu.utils.uuid import uuid
+
+                ticket = uuid()
+            mailbox._publish(  # noqa: SLF001 - same call as Mailbox._broadcast
+                method, dict(arguments or {}), destination=dest, reply_ticket=ticket,
+                channel=chan, timeout=timeout, serializer=mailbox.serializer,
+                producer=Producer(chan, auto_declare=False),
+            )
+            expected: int | None = None
+            if counts:
+                expected = counts[-1]
+            if dest:
+                expected = len(dest) if expected is None else min(len(dest), expected)
+            result.expected = expected
+            if not reply:
+                result.elapsed = time.monotonic() - started
+                return result
+            replies: dict[str, Any] = {}
+            latency: dict[str, float] = {}
+            deadline = started + timeout
+
+            def on_message(body: Any, message: Any) -> None:
+                headers = message.headers or {}
+                if headers.get("ticket", ticket) != ticket:
+                    return
+                if isinstance(body, dict):
+                    for host, value in body.items():
+                        if dest is None or host in dest:
+                            replies[str(host)] = value
+                            latency.setdefault(str(host), time.monotonic() - started)
+
+            consumer = Consumer(chan, [mailbox.reply_queue], accept=mailbox.accept, no_ack=True)
+            consumer.register_callback(on_message)
+            with consumer:
+                while expected is None or len(replies) < expected:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or (expected == 0):
+                        break
+                    try:
+                        conn.drain_events(timeout=remaining)
+                    except TimeoutError:
+                        break
+            result.replies = replies
+            result.latency = latency
+            if dest:
+                result.missing = [d for d in dest if d not in replies]
+            result.elapsed = time.monotonic() - started
+            return result
+        finally:
+            try:
+                chan.close()
+            except Exception:  # noqa: BLE001
+                pass
+            conn.release()
+
+    def inspect(
+        self,
+        method: str,
+        destination: Sequence[str] | None = None,
+        timeout: float = 1.0,
+        **arguments: Any,
+    ) -> BroadcastResult:
+        real = INSPECT_METHODS.get(method)
+        if real is None:
+            raise UsageError(
+                f"unknown inspect method {method!r}; choose from: "
+                + ", ".join(sorted({k for k in INSPECT_METHODS if "_" not in k}))
+            )
+        return self.broadcast(real, arguments, destination=destination, timeout=timeout)
+
+    def control(
+        self,
+        method: str,
+        destination: Sequence[str] | None = None,
+        timeout: float = 1.0,
+        reply: bool = True,
+        **arguments: Any,
+    ) -> BroadcastResult:
+        if method not in CONTROL_METHODS:
+            raise UsageError(f"unknown control method {method!r}")
+        return self.broadcast(method, arguments, destination=destination, timeout=timeout,
+                              reply=reply)
+
+    def revoke(
+        self,
+        ids: Iterable[str],
+        terminate: bool = False,
+        signal: str = "SIGTERM",
+        timeout: float = 1.0,
+        reply: bool = True,
+    ) -> BroadcastResult:
+        """Revoke ``ids`` in one broadcast (replies: ``{host: {"ok": ...}}``)."""
+        id_list = list(dict.fromkeys(ids))
+        return self.broadcast(
+            "revoke", {"task_id": id_list, "terminate": terminate, "signal": signal},
+            timeout=timeout, reply=reply,
+        )
