@@ -1,0 +1,980 @@
+"""ClusterState: the event-driven model of a Celery cluster (tasks, workers, stats).
+
+Fed with raw Celery event dicts exactly as they arrive on the wire
+(``{"type": "task-succeeded", "uuid": ..., "timestamp": ..., ...}``).  Never
+imports Textual; never raises on bad input.
+
+Semantics (compare ``celery.events.state``):
+
+* **Task states** are ordered ``PENDING < RECEIVED < STARTED < REJECTED <
+  REVOKED < FAILURE < SUCCESS``.  An event whose state ranks *below* the
+  current one happened before it (events arrive out of order across workers
+  and connections): it does not change the state, it only fills in fields that
+  are still unknown (a late ``task-received`` after ``task-succeeded`` supplies
+  name/args/kwargs but the task stays SUCCESS).  ``RETRY`` is special (as in
+  Celery): a transition into or out of RETRY is decided by the event
+  timestamp instead (RETRY -> RECEIVED -> STARTED again is a real transition;
+  a late event of the previous attempt is merged, not applied).
+* **Timeline**: the latest timestamp of each kind of event (sent, received,
+  started, retried, rejected, revoked, failed, succeeded) is kept on the
+  record; ``task_detail()["timeline"]`` lists them sorted by time.  Earlier
+  attempts of a retried task are not kept (only the latest of each kind).
+* **Workers**: ``online`` / ``late`` / ``offline``.  Any event from a worker
+  (heartbeat, online, or a task event it sent) is a sign of life, dated by the
+  injected clock at the time it is applied (``local_received`` when the
+  intake provides it).  A worker is *offline* after ``worker-offline`` or
+  when ``now > last_seen + freq * 2`` (Celery's ``HEARTBEAT_EXPIRE_WINDOW``
+  of 200%), *late* when ``now > last_seen + freq + max(0.5, freq / 4)``.
+* **Memory is bounded**: at most ``max_tasks`` task records (finished tasks
+  evicted first, oldest finish first; only then the oldest unfinished),
+  ``max_workers`` workers, ``max_names`` task names in the per-name stats
+  (then an ``"(other)"`` bucket), text fields capped at ``max_text`` chars,
+  rate windows are fixed-size rings.  Statistics are counted as transitions
+  happen, so they survive eviction.
+* **Malformed input** (non-dicts, missing/ill-typed ``type``/``uuid``/
+  ``hostname``) is counted in ``stats.malformed`` and skipped; ill-typed
+  optional fields (a string timestamp, a dict clock, NaN, 1e300 ...) are
+  dropped and the rest of the event is applied (``stats.repaired``).  Event
+  types we do not know are counted in ``stats.unknown``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+__all__ = [
+    "ClusterState",
+    "TaskRecord",
+    "WorkerRecord",
+    "TaskRow",
+    "WorkerRow",
+    "Stats",
+    "STATES",
+    "FINAL_STATES",
+    "WORKER_STATUSES",
+    "HEARTBEAT_EXPIRE_FACTOR",
+]
+
+# --------------------------------------------------------------------------- states
+
+PENDING, RECEIVED, STARTED, RETRY, REJECTED, REVOKED, FAILURE, SUCCESS = range(8)
+#: state names indexed by state code; the code order is the precedence order
+#: (except RETRY, which is ordered by timestamp).
+STATES: tuple[str, ...] = (
+    "PENDING", "RECEIVED", "STARTED", "RETRY", "REJECTED", "REVOKED", "FAILURE", "SUCCESS",
+)
+STATE_CODE: dict[str, int] = {s: i for i, s in enumerate(STATES)}
+FINAL_STATES = frozenset({"REJECTED", "REVOKED", "FAILURE", "SUCCESS"})
+_FIRST_FINAL = REJECTED  # codes >= this are final
+#: the event (and TaskRecord timestamp attribute) behind each state code
+_TIME_ATTR: tuple[str, ...] = (
+    "sent", "received", "started", "retried", "rejected", "revoked", "failed", "succeeded",
+)
+_TASK_TYPES: dict[str, int] = {"task-" + a: i for i, a in enumerate(_TIME_ATTR)}
+_WORKER_TYPES = ("worker-online", "worker-heartbeat", "worker-offline")
+WORKER_STATUSES = ("online", "late", "offline")
+
+#: Celery: a heartbeat expires after ``freq * HEARTBEAT_EXPIRE_WINDOW / 100`` (200%).
+HEARTBEAT_EXPIRE_FACTOR = 2.0
+DEFAULT_FREQ = 2.0  # celery worker default heartbeat interval
+
+# sanity limits for numbers coming from the wire
+_MAX_TS = 1e11  # year 5138: anything larger is garbage
+_MAX_CLOCK = 2**62
+_MAX_ID = 255  # uuid / hostname / name length
+_TRUNC = "…[truncated {} chars]"
+_NAN = float("nan")
+
+
+def _num(v: Any) -> float | None:
+    """A finite, non-negative, non-absurd float, else None."""
+    t = type(v)
+    if t is float or t is int:
+        if 0 <= v < _MAX_TS:  # NaN fails both comparisons
+            return v
+    return None
+
+
+# --------------------------------------------------------------------------- records
+
+
+class TaskRecord:
+    """One task (``__slots__``; ~400 bytes with typical fields)."""
+
+    __slots__ = (
+        "uuid", "name", "state", "code", "hostname", "args", "kwargs", "result", "exception",
+        "traceback", "runtime", "retries", "eta", "expires", "parent_id", "root_id", "clock",
+        "timestamp",
+        # timeline: latest timestamp of each kind of event
+        "sent", "received", "started", "retried", "rejected", "revoked", "failed", "succeeded",
+        "_bucket",
+    )
+
+    def __init__(self, uuid: str) -> None:
+        self.uuid = uuid
+        self.name = self.hostname = self.args = self.kwargs = None
+        self.result = self.exception = self.traceback = None
+        self.runtime = self.retries = self.eta = self.expires = None
+        self.parent_id = self.root_id = self.timestamp = None
+        self.sent = self.received = self.started = self.retried = None
+        self.rejected = self.revoked = self.failed = self.succeeded = None
+        self.clock = 0
+        self.code = PENDING
+        self.state = "PENDING"
+        self._bucket = None  # the per-name stats row this task is counted in
+
+    @property
+    def finished(self) -> bool:
+        return self.code >= _FIRST_FINAL
+
+    def timeline(self) -> list[list[Any]]:
+        out = []
+        for code, attr in enumerate(_TIME_ATTR):
+            ts = getattr(self, attr)
+            if ts is not None:
+                out.append([STATES[code], ts])
+        out.sort(key=lambda item: (item[1], STATE_CODE[item[0]]))
+        return out
+
+    def __repr__(self) -> str:
+        return f"<TaskRecord {self.uuid} {self.name} {self.state}>"
+
+
+class _Ring:
+    """Counts per one-second bucket over the last ``size`` seconds (fixed memory)."""
+
+    __slots__ = ("secs", "counts", "size")
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self.secs = [-1] * size
+        self.counts = [0] * size
+
+    def add(self, now: float, n: int = 1) -> None:
+        s = int(now)
+        i = s % self.size
+        if self.secs[i] != s:
+            self.secs[i] = s
+            self.counts[i] = n
+        else:
+            self.counts[i] += n
+
+    def rate(self, now: float, window: float) -> float:
+        if not window or window <= 0:
+            return 0.0
+        window = min(float(window), float(self.size - 1))
+        end = int(now)
+        start = end - int(math.ceil(window))
+        total = 0
+        for s, c in zip(self.secs, self.counts, strict=True):
+            if start < s <= end:
+                total += c
+        return total / window
+
+    def history(self, now: float, length: int = 60) -> list[float]:
+        end = int(now)
+        length = min(length, self.size)
+        by_sec = dict(zip(self.secs, self.counts, strict=True))
+        return [float(by_sec.get(s, 0)) for s in range(end - length + 1, end + 1)]
+
+
+class WorkerRecord:
+    """One worker, from heartbeats / online / offline and the task events it sends."""
+
+    __slots__ = (
+        "hostname", "pid", "freq", "last_heartbeat", "last_seen", "clock", "active",
+        "processed", "loadavg", "sw_ident", "sw_ver", "sw_sys", "offline", "succeeded",
+        "failed", "finished", "ring", "status", "pool_hint", "heartbeats", "timestamp",
+    )
+
+    def __init__(self, hostname: str) -> None:
+        self.hostname = hostname
+        self.pid = self.last_heartbeat = self.last_seen = self.active = None
+        self.processed = self.loadavg = self.sw_ident = self.sw_ver = self.sw_sys = None
+        self.pool_hint = self.timestamp = None
+        self.freq = DEFAULT_FREQ
+        self.clock = 0
+        self.offline = False
+        self.succeeded = self.failed = self.finished = self.heartbeats = 0
+        self.ring = _Ring()
+        self.status = "offline"
+
+    def status_at(self, now: float) -> str:
+        if self.offline or self.last_seen is None:
+            return "offline"
+        freq = self.freq or DEFAULT_FREQ
+        age = now - self.last_seen
+        if age > freq * HEARTBEAT_EXPIRE_FACTOR:
+            return "offline"
+        if age > freq + max(0.5, freq / 4):
+            return "late"
+        return "online"
+
+    @property
+    def heartbeat_expires(self) -> float | None:
+        if self.last_seen is None:
+            return None
+        return self.last_seen + (self.freq or DEFAULT_FREQ) * HEARTBEAT_EXPIRE_FACTOR
+
+    def __repr__(self) -> str:
+        return f"<WorkerRecord {self.hostname} {self.status}>"
+
+
+class TaskRow(NamedTuple):
+    uuid: str
+    name: str | None
+    state: str
+    hostname: str | None
+    received: float | None
+    started: float | None
+    runtime: float | None
+    retries: int | None
+    args: str | None
+    kwargs: str | None
+    root_id: str | None
+    parent_id: str | None
+    timestamp: float | None
+
+
+class WorkerRow(NamedTuple):
+    hostname: str
+    status: str
+    active: int
+    processed: int
+    succeeded: int
+    failed: int
+    rate: float
+    loadavg: tuple[float, ...] | None
+    sw_ver: str | None
+    pid: int | None
+    freq: float
+    last_heartbeat: float | None
+    pool_hint: str | None
+
+
+# --------------------------------------------------------------------------- stats
+
+OTHER_NAME = "(other)"
+UNKNOWN_NAME = "(unknown)"
+
+
+class Stats:
+    """Counters maintained as events are applied (they survive eviction).
+
+    * ``by_state``: every task ever seen, by its latest known state (sums to
+      ``tasks_seen``); ``tracked_by_state``: the tracked tasks only (sums to
+      ``len(state.tasks)``); ``transitions``: how many times tasks entered each
+      state (monotonic).
+    * ``by_name``: task name -> {state: count} (like ``by_state``); at most
+      ``max_names`` names, the rest under ``"(other)"``, tasks whose name is not
+      known yet under ``"(unknown)"``.
+    """
+
+    __slots__ = (
+        "events", "task_events", "worker_events", "malformed", "unknown", "repaired",
+        "evicted", "tasks_seen", "workers_evicted", "_by_state", "_tracked", "_transitions",
+        "_by_name", "by_type", "max_names",
+    )
+
+    def __init__(self, max_names: int = 10_000) -> None:
+        self.events = self.task_events = self.worker_events = 0
+        self.malformed = self.unknown = self.repaired = self.evicted = 0
+        self.tasks_seen = self.workers_evicted = 0
+        self._by_state = [0] * 8
+        self._tracked = [0] * 8
+        self._transitions = [0] * 8
+        self._by_name: dict[str, list[int]] = {}
+        self.by_type: dict[str, int] = {}
+        self.max_names = max_names
+
+    @property
+    def by_state(self) -> dict[str, int]:
+        return dict(zip(STATES, self._by_state, strict=True))
+
+    @property
+    def tracked_by_state(self) -> dict[str, int]:
+        return dict(zip(STATES, self._tracked, strict=True))
+
+    @property
+    def transitions(self) -> dict[str, int]:
+        return dict(zip(STATES, self._transitions, strict=True))
+
+    @property
+    def by_name(self) -> dict[str, dict[str, int]]:
+        return {
+            name: {STATES[i]: c for i, c in enumerate(row) if c}
+            for name, row in self._by_name.items()
+        }
+
+    @property
+    def succeeded(self) -> int:
+        return self._by_state[SUCCESS]
+
+    @property
+    def failed(self) -> int:
+        return self._by_state[FAILURE]
+
+    def as_dict(self, names_limit: int = 200) -> dict[str, Any]:
+        """Plain dict (picklable, JSON-able); ``by_name`` limited to the busiest names."""
+        rows = self._by_name
+        if len(rows) > names_limit:
+            top = sorted(rows, key=lambda n: sum(rows[n]), reverse=True)[:names_limit]
+        else:
+            top = list(rows)
+        return {
+            "events": self.events,
+            "task_events": self.task_events,
+            "worker_events": self.worker_events,
+            "malformed": self.malformed,
+            "unknown": self.unknown,
+            "repaired": self.repaired,
+            "evicted": self.evicted,
+            "workers_evicted": self.workers_evicted,
+            "tasks_seen": self.tasks_seen,
+            "by_state": self.by_state,
+            "tracked_by_state": self.tracked_by_state,
+            "transitions": self.transitions,
+            "by_name": {n: {STATES[i]: c for i, c in enumerate(rows[n]) if c}
+                        for n in top if any(rows[n])},
+            "names": len(rows),
+            "by_type": dict(self.by_type),
+        }
+
+    def _name_row(self, name: str | None) -> list[int]:
+        key = UNKNOWN_NAME if name is None else name
+        row = self._by_name.get(key)
+        if row is None:
+            if len(self._by_name) >= self.max_names:
+                key = OTHER_NAME
+                row = self._by_name.get(key)
+                if row is not None:
+                    return row
+            row = self._by_name[key] = [0] * 8
+        return row
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def _text(v: Any, cap: int) -> str | None:
+    """Event text fields are reprs already; anything else is repr()-ed.  Capped."""
+    if v is None:
+        return None
+    if type(v) is not str:
+        try:
+            v = repr(v)
+        except Exception:  # noqa: BLE001 - a hostile __repr__ must not crash intake
+            return "<unrepresentable>"
+    if len(v) > cap:
+        return v[:cap] + _TRUNC.format(len(v) - cap)
+    return v
+
+
+def _ident(v: Any) -> str | None:
+    if type(v) is str and 0 < len(v) <= _MAX_ID:
+        return v
+    return None
+
+
+class ClusterState:
+    """The cluster model.  Not thread-safe: one writer (the feed serialises access)."""
+
+    def __init__(
+        self,
+        max_tasks: int = 100_000,
+        clock: Callable[[], float] = time.time,
+        *,
+        max_workers: int = 5_000,
+        max_names: int = 10_000,
+        max_text: int = 65_536,
+    ) -> None:
+        self.max_tasks = max(1, int(max_tasks))
+        self.max_workers = max(1, int(max_workers))
+        self.max_text = int(max_text)
+        self.clock = clock
+        self._tasks: dict[str, TaskRecord] = {}
+        self._workers: dict[str, WorkerRecord] = {}
+        self._children: dict[str, dict[str, None]] = {}  # parent id -> ordered set of children
+        self._by_root: dict[str, dict[str, None]] = {}  # root id -> tasks (root_id != own id)
+        self._finished_q: deque[str] = deque()  # eviction order, lazily cleaned
+        self._open_q: deque[str] = deque()
+        self._intern: dict[str, str] = {}
+        self.stats = Stats(max_names)
+        self._ring = _Ring()
+        self._changed: set[str] = set()
+        self._evicted: set[str] = set()
+        self._wchanged: set[str] = set()
+        #: set when more changes piled up than we keep between two drains
+        self.changes_overflowed = False
+        self._dispatch: dict[str, Callable[[dict, float], None]] = {}
+        for type_, code in _TASK_TYPES.items():
+            self._dispatch[type_] = self._task_handler(code)
+        for type_ in _WORKER_TYPES:
+            self._dispatch[type_] = self._worker_event
+
+    # ------------------------------------------------------------------ read API
+
+    @property
+    def tasks(self) -> Mapping[str, TaskRecord]:
+        return self._tasks
+
+    @property
+    def workers(self) -> Mapping[str, WorkerRecord]:
+        return self._workers
+
+    def children_of(self, task_id: str) -> list[str]:
+        """Tracked children of ``task_id`` (from ``parent_id`` links), in arrival order."""
+        return list(self._children.get(task_id, ()))
+
+    def in_root(self, root_id: str) -> list[str]:
+        """Tracked tasks whose ``root_id`` is ``root_id`` (excluding the root itself)."""
+        return list(self._by_root.get(root_id, ()))
+
+    @property
+    def children_index(self) -> Mapping[str, Mapping[str, None]]:
+        return self._children
+
+    def task_rate(self, window: float = 10.0) -> float:
+        """Finished tasks per second over the last ``window`` seconds (max 63)."""
+        return self._ring.rate(self.clock(), window)
+
+    def rate_history(self, length: int = 60) -> list[float]:
+        """Finished tasks per one-second bucket, oldest first, ending now."""
+        return self._ring.history(self.clock(), length)
+
+    def worker_status(self, hostname: str, now: float | None = None) -> str:
+        w = self._workers.get(hostname)
+        if w is None:
+            return "offline"
+        return w.status_at(self.clock() if now is None else now)
+
+    def worker_rate(self, hostname: str, window: float = 10.0) -> float:
+        w = self._workers.get(hostname)
+        return 0.0 if w is None else w.ring.rate(self.clock(), window)
+
+    def drain_changes(self) -> tuple[set[str], set[str], set[str]]:
+        """(changed task ids, evicted task ids, changed worker hostnames) since last call."""
+        out = (self._changed, self._evicted, self._wchanged)
+        self._changed, self._evicted, self._wchanged = set(), set(), set()
+        self.changes_overflowed = False
+        return out
+
+    def task_row(self, uuid: str) -> TaskRow:
+        t = self._tasks[uuid]
+        args, kwargs = t.args, t.kwargs
+        if args is not None and len(args) > 200:
+            args = args[:199] + "…"
+        if kwargs is not None and len(kwargs) > 200:
+            kwargs = kwargs[:199] + "…"
+        return TaskRow(t.uuid, t.name, t.state, t.hostname, t.received, t.started, t.runtime,
+                       t.retries, args, kwargs, t.root_id, t.parent_id, t.timestamp)
+
+    def worker_row(self, hostname: str) -> WorkerRow:
+        w = self._workers[hostname]
+        now = self.clock()
+        return WorkerRow(w.hostname, w.status_at(now), w.active or 0, w.processed or 0,
+                         w.succeeded, w.failed, w.ring.rate(now, 10.0), w.loadavg, w.sw_ver,
+                         w.pid, w.freq, w.last_heartbeat, w.pool_hint)
+
+    def task_detail(self, uuid: str) -> dict[str, Any] | None:
+        t = self._tasks.get(uuid)
+        if t is None:
+            return None
+        d: dict[str, Any] = {
+            f: getattr(t, f)
+            for f in (
+                "uuid", "name", "state", "hostname", "args", "kwargs", "result", "exception",
+                "traceback", "runtime", "retries", "eta", "expires", "parent_id", "root_id",
+                "clock", "timestamp", *_TIME_ATTR,
+            )
+        }
+        d["worker"] = t.hostname
+        d["timeline"] = t.timeline()
+        d["children"] = self.children_of(uuid)
+        d["finished"] = t.code >= _FIRST_FINAL
+        return d
+
+    def expire_workers(self, now: float | None = None) -> list[str]:
+        """Re-evaluate every worker's status at ``now``; returns hostnames whose status changed
+        (they are also reported by ``drain_changes``).  Workers whose heartbeats expired
+        without a ``worker-offline`` become ``offline``."""
+        now = self.clock() if now is None else now
+        changed = []
+        for host, w in self._workers.items():
+            status = w.status_at(now)
+            if status != w.status:
+                w.status = status
+                changed.append(host)
+        self._wchanged.update(changed)
+        return changed
+
+    # ------------------------------------------------------------------ write API
+
+    def apply(self, event: dict) -> None:
+        """Apply one raw event dict.  Never raises for bad input."""
+        self._apply(event, self.clock())
+
+    def apply_batch(self, events: Iterable[dict]) -> None:
+        """Apply many events (one clock read for the whole batch)."""
+        now = self.clock()
+        apply = self._apply
+        for event in events:
+            apply(event, now)
+
+    def _apply(self, event: Any, now: float) -> None:
+        stats = self.stats
+        stats.events += 1
+        try:
+            handler = self._dispatch.get(event["type"])
+        except Exception:  # not a dict, no type, unhashable type
+            stats.malformed += 1
+            return
+        if handler is None:
+            t = event["type"]
+            if type(t) is str and (t.startswith("task-") or t.startswith("worker-")):
+                stats.unknown += 1
+            else:
+                stats.malformed += 1
+            return
+        try:
+            handler(event, now)
+        except Exception:  # noqa: BLE001 - defence in depth: never crash intake
+            stats.malformed += 1
+
+    # ------------------------------------------------------------------ tasks
+
+    def _task_handler(self, code: int) -> Callable[[dict, float], None]:
+        type_ = "task-" + _TIME_ATTR[code]
+        attr = _TIME_ATTR[code]
+        apply_task = self._apply_task
+        by_type = self.stats.by_type
+        by_type[type_] = 0
+
+        def handler(event: dict, now: float) -> None:
+            if apply_task(event, now, code, attr):
+                by_type[type_] += 1
+
+        return handler
+
+    def _apply_task(self, event: dict, now: float, code: int, attr: str) -> bool:
+        stats = self.stats
+        get = event.get
+        uuid = get("uuid")
+        if type(uuid) is not str or not 0 < len(uuid) <= _MAX_ID:
+            stats.malformed += 1
+            return False
+        stats.task_events += 1
+        repaired = False
+        ts = get("timestamp")
+        if ts is not None and _num(ts) is None:
+            ts = None
+            repaired = True
+        clock = get("clock")
+        if type(clock) is not int or not 0 <= clock < _MAX_CLOCK:
+            if clock is not None:
+                repaired = True
+            clock = 0
+
+        tasks = self._tasks
+        t = tasks.get(uuid)
+        if t is None:
+            t = TaskRecord(uuid)
+            tasks[uuid] = t
+            self._open_q.append(uuid)
+            stats.tasks_seen += 1
+            stats._by_state[PENDING] += 1
+            stats._tracked[PENDING] += 1
+            t._bucket = row = stats._name_row(None)
+            row[PENDING] += 1
+            self._evicted.discard(uuid)
+            if len(tasks) > self.max_tasks:
+                self._evict_one(uuid)
+        cur = t.code
+        if code == RETRY or cur == RETRY:
+            # ordered by time: RETRY -> RECEIVED/STARTED again is real; an older
+            # event of a previous attempt is only merged
+            newer = ts is None or t.timestamp is None or ts >= t.timestamp
+        else:
+            newer = code >= cur
+        # timeline
+        if ts is not None:
+            old = getattr(t, attr)
+            if old is None or ts >= old:
+                setattr(t, attr, ts)
+
+        # fields
+        hostname = get("hostname")
+        if hostname is not None:
+            if type(hostname) is str and len(hostname) <= _MAX_ID:
+                hostname = self._interned(hostname)
+            else:
+                hostname = None
+                repaired = True
+        if code != PENDING and hostname is not None and (newer or t.hostname is None):
+            t.hostname = hostname
+        if code == RECEIVED or code == PENDING:
+            repaired |= self._received_fields(t, get, newer or code == RECEIVED)
+        elif code == SUCCESS:
+            v = get("result")
+            if v is not None and (newer or t.result is None):
+                t.result = v if type(v) is str and len(v) <= self.max_text else _text(v, self.max_text)
+            v = get("runtime")
+            if v is not None:
+                if _num(v) is None:
+                    repaired = True
+                elif newer or t.runtime is None:
+                    t.runtime = v
+        elif code == FAILURE or code == RETRY or code == REJECTED or code == REVOKED:
+            cap = self.max_text
+            v = get("exception")
+            if v is not None and (newer or t.exception is None):
+                t.exception = v if type(v) is str and len(v) <= cap else _text(v, cap)
+            v = get("traceback")
+            if v is not None and (newer or t.traceback is None):
+                t.traceback = v if type(v) is str and len(v) <= cap else _text(v, cap)
+            if code == FAILURE:
+                v = get("runtime")
+                if v is not None and _num(v) is not None and (newer or t.runtime is None):
+                    t.runtime = v
+        if clock > t.clock:
+            t.clock = clock
+        if hostname is not None and code != PENDING:
+            # a task event is a sign of life of the worker that sent it
+            w = self._workers.get(hostname)
+            if w is None:
+                w = self._new_worker(hostname)
+            if w is not None and not w.offline:
+                w.last_seen = now
+
+        if newer:
+            if ts is not None:
+                t.timestamp = ts
+            if code != cur:
+                self._transition(t, cur, code, now, hostname)
+        if repaired:
+            stats.repaired += 1
+        self._changed.add(uuid)
+        return True
+
+    def _received_fields(self, t: TaskRecord, get: Callable[[str], Any], overwrite: bool) -> bool:
+        repaired = False
+        cap = self.max_text
+        v = get("name")
+        if v is not None:
+            if type(v) is str and 0 < len(v) <= 1024:
+                if overwrite or t.name is None:
+                    if v != t.name:
+                        self._rename(t, self._interned(v))
+            else:
+                repaired = True
+        v = get("args")
+        if v is not None and (overwrite or t.args is None):
+            t.args = v if type(v) is str and len(v) <= cap else _text(v, cap)
+        v = get("kwargs")
+        if v is not None and (overwrite or t.kwargs is None):
+            t.kwargs = v if type(v) is str and len(v) <= cap else _text(v, cap)
+        v = get("retries")
+        if v is not None:
+            if type(v) is int and 0 <= v < 1 << 31:
+                if t.retries is None or v > t.retries:
+                    t.retries = v
+            else:
+                repaired = True
+        for key in ("eta", "expires"):
+            v = get(key)
+            if v is not None and (overwrite or getattr(t, key) is None):
+                setattr(t, key, v if type(v) is str and len(v) <= 64 else _text(v, 64))
+        v = get("root_id")
+        if v is not None:
+            if type(v) is str and 0 < len(v) <= _MAX_ID:
+                if (overwrite or t.root_id is None) and v != t.root_id:
+                    self._set_root(t, t.uuid if v == t.uuid else v)
+            else:
+                repaired = True
+        v = get("parent_id")
+        if v is not None:
+            if type(v) is str and 0 < len(v) <= _MAX_ID:
+                if (overwrite or t.parent_id is None) and v != t.parent_id:
+                    self._set_parent(t, v)
+            else:
+                repaired = True
+        return repaired
+
+    def _set_parent(self, t: TaskRecord, parent: str | None) -> None:
+        children = self._children
+        old = t.parent_id
+        if old is not None:
+            kids = children.get(old)
+            if kids is not None:
+                kids.pop(t.uuid, None)
+                if not kids:
+                    del children[old]
+        if parent == t.uuid:  # a task cannot be its own parent
+            parent = None
+        t.parent_id = parent
+        if parent is not None:
+            kids = children.get(parent)
+            if kids is None:
+                kids = children[parent] = {}
+            kids[t.uuid] = None
+            if parent in self._tasks:
+                self._changed.add(parent)
+
+    def _set_root(self, t: TaskRecord, root: str | None) -> None:
+        by_root = self._by_root
+        old = t.root_id
+        if old is not None and old != t.uuid:
+            members = by_root.get(old)
+            if members is not None:
+                members.pop(t.uuid, None)
+                if not members:
+                    del by_root[old]
+        t.root_id = root
+        if root is not None and root != t.uuid:
+            members = by_root.get(root)
+            if members is None:
+                members = by_root[root] = {}
+            members[t.uuid] = None
+
+    def _rename(self, t: TaskRecord, name: str) -> None:
+        stats = self.stats
+        old_row = t._bucket
+        new_row = stats._name_row(name)
+        if old_row is not None:
+            old_row[t.code] -= 1
+        new_row[t.code] += 1
+        t._bucket = new_row
+        t.name = name
+
+    def _transition(self, t: TaskRecord, old: int, new: int, now: float,
+                    hostname: str | None) -> None:
+        stats = self.stats
+        stats._by_state[old] -= 1
+        stats._by_state[new] += 1
+        stats._tracked[old] -= 1
+        stats._tracked[new] += 1
+        stats._transitions[new] += 1
+        row = t._bucket
+        row[old] -= 1
+        row[new] += 1
+        t.code = new
+        t.state = STATES[new]
+        if new >= _FIRST_FINAL:
+            if old < _FIRST_FINAL:
+                self._finished_q.append(t.uuid)
+                self._ring.add(now)
+                host = t.hostname
+                w = self._workers.get(host) if host is not None else None
+                if w is not None:
+                    w.ring.add(now)
+                    w.finished += 1
+                    if new == SUCCESS:
+                        w.succeeded += 1
+                    elif new == FAILURE:
+                        w.failed += 1
+                    self._wchanged.add(host)
+        elif old >= _FIRST_FINAL:
+            # reopened (e.g. a newer RETRY after a final state): evictable as unfinished
+            self._open_q.append(t.uuid)
+
+    # ------------------------------------------------------------------ eviction
+
+    def _evict_one(self, keep: str) -> None:
+        tasks = self._tasks
+        for q, want_final in ((self._finished_q, True), (self._open_q, False)):
+            while q:
+                uuid = q.popleft()
+                t = tasks.get(uuid)
+                if t is None or uuid == keep or (t.code >= _FIRST_FINAL) != want_final:
+                    if uuid == keep:
+                        q.append(uuid)
+                        if len(q) == 1:
+                            break
+                    continue
+                self._remove(t)
+                return
+        # every queue exhausted (should not happen): evict anything but ``keep``
+        for uuid, t in tasks.items():  # pragma: no cover - defensive
+            if uuid != keep:
+                self._remove(t)
+                self._rebuild_queues()
+                return
+
+    def _rebuild_queues(self) -> None:
+        tasks = self._tasks
+        self._finished_q = deque(u for u, t in tasks.items() if t.code >= _FIRST_FINAL)
+        self._open_q = deque(u for u, t in tasks.items() if t.code < _FIRST_FINAL)
+
+    def _remove(self, t: TaskRecord) -> None:
+        uuid = t.uuid
+        del self._tasks[uuid]
+        stats = self.stats
+        stats.evicted += 1
+        stats._tracked[t.code] -= 1
+        if t.parent_id is not None:
+            kids = self._children.get(t.parent_id)
+            if kids is not None:
+                kids.pop(uuid, None)
+                if not kids:
+                    del self._children[t.parent_id]
+        if t.root_id is not None and t.root_id != uuid:
+            members = self._by_root.get(t.root_id)
+            if members is not None:
+                members.pop(uuid, None)
+                if not members:
+                    del self._by_root[t.root_id]
+        self._changed.discard(uuid)
+        evicted = self._evicted
+        evicted.add(uuid)
+        if len(evicted) > max(self.max_tasks, 10_000):
+            evicted.clear()
+            self.changes_overflowed = True
+        # keep the lazy queues from growing without bound
+        limit = 2 * self.max_tasks + 1024
+        if len(self._finished_q) + len(self._open_q) > limit:
+            self._rebuild_queues()
+
+    # ------------------------------------------------------------------ workers
+
+    def _interned(self, s: str) -> str:
+        cache = self._intern
+        got = cache.get(s)
+        if got is None:
+            if len(cache) >= 50_000:
+                return s
+            got = cache[s] = s
+        return got
+
+    def _new_worker(self, hostname: str) -> WorkerRecord | None:
+        workers = self._workers
+        if len(workers) >= self.max_workers:
+            # evict the offline worker seen longest ago, else refuse the newcomer
+            now = self.clock()
+            victim = None
+            oldest = math.inf
+            for host, w in workers.items():
+                if w.status_at(now) == "offline":
+                    seen = w.last_seen if w.last_seen is not None else -1.0
+                    if seen < oldest:
+                        oldest, victim = seen, host
+            if victim is None:
+                return None
+            del workers[victim]
+            self.stats.workers_evicted += 1
+            self._wchanged.add(victim)
+        w = workers[hostname] = WorkerRecord(hostname)
+        self._wchanged.add(hostname)
+        return w
+
+    def _worker_event(self, event: dict, now: float) -> None:
+        stats = self.stats
+        get = event.get
+        hostname = get("hostname")
+        if type(hostname) is not str or not 0 < len(hostname) <= _MAX_ID:
+            stats.malformed += 1
+            return
+        type_ = event["type"]
+        stats.worker_events += 1
+        stats.by_type[type_] = stats.by_type.get(type_, 0) + 1
+        hostname = self._interned(hostname)
+        w = self._workers.get(hostname)
+        if w is None:
+            w = self._new_worker(hostname)
+            if w is None:
+                return
+        repaired = False
+        ts = get("timestamp")
+        if ts is not None and _num(ts) is None:
+            ts, repaired = None, True
+        received = _num(get("local_received"))
+        seen = received if received is not None and abs(received - now) < 3600 else now
+        if type_ == "worker-offline":
+            w.offline = True
+            w.active = 0
+        else:
+            # an online/heartbeat dated before an offline we already applied is stale
+            if w.offline and ts is not None and w.timestamp is not None and ts < w.timestamp:
+                stats.repaired += repaired
+                return
+            w.offline = False
+            w.last_seen = seen
+            w.last_heartbeat = seen
+            w.heartbeats += 1
+        if ts is not None:
+            w.timestamp = ts
+        v = get("freq")
+        if v is not None:
+            if _num(v) is not None and 0 < v <= 3600:
+                w.freq = float(v)
+            else:
+                repaired = True
+        for key in ("active", "processed", "pid"):
+            v = get(key)
+            if v is not None:
+                if type(v) is int and 0 <= v < 1 << 62:
+                    setattr(w, key, v)
+                else:
+                    repaired = True
+        v = get("clock")
+        if type(v) is int and 0 <= v < _MAX_CLOCK:
+            w.clock = max(w.clock, v)
+        v = get("loadavg")
+        if v is not None:
+            if (type(v) in (list, tuple) and len(v) <= 3
+                    and all(_num(x) is not None for x in v)):
+                w.loadavg = tuple(float(x) for x in v)
+            else:
+                repaired = True
+        for key in ("sw_ident", "sw_ver", "sw_sys", "pool"):
+            v = get(key)
+            if v is not None:
+                if type(v) is str and len(v) <= 128:
+                    setattr(w, "pool_hint" if key == "pool" else key, self._interned(v))
+                else:
+                    repaired = True
+        w.status = w.status_at(now)
+        if repaired:
+            stats.repaired += 1
+        self._wchanged.add(hostname)
+
+    # ------------------------------------------------------------------ misc
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __iter__(self) -> Iterator[TaskRecord]:
+        return iter(self._tasks.values())
+
+    def check_invariants(self) -> None:
+        """Assert the model's internal consistency (tests)."""
+        tasks = self._tasks
+        assert len(tasks) <= self.max_tasks, (len(tasks), self.max_tasks)
+        assert len(self._workers) <= self.max_workers
+        stats = self.stats
+        assert sum(stats._tracked) == len(tasks), (stats._tracked, len(tasks))
+        assert sum(stats._by_state) == stats.tasks_seen
+        assert all(c >= 0 for c in stats._by_state)
+        assert sum(sum(r) for r in stats._by_name.values()) == stats.tasks_seen
+        assert len(stats._by_name) <= stats.max_names + 2
+        tracked = [0] * 8
+        for uuid, t in tasks.items():
+            assert t.uuid == uuid
+            assert t.state == STATES[t.code]
+            tracked[t.code] += 1
+        assert tracked == stats._tracked, (tracked, stats._tracked)
+        for parent, kids in self._children.items():
+            assert kids
+            for kid in kids:
+                assert kid in tasks and tasks[kid].parent_id == parent, (parent, kid)
+        for t in tasks.values():
+            if t.parent_id is not None:
+                assert t.uuid in self._children.get(t.parent_id, ())
+        for root, members in self._by_root.items():
+            for m in members:
+                assert m in tasks and tasks[m].root_id == root
+        for w in self._workers.values():
+            assert w.status_at(self.clock()) in WORKER_STATUSES
