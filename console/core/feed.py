@@ -351,6 +351,8 @@ class _IntakeLoop:
         self.resync_message = ""
         self.resync_wanted: str | None = None
         self.applied = 0
+        self._rate_mark = (time.monotonic(), 0)
+        self._intake_rate = 0.0
 
     def status(self) -> FeedStatus:
         st = self.source.status
@@ -381,8 +383,18 @@ class _IntakeLoop:
 
     def send_delta(self, full: bool = False) -> None:
         now = time.time()
-        delta = self.builder.build(self.status(), self.state.task_rate(10.0),
-                                   self.history.history(now), full=full)
+        state_history = getattr(self.state, "rate_history", None)
+        history = state_history(60) if callable(state_history) else self.history.history(now)
+        delta = self.builder.build(self.status(), self.state.task_rate(10.0), history, full=full)
+        mono = time.monotonic()
+        elapsed = mono - self._rate_mark[0]
+        if elapsed >= 1.0:
+            self._intake_rate = (self.applied - self._rate_mark[1]) / elapsed
+            self._rate_mark = (mono, self.applied)
+        st = self.source.status
+        delta.stats["intake"] = {"events": self.applied, "events_per_s": round(self._intake_rate, 1),
+                                 "malformed": st.malformed, "reconnects": st.reconnects,
+                                 "gaps": st.gaps}
         self.up.send(("delta", delta))
 
     def handle(self, msg: tuple) -> bool:

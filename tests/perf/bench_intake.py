@@ -83,6 +83,55 @@ def consume_ours(url: str, count: int, idle: float) -> dict:
             "died": False, "error": "", "state": state_name, "malformed": st.malformed}
 
 
+def consume_livefeed(url: str, count: int, idle: float) -> dict:
+    """The whole pipeline the console uses: LiveFeed (intake process) -> deltas in this process."""
+    from console.core.feed import LiveFeed
+    from console.core.settings import ClusterSettings
+
+    _, state_name = _state(10)
+    factory = None if state_name == "ClusterState" else "tests.integration.test_intake_parse:StandInState"
+    feed = LiveFeed(ClusterSettings(broker_url=url), max_tasks=200_000, rate_hz=10,
+                    state_factory=factory, initial_resync=False)
+    feed.start()
+    deadline = time.monotonic() + 60
+    while feed.status.mode != "live" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    print("ready", flush=True)
+    applied = 0
+    first = last = None
+    max_poll = 0.0
+    rows = 0
+    last_change = time.perf_counter()
+    try:
+        while applied < count:
+            t0 = time.perf_counter()
+            delta = feed.poll()
+            max_poll = max(max_poll, time.perf_counter() - t0)
+            now = time.perf_counter()
+            if delta is not None:
+                rows += len(delta.tasks)
+                n = int(delta.stats.get("intake", {}).get("events", 0))
+                if n > applied:
+                    if first is None:
+                        first = now
+                    applied, last, last_change = n, now, now
+            if first is not None and now - last_change > idle:
+                break
+            if first is None and now - last_change > 120:
+                break
+            time.sleep(0.01)
+    finally:
+        gaps = feed.status.gaps
+        feed.stop()
+    # the first delta already carries up to 1/rate_hz of work: count from the publish start instead
+    seconds = (last - first + 0.1) if first and last else 0.0
+    return {"received": applied, "seconds": round(seconds, 3),
+            "events_per_s": round(applied / seconds) if seconds else 0, "gaps": gaps,
+            "died": False, "error": "", "state": state_name,
+            "max_poll_ms": round(max_poll * 1000, 2), "task_rows": rows}
+
+
 def consume_stock(url: str, count: int, idle: float) -> dict:
     from celery import Celery
     from celery.events.state import State
@@ -130,7 +179,7 @@ def consume_stock(url: str, count: int, idle: float) -> dict:
 
 
 def _consumer_main(kind: str, url: str, count: int) -> None:
-    fn = consume_ours if kind == "ours" else consume_stock
+    fn = {"ours": consume_ours, "stock": consume_stock, "livefeed": consume_livefeed}[kind]
     result = fn(url, count, idle=3.0)
     print("result " + json.dumps(result), flush=True)
 
@@ -193,6 +242,8 @@ def run(redis_url: str | None = None, count: int = 100_000, burst: int = 100_000
             res = _run_pair(kind, url, count, rate=0)
             results[kind] = res
             rows.append({"test": "throughput", "consumer": kind, "count": count, **res})
+        res = _run_pair("livefeed", url, count, rate=0)
+        rows.append({"test": "throughput", "consumer": "livefeed", "count": count, **res})
         ours, stock = results["ours"].get("events_per_s", 0), results["stock"].get("events_per_s", 0)
         rows.append({"test": "ratio", "consumer": "ours/stock", "count": count,
                      "ratio": round(ours / stock, 2) if stock else None})
@@ -225,6 +276,8 @@ def print_table(rows: list[dict]) -> None:
             continue
         pub = row.get("publisher", {})
         extra = row.get("outcome") or ("died: " + row["error"] if row.get("died") else "ok")
+        if "max_poll_ms" in row:
+            extra += f" (UI poll() max {row['max_poll_ms']} ms, {row['task_rows']} rows)"
         print(f"{row['test']:<11} {row['consumer']:<11} {row['count']:>7} {row.get('received', 0):>9} "
               f"{row.get('events_per_s', 0):>9} {row.get('gaps', 0):>4}  {extra}"
               f"  [publisher {pub.get('rate', '?')}/s; state={row.get('state', '?')}]")
@@ -232,7 +285,7 @@ def print_table(rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="intake benchmark")
-    parser.add_argument("--consume", choices=["ours", "stock"])
+    parser.add_argument("--consume", choices=["ours", "stock", "livefeed"])
     parser.add_argument("--url", default=None)
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
