@@ -133,8 +133,11 @@ class _DeltaBuilder:
         self.removed: set[str] = set()
         self.workers: set[str] = set()
         self.first = True
+        self.need_full = False
 
     def collect(self) -> None:
+        if getattr(self.state, "changes_overflowed", False):
+            self.need_full = True  # the state dropped change records: resend everything
         changed, evicted, workers = self.state.drain_changes()
         if evicted:
             self.tasks.difference_update(evicted)
@@ -147,15 +150,15 @@ class _DeltaBuilder:
 
     @property
     def dirty(self) -> bool:
-        return bool(self.tasks or self.removed or self.workers or self.first)
+        return bool(self.tasks or self.removed or self.workers or self.first or self.need_full)
 
     def build(self, status: FeedStatus, rate: float, rate_history: list[float],
               full: bool = False) -> StateDelta:
         self.collect()
         state = self.state
         tasks_map = state.tasks
-        full = full or self.first
-        self.first = False
+        full = full or self.first or self.need_full
+        self.first = self.need_full = False
         if full:
             self.tasks = set(tasks_map.keys())
             self.removed.clear()
