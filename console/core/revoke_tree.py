@@ -1,0 +1,153 @@
+"""Find every not-yet-finished task of the canvas an id belongs to, and revoke them.
+
+Sources, all read-only:
+
+* queued and unacked messages (:mod:`broker_scan`): their ids, ``root_id``,
+  ``parent_id``, ``group`` headers, and the task ids pre-assigned to chain
+  steps / chord bodies / callbacks embedded in their bodies;
+* ``inspect active / reserved / scheduled`` (what workers hold right now);
+* the result backend: ``parent_id``, ``group_id`` and ``children`` of each
+  task (what already ran or is running).
+
+Records are linked when they share a task id, root id, parent id or group
+id (embedded signatures are linked to the message that carries them); the
+canvas of an id is its connected component.  Every member that is not
+READY (SUCCESS / FAILURE / REVOKED) is revoked in ONE broadcast.
+
+Limitation: a chain step that follows a *running* task exists only in that
+task's (already acknowledged) message; it cannot be listed, but terminating
+the running step stops the chain there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .results import READY_STATES, child_ids, raw_meta
+
+if TYPE_CHECKING:
+    from .remote import RemoteControl
+    from .settings import ClusterSettings
+
+MAX_NODES = 50_000
+
+
+@dataclass
+class Node:
+    id: str
+    name: str | None = None
+    state: str = "PENDING"
+    sources: set[str] = field(default_factory=set)
+    keys: set[str] = field(default_factory=set)
+    has_meta: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "state": self.state,
+                "found_in": sorted(self.sources)}
+
+
+@dataclass
+class TreePlan:
+    targets: list[str]
+    members: list[Node]          # the whole canvas (every target's component)
+    to_revoke: list[Node]        # members not READY
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"targets": self.targets, "members": [n.as_dict() for n in self.members],
+                "revoke": [n.id for n in self.to_revoke]}
+
+
+class _Pool:
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+
+    def add(self, tid: str, source: str, name: str | None = None, *keys: str | None) -> Node:
+        node = self.nodes.get(tid)
+        if node is None:
+            node = self.nodes[tid] = Node(tid)
+            node.keys.add(tid)
+        node.sources.add(source)
+        if name and not node.name:
+            node.name = name
+        node.keys.update(k for k in keys if k)
+        return node
+
+
+def _components(nodes: Iterable[Node]) -> dict[str, str]:
+    """Union-find over shared keys: node id -> component representative."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for node in nodes:
+        keys = sorted(node.keys)
+        for key in keys[1:]:
+            ra, rb = find(keys[0]), find(key)
+            if ra != rb:
+                parent[ra] = rb
+    return {node.id: find(node.id) for node in nodes}
+
+
+def plan_tree(settings: ClusterSettings, ids: list[str], rc: RemoteControl | None = None,
+              timeout: float = 1.0) -> TreePlan:
+    """Work out the canvas of every id in ``ids`` and what of it is not finished."""
+    from .broker_scan import iter_messages
+    from .remote import RemoteControl
+
+    pool = _Pool()
+    for msg in iter_messages(settings):
+        src = "unacked" if msg.unacked else f"queue:{msg.queue}"
+        pool.add(msg.id, src, msg.name, msg.root_id, msg.parent_id, msg.group_id)
+        for emb in msg.embedded:
+            pool.add(emb.id, f"embedded:{emb.kind}", emb.name, msg.id, emb.group_id)
+    rc = rc or RemoteControl(settings)
+    for method in ("active", "reserved", "scheduled"):
+        res = rc.inspect(method, timeout=timeout)
+        for reply in res.replies.values():
+            for item in reply if isinstance(reply, list) else []:
+                req = item.get("request", item) if isinstance(item, dict) else None
+                if isinstance(req, dict) and isinstance(req.get("id"), str):
+                    pool.add(req["id"], method, req.get("name"))
+    for tid in ids:
+        pool.add(tid, "argument")
+    # backend: parents, groups, children; expand to a fixpoint
+    backend = settings.app.backend
+    frontier = list(pool.nodes)
+    fetched: set[str] = set()
+    while frontier and len(pool.nodes) < MAX_NODES:
+        nxt: list[str] = []
+        for tid in frontier:
+            if tid in fetched:
+                continue
+            fetched.add(tid)
+            meta = raw_meta(backend, tid)
+            if meta is None:
+                continue
+            node = pool.add(tid, "backend", meta.get("name"), meta.get("parent_id"),
+                            meta.get("group_id"), meta.get("root_id"))
+            node.state = str(meta.get("status") or "PENDING")
+            node.has_meta = True
+            parent_id = meta.get("parent_id")
+            if isinstance(parent_id, str) and parent_id not in pool.nodes:
+                pool.add(parent_id, "backend:parent")
+                nxt.append(parent_id)
+            for child in child_ids(meta.get("children")):
+                members = child["group"] or [child["id"]]
+                for cid in members:
+                    if cid not in pool.nodes:
+                        nxt.append(cid)
+                    pool.add(cid, "backend:child", None, tid, child["id"] if child["group"] else None)
+        frontier = nxt
+    comp = _components(pool.nodes.values())
+    wanted = {comp[t] for t in ids}
+    members = [n for n in pool.nodes.values() if comp[n.id] in wanted]
+    members.sort(key=lambda n: (n.id not in ids, n.id))
+    to_revoke = [n for n in members if n.state not in READY_STATES]
+    return TreePlan(targets=list(ids), members=members, to_revoke=to_revoke)
