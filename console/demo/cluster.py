@@ -161,6 +161,11 @@ class LocalCluster:
         expected = set(names or self.hostnames)
         probe = Celery("ctl-probe", broker=self.broker_url, backend=None)
         probe.conf.broker_connection_retry_on_startup = False
+        # Celery's conf.broker_url prefers a CELERY_BROKER_URL from the
+        # environment over broker= (e.g. a shell still pointed at another
+        # cluster); the read/write URLs are looked up before it
+        probe.conf.broker_write_url = probe.conf.broker_read_url = self.broker_url
+        conn = probe.connection_for_write(self.broker_url)
         deadline = time.monotonic() + timeout
         seen: set[str] = set()
         try:
@@ -168,7 +173,7 @@ class LocalCluster:
                 for mp in self.procs:
                     if not mp.alive():
                         raise CtlError(f"{mp.name} exited early; log: {self._tail(mp)}")
-                replies = probe.control.ping(timeout=0.5) or []
+                replies = probe.control.ping(timeout=0.5, connection=conn) or []
                 for reply in replies:
                     seen.update(reply.keys())
                 if expected <= seen:
@@ -176,6 +181,7 @@ class LocalCluster:
             missing = ", ".join(sorted(expected - seen))
             raise CtlError(f"workers did not answer ping within {timeout}s: {missing}")
         finally:
+            conn.release()
             probe.close()
 
     def _tail(self, mp: ManagedProcess, lines: int = 5) -> str:
