@@ -68,10 +68,14 @@ def cluster_env(cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> dict[
 
 
 @pytest.fixture
-def sample_app(cluster: LocalCluster):
+def sample_app(cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch):
     """The sample_proj app pointed at the session cluster (for sending tasks)."""
     from sample_proj import app
 
+    # Celery's conf.broker_url / result_backend prefer these variables over
+    # the configuration, and other tests may have left them set
+    monkeypatch.setenv("CELERY_BROKER_URL", cluster.broker_url)
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", cluster.backend_url)
     app.conf.broker_url = cluster.broker_url
     app.conf.result_backend = cluster.backend_url
     # drop cached connection pools / backend built for another URL
