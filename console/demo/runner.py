@@ -221,6 +221,11 @@ def run_demo(no_console: bool = False, n_workers: int = 2, traffic: bool = True)
         redis = EmbeddedRedis(workdir=redis_dir)
         redis.start()
         _progress(f"redis-server on 127.0.0.1:{redis.port} ({redis.executable})")
+        # everything in this process (probes, the console) talks to the demo
+        # cluster, whatever the shell exported (maybe another demo's URLs)
+        os.environ["CELERY_BROKER_URL"] = redis.url
+        os.environ["CELERY_RESULT_BACKEND"] = redis.url_for(1)
+        os.environ["CELERY_APP"] = APP_MODULE
         names = worker_names(n_workers)
         cluster = LocalCluster(
             workers=names, concurrency=CONCURRENCY, beat=True, redis=redis,

@@ -31,12 +31,13 @@ STOP_TIMEOUT = 15.0
 
 
 class Demo:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, extra_env: dict[str, str] | None = None) -> None:
         self.tmpdir = tmp_path / "tmp"
         self.tmpdir.mkdir()
         self.stderr_path = tmp_path / "demo.stderr"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "CTL_"))}
         env.update(TMPDIR=str(self.tmpdir), NO_COLOR="1", PYTHONUNBUFFERED="1")
+        env.update(extra_env or {})
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
             [str(BIN / "ctl"), "demo", "--no-console"],
@@ -99,8 +100,8 @@ class Demo:
 
 
 @pytest.fixture
-def demo(tmp_path: Path):
-    d = Demo(tmp_path)
+def demo(tmp_path: Path, request: pytest.FixtureRequest):
+    d = Demo(tmp_path, getattr(request, "param", None))
     try:
         yield d
     finally:
@@ -194,9 +195,19 @@ def test_demo_runs_a_real_busy_cluster_and_stops_clean_on_sigint(demo: Demo) -> 
     assert "SIGINT" in demo.stderr()
 
 
+# a shell still pointed at another (here: dead) cluster, e.g. a previous demo's export line
+STALE_ENV = {
+    "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
+    "CELERY_RESULT_BACKEND": "redis://127.0.0.1:1/1",
+    "CELERY_APP": "sample_proj",
+}
+
+
+@pytest.mark.parametrize("demo", [STALE_ENV], indirect=True, ids=["stale-env"])
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_demo_stops_clean_on_signal(demo: Demo, sig: int) -> None:
     demo.wait_started()
+    assert demo.broker != STALE_ENV["CELERY_BROKER_URL"]
     backend = redis.Redis.from_url(demo.backend)
     try:
         _wait_for(lambda: backend.dbsize() > 0, 20.0, "no results in the backend")

@@ -59,9 +59,13 @@ def _wait_for(predicate: Callable[[], bool], timeout: float, what: Callable[[], 
     pytest.fail(f"{what()} (after {timeout}s)")
 
 
-def test_traffic_sends_every_kind_of_work(make_cluster) -> None:
+def test_traffic_sends_every_kind_of_work(make_cluster, monkeypatch) -> None:
+    # Celery prefers CELERY_BROKER_URL over broker=: other tests may have set it
+    for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
     c = make_cluster(workers=("alpha", "bravo"), concurrency=2)
     probe = Celery("traffic-probe", broker=c.broker_url)
+    conn = probe.connection_for_write(c.broker_url)
     seen: dict[str, bool] = {"active": False, "reserved": False, "scheduled": False}
     proc = subprocess.Popen(
         # one full cycle of actions in ~2 s, then a few more
@@ -72,7 +76,7 @@ def test_traffic_sends_every_kind_of_work(make_cluster) -> None:
     try:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and not all(seen.values()):
-            inspect = probe.control.inspect(timeout=1.0)
+            inspect = probe.control.inspect(timeout=1.0, connection=conn)
             for what in seen:
                 if not seen[what]:
                     replies = getattr(inspect, what)() or {}
@@ -82,6 +86,7 @@ def test_traffic_sends_every_kind_of_work(make_cluster) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+        conn.release()
         probe.close()
     assert proc.returncode == 0, err[-2000:]
     assert seen == {"active": True, "reserved": True, "scheduled": True}
