@@ -173,6 +173,8 @@ def _run_console(create_app: Callable[..., Any], cluster: LocalCluster, signals:
         if name in params:
             kwargs[name] = cluster.beat_schedule_file
             break
+    if "cluster_label" in params:
+        kwargs["cluster_label"] = f"ctl demo ({', '.join(cluster.workers)})"
     app = create_app(**kwargs)
     signals.app = app
     try:
