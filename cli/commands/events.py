@@ -42,13 +42,15 @@ def run_events(
 
     ``--record`` writes the events that are printed (after ``--type``), one raw
     event per line, gzip-compressed when the file name ends in ``.gz``.
+    Raises :class:`CtlError` (e.g. ``BrokerUnreachable``, exit code 3) when the
+    broker cannot be reached at start; later outages are retried (noted on stderr).
     """
     import sys
     import time
 
     import orjson
 
-    from console.core.errors import EXIT_OK, CtlError
+    from console.core.errors import EXIT_OK
     from console.core.intake import make_source, tune_gc
 
     out = out if out is not None else sys.stdout.buffer
@@ -87,7 +89,10 @@ def run_events(
             st = src.status
             if st.mode != last_mode or st.gaps != last_gaps:
                 if st.mode != "live" or st.gaps != last_gaps:
-                    err.write(f"ctl events: {st.mode}: {settings.scrub(st.message)}\n")
+                    from console.core.sanitize import safe_text
+
+                    err.write("ctl: events: " + safe_text(f"{st.mode}: {settings.scrub(st.message)}",
+                                                          oneline=True) + "\n")
                     err.flush()
                 last_mode, last_gaps = st.mode, st.gaps
             if not batch:
@@ -113,10 +118,6 @@ def run_events(
             os.dup2(devnull, sys.stdout.fileno())
         except (OSError, ValueError, AttributeError):
             pass
-    except CtlError as exc:
-        err.write(f"error: {settings.scrub(exc.message)}\n")
-        err.flush()
-        return exc.exit_code
     finally:
         if src is not None:
             src.close()
@@ -149,10 +150,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Follow the event stream: one JSON object per line on stdout (Ctrl-C to stop)."""
         from cli.app import settings_of
+        from cli.output import guard
+        from console.core.errors import UsageError
 
-        if source not in ("auto", "redis", "kombu"):
-            typer.echo("error: --source must be auto, redis or kombu", err=True)
-            raise typer.Exit(2)
-        code = run_events(settings_of(ctx), types=type_, record=record, limit=limit,
-                          duration=duration, source=source)
+        settings = settings_of(ctx)
+        with guard(settings):
+            if source not in ("auto", "redis", "kombu"):
+                raise UsageError("--source must be auto, redis or kombu")
+            code = run_events(settings, types=type_, record=record, limit=limit,
+                              duration=duration, source=source)
         raise typer.Exit(code)

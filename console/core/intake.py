@@ -699,13 +699,14 @@ class RedisEventSource(_StatusMixin):
                 self._buffered += len(data)
                 overflow = self._buffered > self.max_buffer
                 if overflow:
+                    # drop everything and resubscribe: a clean RESP stream, and a counted gap
                     self._chunks.clear()
                     self._buffered = 0
                     self._chunks.append(None)
                 self._cond.notify()
             if overflow:
-                self._add_gap(f"intake fell behind by more than {self.max_buffer >> 20} MiB: "
-                              "buffered events dropped")
+                return (f"intake fell behind by more than {self.max_buffer / 1e6:.1f} MB: "
+                        "buffered events dropped")
         return "stopped"
 
     # -- reading ------------------------------------------------------------

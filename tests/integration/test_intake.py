@@ -323,3 +323,91 @@ def test_live_feed_under_burst_keeps_ui_responsive(redis_server):
         assert 0 < view.deltas < 200  # coalesced at <= rate_hz, not one per event
     finally:
         feed.stop()
+
+
+def test_unix_socket_and_password(tmp_path):
+    import redis
+
+    from console.core.errors import BrokerUnreachable
+    from console.core.redis_server import EmbeddedRedis
+
+    sock = tmp_path / "r.sock"
+    server = EmbeddedRedis(extra_args=["--unixsocket", str(sock), "--unixsocketperm", "700"]).start()
+    try:
+        # EmbeddedRedis pings without AUTH at start: set the password afterwards
+        redis.Redis(port=server.port).config_set("requirepass", "s3cr3t-pw")
+        tcp = f"redis://:s3cr3t-pw@127.0.0.1:{server.port}/0"
+        for url in (f"redis+socket://:s3cr3t-pw@{sock}?virtual_host=0", tcp):
+            source = RedisEventSource(url)
+            source.start(require_connection=True)
+            try:
+                publish_and_collect(tcp, source, 10)
+            finally:
+                source.close()
+        bad = RedisEventSource(f"redis://:wrong-pw@127.0.0.1:{server.port}/0")
+        with pytest.raises(BrokerUnreachable) as info:
+            bad.start(require_connection=True)
+        assert "wrong-pw" not in info.value.message and "***" in info.value.message
+        assert "authentication failed" in info.value.message
+    finally:
+        server.stop()
+
+
+def test_dropped_subscription_is_detected_as_a_gap(redis_server):
+    """Redis closing our subscriber (as the pubsub output-buffer limit does) -> reconnect + gap."""
+    import redis
+
+    source = RedisEventSource(redis_server.url)
+    source.start(require_connection=True)
+    try:
+        publish_and_collect(redis_server.url, source, 10)
+        killed = redis.Redis.from_url(redis_server.url).client_kill_filter(_type="pubsub")
+        assert killed == 1
+        wait_for(lambda: source.status.gaps == 1 and source.status.mode == "live", 5, "gap + live")
+        assert source.take_gap()
+        publish_and_collect(redis_server.url, source, 10)
+    finally:
+        source.close()
+
+
+def test_local_buffer_overflow_flags_a_gap_and_recovers(redis_server):
+    from tests.perf.publish_events import publish
+
+    source = RedisEventSource(redis_server.url, max_buffer=200_000)
+    source.start(require_connection=True)
+    try:
+        time.sleep(0.3)
+        publish(redis_server.url, 3000)  # ~2 MB, nobody reading
+        wait_for(lambda: source.status.gaps >= 1, 5, "overflow gap")
+        wait_for(lambda: source.status.mode == "live", 5, "live again")
+        source.read_batch(0.2)  # whatever survived parses without errors
+        while source.read_batch(0.2):
+            pass
+        assert source.status.malformed == 0
+        assert source.take_gap()
+        events = publish_and_collect(redis_server.url, source, 50)
+        assert all(isinstance(e.get("type"), str) for e in events)
+    finally:
+        source.close()
+
+
+def test_live_feed_records_what_it_receives(redis_server, tmp_path):
+    from console.core.recording import read_events
+    from tests.perf.publish_events import generate_events, publish
+
+    path = tmp_path / "live.jsonl.gz"
+    settings = ClusterSettings.resolve(broker=redis_server.url)
+    feed = LiveFeed(settings, state_factory=state_factory(), record=path, initial_resync=False)
+    feed.start()
+    try:
+        wait_for(lambda: feed.status.mode == "live", 20, "live")
+        time.sleep(0.3)
+        publish(redis_server.url, 300, seed=3)
+        view = FeedView(feed)
+        wait_for(lambda: view.pump().stats.get("intake", {}).get("events", 0) >= 300, 10, "300 events")
+    finally:
+        feed.stop()
+    recorded = read_events(path)
+    sent = list(generate_events(300, seed=3))
+    assert len(recorded) == 300
+    assert [(e["type"], e.get("uuid")) for e in recorded] == [(e["type"], e.get("uuid")) for e in sent]
