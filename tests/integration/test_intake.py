@@ -411,3 +411,52 @@ def test_live_feed_records_what_it_receives(redis_server, tmp_path):
     sent = list(generate_events(300, seed=3))
     assert len(recorded) == 300
     assert [(e["type"], e.get("uuid")) for e in recorded] == [(e["type"], e.get("uuid")) for e in sent]
+
+
+def test_envelope_matches_celery_dispatcher_and_grouped_events(redis_server):
+    """The benchmark publisher's envelope == EventDispatcher's; grouped (buffered) events decode."""
+    import base64
+    import json
+
+    import redis
+    from celery import Celery
+
+    from tests.perf.publish_events import envelope
+
+    client = redis.Redis.from_url(redis_server.url)
+    pubsub = client.pubsub()
+    pubsub.psubscribe("/0.celeryev/*")
+    pubsub.get_message(timeout=1)
+    source = RedisEventSource(redis_server.url)
+    source.start(require_connection=True)
+    app = Celery("t", broker=redis_server.url, set_as_current=False)
+    try:
+        time.sleep(0.2)
+        with app.connection_for_write() as conn:
+            d = app.events.Dispatcher(conn, hostname="w9@h")
+            d.send("task-received", uuid="u-1", name="t.add", args="(1, 2)", kwargs="{}")
+            g = app.events.Dispatcher(conn, hostname="w9@h", buffer_group=["task"], buffer_limit=3)
+            for kind in ("task-received", "task-started", "task-succeeded"):
+                g.send(kind, uuid="u-2")
+            g.flush()
+        raw = pubsub.get_message(timeout=2)["data"]
+        real = json.loads(raw)
+        event = json.loads(base64.b64decode(real["body"]))
+        ours = json.loads(envelope(event))
+        assert list(ours) == list(real)
+        assert list(ours["properties"]) == list(real["properties"])
+        for key in ("content-encoding", "content-type", "headers"):
+            assert ours[key] == real[key]
+        assert ours["properties"]["delivery_info"] == real["properties"]["delivery_info"]
+        assert json.loads(base64.b64decode(ours["body"])) == event
+        got: list[dict] = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(got) < 4:
+            got.extend(source.read_batch(0.1))
+        assert [(e["type"], e["uuid"]) for e in got] == [
+            ("task-received", "u-1"), ("task-received", "u-2"), ("task-started", "u-2"),
+            ("task-succeeded", "u-2")]
+        assert got[0]["args"] == "(1, 2)" and got[0]["hostname"] == "w9@h"
+    finally:
+        source.close()
+        pubsub.close()
