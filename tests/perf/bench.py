@@ -197,7 +197,7 @@ def intake_rows(raw: list[dict], fl: dict[str, Any]) -> list[dict]:
             note += f"; UI poll() max {live['max_poll_ms']} ms"
         if live.get("died") or live.get("error"):
             note += f"; error: {live.get('error')}"
-        rows.append({"row": "3a", "name": "event intake via LiveFeed (what the console sees)",
+        rows.append({"row": "3b", "name": "event intake via LiveFeed (console pipeline)",
                      "metric": "throughput", "unit": "events/s", "ours": lv, "stock": s_,
                      "flower": fl_rate, "ratio": lratio,
                      "target": ">= 50,000/s and >= 3x stock",
@@ -215,7 +215,7 @@ def intake_rows(raw: list[dict], fl: dict[str, Any]) -> list[dict]:
                 f"ours: {b_ours.get('outcome', '?')} | stock: {b_stock.get('outcome', '?')}")
         if fl_burst is not None:
             note += f" | flower accounted {fl_burst:,}"
-        rows.append({"row": "3b", "name": f"{count:,}-event burst", "metric": "events received",
+        rows.append({"row": "3c", "name": f"{count:,}-event burst", "metric": "events received",
                      "unit": "events", "ours": got, "stock": b_stock.get("received"),
                      "flower": fl_burst, "ratio": None,
                      "target": "all, or the loss detected",
