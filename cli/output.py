@@ -45,7 +45,7 @@ def _console(stderr: bool) -> Console:
             width = int(os.environ.get("COLUMNS", "")) or None
         except ValueError:
             width = None
-        width = max(width or 0, 160)
+        width = max(width or 0, 400)
     return Console(file=stream, no_color=no_color, color_system=None if (no_color or not is_tty) else "auto",
                    force_terminal=False if not is_tty else None, width=width,
                    highlight=False, markup=False, emoji=False, soft_wrap=False)
