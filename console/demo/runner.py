@@ -201,6 +201,40 @@ def _wait_foreground(cluster: LocalCluster, redis: EmbeddedRedis) -> int:
                 _progress(f"{mp.name} exited (code {mp.proc.returncode}); log: {cluster._tail(mp)}")  # noqa: SLF001
 
 
+def _reap_strays(grace: float = 2.0) -> None:
+    """Stop any child this process still has (e.g. a crashed console's intake
+    process): ``ctl demo`` leaves no orphans.  Multiprocessing's resource
+    tracker is left alone: it exits with us and is needed until then."""
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - a declared dependency
+        return
+    strays = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if any("resource_tracker" in part for part in child.cmdline()):
+                continue
+            strays.append(child)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    if not strays:
+        return
+    _progress(f"stopping {len(strays)} leftover process(es): "
+              + ", ".join(str(p.pid) for p in strays))
+    for child in strays:
+        try:
+            child.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(strays, timeout=grace)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=grace)
+
+
 def _print_connection(cluster: LocalCluster) -> None:
     _out(f"Broker: {cluster.broker_url}")
     _out(f"Result backend: {cluster.backend_url}")
@@ -269,6 +303,7 @@ def run_demo(no_console: bool = False, n_workers: int = 2, traffic: bool = True)
             cluster.stop()
         if redis is not None:
             redis.stop()
+        _reap_strays()
         shutil.rmtree(tmpdir, ignore_errors=True)
         signals.restore()
         _progress(f"stopped in {time.monotonic() - t0:.1f}s; temp dir removed")
