@@ -246,11 +246,12 @@ def run_demo(no_console: bool = False, n_workers: int = 2, traffic: bool = True)
     started = time.monotonic()
     signals = _Signals()
     signals.install()
-    tmpdir = tempfile.mkdtemp(prefix="ctl-demo-")
+    tmpdir: str | None = None
     redis: EmbeddedRedis | None = None
     cluster: LocalCluster | None = None
     code = 0
     try:
+        tmpdir = tempfile.mkdtemp(prefix="ctl-demo-")
         _progress(f"temp dir {tmpdir}")
         redis_dir = os.path.join(tmpdir, "redis")
         os.mkdir(redis_dir)
@@ -304,7 +305,8 @@ def run_demo(no_console: bool = False, n_workers: int = 2, traffic: bool = True)
         if redis is not None:
             redis.stop()
         _reap_strays()
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)
         signals.restore()
         _progress(f"stopped in {time.monotonic() - t0:.1f}s; temp dir removed")
     return code
