@@ -1,9 +1,75 @@
-"""`ctl console` (not yet implemented)."""
+"""``ctl console``: the full-screen operations console.
+
+An unreachable broker does not stop the console: it opens and shows the feed
+DISCONNECTED (last known state marked STALE) and retries in the background,
+because at 3 a.m. the console is how you find out *why* the broker is gone.
+A malformed broker URL is a usage error (exit 2).  ``--replay FILE`` needs
+no broker at all.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from cli.app import settings_of
 
 
 def register(app: typer.Typer) -> None:
-    """Register the command on ``app``."""
+    @app.command("console")
+    def console(
+        ctx: typer.Context,
+        read_only: Annotated[bool, typer.Option(
+            "--read-only", help="Hide and refuse every action (also CTL_READ_ONLY=1).",
+            envvar="CTL_READ_ONLY")] = False,
+        replay: Annotated[str | None, typer.Option(
+            "--replay", help="Replay a recording (ctl events --record) instead of the live cluster; no broker needed.",
+            metavar="FILE")] = None,
+        speed: Annotated[float, typer.Option(
+            "--speed", help="Replay speed factor (0 = load everything at once).", min=0.0)] = 1.0,
+        max_tasks: Annotated[int, typer.Option(
+            "--max-tasks", help="Tasks kept in memory (oldest finished evicted first).", min=100)] = 100_000,
+        refresh: Annotated[float, typer.Option(
+            "--refresh", help="Seconds between screen refreshes (feed polls).", min=0.05, max=5.0)] = 0.2,
+        poll: Annotated[float, typer.Option(
+            "--poll", help="Seconds between remote-control polls (Active/Reserved/... screens).",
+            min=0.5)] = 5.0,
+    ) -> None:
+        """Open the full-screen console (Workers, Tasks, Active, Reserved, Scheduled, Revoked, Canvas, Beat, Queues)."""
+        import os
+
+        from console.core.errors import CtlError
+        from console.core.settings import env_flag
+
+        read_only = read_only or env_flag("CTL_READ_ONLY")
+        try:
+            if replay:
+                from console.core.feed import ReplayFeed
+
+                if not os.path.exists(replay):
+                    typer.echo(f"ctl console: no such recording: {replay}", err=True)
+                    raise typer.Exit(2)
+                from console.ui.app import create_app
+
+                feed = ReplayFeed(replay, speed=speed, max_tasks=max_tasks)
+                app = create_app(None, feed, read_only=read_only, refresh=refresh, poll_interval=poll,
+                                 max_tasks=max_tasks, cluster_label=f"replay {os.path.basename(replay)}")
+            else:
+                settings = settings_of(ctx)
+                settings.read_only = settings.read_only or read_only
+                try:
+                    from console.core.connection import parse_url
+
+                    parse_url(settings.effective_broker_url)
+                except ImportError:
+                    pass
+                from console.ui.app import create_app
+
+                app = create_app(settings, read_only=read_only, refresh=refresh, poll_interval=poll,
+                                 max_tasks=max_tasks)
+        except CtlError as exc:
+            typer.echo(f"ctl console: {exc.message}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        result = app.run()
+        raise typer.Exit(result if isinstance(result, int) else 0)

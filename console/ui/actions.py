@@ -1,0 +1,239 @@
+"""Every user action, run through the shared core (the same calls as the CLI).
+
+An :class:`ActionRequest` names exactly what will happen (``describe``), is
+confirmed in a modal, and runs in a thread worker via :func:`execute`, which
+returns what the workers actually said.  Nothing here touches Textual.
+Core modules that may be absent are imported lazily: the action then reports
+"not available" instead of crashing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from console.core.sanitize import safe_text
+
+SIGNALS = ("SIGTERM", "SIGKILL", "SIGINT", "SIGQUIT", "SIGUSR1")
+UNFINISHED = frozenset({"PENDING", "RECEIVED", "STARTED", "RETRY", None, ""})
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    id: str
+    title: str
+    target: str  # "task" | "worker" | "queue"
+    destructive: bool
+    fields: tuple[tuple[str, str, str], ...] = ()  # (name, label, default)
+
+
+ACTIONS: dict[str, ActionSpec] = {a.id: a for a in (
+    ActionSpec("revoke", "Revoke task", "task", True),
+    ActionSpec("terminate", "Revoke and terminate task (choose signal)", "task", True,
+               (("signal", "Signal", "SIGTERM"),)),
+    ActionSpec("revoke_canvas", "Revoke the whole canvas of task", "task", True),
+    ActionSpec("rate_limit", "Set rate limit of a task type", "worker", False,
+               (("task_name", "Task name", ""), ("rate_limit", "Rate (e.g. 10/m, 0 = none)", "10/m"))),
+    ActionSpec("time_limit", "Set time limits of a task type", "worker", False,
+               (("task_name", "Task name", ""), ("soft", "Soft limit (s)", "60"),
+                ("hard", "Hard limit (s)", "120"))),
+    ActionSpec("pool_grow", "Grow worker pool", "worker", False, (("n", "Processes to add", "1"),)),
+    ActionSpec("pool_shrink", "Shrink worker pool", "worker", True, (("n", "Processes to remove", "1"),)),
+    ActionSpec("autoscale", "Set autoscale max/min", "worker", False,
+               (("max", "Max processes", "4"), ("min", "Min processes", "1"))),
+    ActionSpec("add_consumer", "Add queue consumer", "worker", False, (("queue", "Queue", ""),)),
+    ActionSpec("cancel_consumer", "Cancel queue consumer", "worker", True, (("queue", "Queue", ""),)),
+    ActionSpec("shutdown", "Shut down worker", "worker", True),
+    ActionSpec("purge", "Purge queue (delete every waiting message)", "queue", True),
+)}
+
+
+@dataclass
+class ActionRequest:
+    action: str
+    target: str  # task id / worker hostname ("" = every worker) / queue name
+    params: dict[str, str] = field(default_factory=dict)
+    label: str = ""  # e.g. the task name, for the description
+
+    @property
+    def spec(self) -> ActionSpec:
+        return ACTIONS[self.action]
+
+    def describe(self) -> str:
+        """One sentence naming exactly what will be done (plain text, sanitized)."""
+        p = {k: safe_text(v, 80, oneline=True) for k, v in self.params.items()}
+        t = safe_text(self.target, 120, oneline=True)
+        label = safe_text(self.label, 80, oneline=True)
+        task = f"task {t}" + (f" ({label})" if label else "")
+        workers = f"worker {t}" if t else "EVERY worker"
+        a = self.action
+        if a == "revoke":
+            return f"Revoke {task}: workers will discard it if it has not started."
+        if a == "terminate":
+            return f"Revoke {task} and send {p.get('signal', 'SIGTERM')} to the process running it."
+        if a == "revoke_canvas":
+            return f"Revoke every unfinished task of the canvas of {task}."
+        if a == "rate_limit":
+            return f"Set the rate limit of {p.get('task_name')} to {p.get('rate_limit')} on {workers}."
+        if a == "time_limit":
+            return (f"Set time limits of {p.get('task_name')} to soft={p.get('soft')}s "
+                    f"hard={p.get('hard')}s on {workers}.")
+        if a == "pool_grow":
+            return f"Grow the pool of {workers} by {p.get('n', '1')} process(es)."
+        if a == "pool_shrink":
+            return f"Shrink the pool of {workers} by {p.get('n', '1')} process(es)."
+        if a == "autoscale":
+            return f"Set autoscale of {workers} to max={p.get('max')} min={p.get('min')}."
+        if a == "add_consumer":
+            return f"Make {workers} start consuming from queue {p.get('queue')}."
+        if a == "cancel_consumer":
+            return f"Make {workers} stop consuming from queue {p.get('queue')}."
+        if a == "shutdown":
+            return f"Shut down {workers} (warm shutdown: running tasks finish first)."
+        if a == "purge":
+            return f"Purge queue {t}: delete every message waiting in it. This cannot be undone."
+        return f"{a} {t}"
+
+
+@dataclass
+class ActionOutcome:
+    ok: bool
+    summary: str
+    result: Any = None
+
+
+def summarize(result: Any, *, expect_reply: bool = True) -> tuple[bool, str]:
+    """What the workers said: ``alpha@h: ok (...)``, ``no reply: bravo@h``."""
+    replies = dict(getattr(result, "replies", None) or {})
+    missing = list(getattr(result, "missing", None) or [])
+    parts: list[str] = []
+    ok = bool(replies)
+    for host in sorted(replies):
+        value = replies[host]
+        if isinstance(value, dict) and ("ok" in value or "error" in value):
+            if "error" in value:
+                ok = False
+                parts.append(f"{host}: error: {value['error']}")
+            else:
+                parts.append(f"{host}: ok: {value['ok']}")
+        else:
+            parts.append(f"{host}: {value!r}")
+    if missing:
+        parts.append("no reply from " + ", ".join(missing))
+    if not replies and not missing:
+        expected = getattr(result, "expected", None)
+        if not expect_reply:
+            ok = True
+            parts.append(f"sent (to {expected} worker(s)); no reply expected" if expected is not None
+                         else "sent; no reply expected")
+        else:
+            parts.append("no worker replied")
+    return ok, safe_text("; ".join(parts), 2000, oneline=True)
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {safe_text(value, 40, oneline=True)!r}") from None
+
+
+def _float_or_none(value: str) -> float | None:
+    value = str(value).strip()
+    return float(value) if value not in ("", "none", "None") else None
+
+
+def canvas_ids(node: Any) -> Iterable[tuple[str, Any]]:
+    """(id, state) of every node of a CanvasNode tree."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n is None:
+            continue
+        nid = getattr(n, "id", None)
+        if nid and getattr(n, "kind", "task") == "task":
+            yield nid, getattr(n, "state", None)
+        stack.extend(getattr(n, "children", None) or [])
+
+
+def execute(req: ActionRequest, *, remote: Any, settings: Any = None,
+            canvas: Callable[[str], Any] | None = None, timeout: float = 2.0) -> ActionOutcome:
+    """Run ``req`` (blocking: call from a thread worker)."""
+    a, target, p = req.action, req.target, req.params
+    dest = [target] if target else None
+    if a == "purge":
+        if settings is None:
+            return ActionOutcome(False, "purge needs a broker (not available in replay mode)")
+        from console.core.queues import purge_queues
+
+        removed = purge_queues(settings, [target])
+        count = removed.get(target, 0)
+        return ActionOutcome(True, f"purged queue {safe_text(target, 120, oneline=True)}: "
+                             f"{count} message(s) deleted", removed)
+    if remote is None:
+        return ActionOutcome(False, "remote control is not available")
+    if a == "revoke":
+        res = remote.revoke([target], timeout=timeout)
+    elif a == "terminate":
+        sig = str(p.get("signal") or "SIGTERM").upper()
+        if sig not in SIGNALS and not sig.isdigit():
+            raise ValueError(f"unknown signal {safe_text(sig, 20)!r}")
+        res = remote.revoke([target], terminate=True, signal=sig, timeout=timeout)
+    elif a == "revoke_canvas":
+        return _revoke_canvas(req, remote, settings, canvas, timeout)
+    elif a == "rate_limit":
+        res = remote.control("rate_limit", destination=dest, timeout=timeout,
+                             task_name=str(p["task_name"]).strip(), rate_limit=str(p["rate_limit"]).strip())
+    elif a == "time_limit":
+        res = remote.control("time_limit", destination=dest, timeout=timeout,
+                             task_name=str(p["task_name"]).strip(), soft=_float_or_none(p.get("soft", "")),
+                             hard=_float_or_none(p.get("hard", "")))
+    elif a in ("pool_grow", "pool_shrink"):
+        res = remote.control(a, destination=dest, timeout=timeout, n=_int(p.get("n", "1"), "n"))
+    elif a == "autoscale":
+        res = remote.control("autoscale", destination=dest, timeout=timeout,
+                             max=_int(p["max"], "max"), min=_int(p["min"], "min"))
+    elif a in ("add_consumer", "cancel_consumer"):
+        queue = str(p["queue"]).strip()
+        if not queue:
+            raise ValueError("a queue name is required")
+        res = remote.control(a, destination=dest, timeout=timeout, queue=queue)
+    elif a == "shutdown":
+        res = remote.control("shutdown", destination=dest, timeout=timeout, reply=False)
+        ok, text = summarize(res, expect_reply=False)
+        return ActionOutcome(ok, text + " (watch the worker go offline)", res)
+    else:
+        raise ValueError(f"unknown action {a!r}")
+    ok, text = summarize(res)
+    return ActionOutcome(ok, text, res)
+
+
+def _revoke_canvas(req: ActionRequest, remote: Any, settings: Any, canvas: Callable[[str], Any] | None,
+                   timeout: float) -> ActionOutcome:
+    """Same plan as ``ctl revoke --tree`` (broker scan + inspect + backend), plus the
+    unfinished members the event stream knows of."""
+    ids: list[str] = []
+    notes: list[str] = []
+    if settings is not None:
+        try:
+            from console.core.revoke_tree import plan_tree
+
+            plan = plan_tree(settings, [req.target], rc=remote, timeout=timeout)
+            ids.extend(n.id for n in plan.to_revoke)
+            notes.append(f"{len(plan.members)} member(s) found")
+        except ImportError:
+            notes.append("canvas plan not available")
+    tree = None
+    if canvas is not None:
+        try:
+            tree = canvas(req.target)
+        except Exception:  # noqa: BLE001 - the plan above is the main source
+            tree = None
+    if tree is not None:
+        ids.extend(i for i, st in canvas_ids(tree) if st in UNFINISHED)
+    ids = list(dict.fromkeys(ids)) or [req.target]
+    res = remote.revoke(ids, timeout=timeout)
+    ok, text = summarize(res)
+    return ActionOutcome(ok, f"revoked {len(ids)} unfinished task(s) of the canvas"
+                         + (f" ({'; '.join(notes)})" if notes else "") + f"; {text}", res)

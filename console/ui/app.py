@@ -1,0 +1,339 @@
+"""The console App and :func:`create_app`, the one constructor (``ctl console``, ``ctl demo``, tests).
+
+The app consumes a Feed (docs/ARCHITECTURE.md): a ``set_interval`` timer at
+``refresh`` seconds (default 0.2 s = 5 Hz) calls ``feed.poll()``, merges the
+StateDelta into the :class:`~console.ui.model.UIModel` by diff and asks only
+the *active* screen to repaint.  Network calls (remote control, queues,
+beat, task detail) run in thread workers and come back as typed messages
+(:mod:`console.ui.messages`); the UI thread never blocks on the network.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from console.core.clock import system_clock
+
+from .actions import ACTIONS, ActionRequest, execute
+from .commands import ConsoleCommands
+from .messages import ActionDone
+from .model import UIModel
+
+SCREENS_GROUP = Binding.Group("Screens", compact=True)
+
+APP_BINDINGS = [
+    Binding("1", "show('workers')", "Workers", id="screen.workers", group=SCREENS_GROUP),
+    Binding("2", "show('tasks')", "Tasks", id="screen.tasks", group=SCREENS_GROUP),
+    Binding("3", "show('active')", "Active", id="screen.active", group=SCREENS_GROUP),
+    Binding("4", "show('reserved')", "Reserved", id="screen.reserved", group=SCREENS_GROUP),
+    Binding("5", "show('scheduled')", "Scheduled", id="screen.scheduled", group=SCREENS_GROUP),
+    Binding("6", "show('revoked')", "Revoked", id="screen.revoked", group=SCREENS_GROUP),
+    Binding("7", "show('canvas')", "Canvas", id="screen.canvas", group=SCREENS_GROUP),
+    Binding("8", "show('beat')", "Beat", id="screen.beat", group=SCREENS_GROUP),
+    Binding("9", "show('queues')", "Queues", id="screen.queues", group=SCREENS_GROUP),
+    Binding("question_mark,f1", "help", "Help", key_display="?", id="app.help"),
+    Binding("q", "quit", "Quit", id="app.quit"),
+]
+
+MODE_TITLES = {b.action.split("'")[1]: b.description for b in APP_BINDINGS if b.action.startswith("show(")}
+
+
+def _mode_factory(mode: str) -> Callable[[], Any]:
+    def make() -> Any:
+        if mode == "workers":
+            from .screens.workers import WorkersScreen
+            return WorkersScreen()
+        if mode == "tasks":
+            from .screens.tasks import TasksScreen
+            return TasksScreen()
+        if mode in ("active", "reserved", "scheduled", "revoked"):
+            from .screens.remote_view import RemoteViewScreen
+            return RemoteViewScreen(mode)
+        if mode == "canvas":
+            from .screens.canvas import CanvasScreen
+            return CanvasScreen()
+        if mode == "beat":
+            from .screens.beat import BeatScreen
+            return BeatScreen()
+        if mode == "queues":
+            from .screens.queues import QueuesScreen
+            return QueuesScreen()
+        raise KeyError(mode)
+
+    return make
+
+
+class ConsoleApp(App[int]):
+    """Full-screen operations console for a Celery cluster."""
+
+    TITLE = "ctl console"
+    CSS_PATH = "styles/app.tcss"
+    BINDINGS = APP_BINDINGS
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    MODES = {mode: _mode_factory(mode) for mode in MODE_TITLES}  # type: ignore[dict-item]
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, settings: Any = None, feed: Any = None, *, read_only: bool = False,
+                 clock: Callable[[], float] = system_clock, remote: Any = None,
+                 poll_interval: float = 5.0, refresh: float = 0.2, initial: str = "workers",
+                 cluster_label: str | None = None, beat_schedule_file: str | None = None,
+                 action_timeout: float = 2.0) -> None:
+        super().__init__()
+        self.settings = settings
+        self.feed = feed
+        self.read_only = bool(read_only)
+        self.clock = clock
+        self._remote = remote
+        self._remote_error: str | None = None
+        self.poll_interval = poll_interval
+        self.refresh_interval = refresh
+        self.initial_mode = initial
+        self.beat_schedule_file = beat_schedule_file
+        self.action_timeout = action_timeout
+        self.model = UIModel()
+        self.selected_task: str | None = None
+        self.action_log: list[ActionDone] = []
+        self.started_at = time.perf_counter()
+        self.first_frame: float | None = None
+        if cluster_label is None:
+            if settings is not None:
+                try:
+                    cluster_label = settings.masked_broker
+                except Exception:  # noqa: BLE001 - a bad URL must not stop the console
+                    cluster_label = "(broker unknown)"
+            else:
+                cluster_label = "(no broker)"
+        self.cluster_label = cluster_label
+
+    # -- lifecycle ----------------------------------------------------------
+    def on_mount(self) -> None:
+        self.switch_mode(self.initial_mode)
+        self.call_after_refresh(self._after_first_frame)
+
+    def _after_first_frame(self) -> None:
+        self.first_frame = time.perf_counter() - self.started_at
+        if self.feed is not None:
+            try:
+                self.feed.start()
+            except Exception as exc:  # noqa: BLE001 - show it, keep the console up
+                self.notify(self._scrub(f"feed failed to start: {exc}"), severity="error", markup=False)
+            self.poll_feed()
+            self.set_interval(self.refresh_interval, self.poll_feed, name="feed-poll")
+        self.set_interval(1.0, self._second, name="second")
+
+    def on_unmount(self) -> None:
+        if self.feed is not None:
+            try:
+                self.feed.stop()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def poll_feed(self) -> None:
+        """Merge everything the feed has, then repaint the active screen once."""
+        try:
+            delta = self.feed.poll() if self.feed is not None else None
+        except Exception as exc:  # noqa: BLE001
+            self.notify(self._scrub(f"feed error: {exc}"), severity="error", markup=False)
+            return
+        if delta is None:
+            status = getattr(self.feed, "status", None)
+            if status is not None and status != self.model.status:
+                self.model.status = status
+                self._repaint(False, False)
+            return
+        tasks_changed, workers_changed = self.model.apply(delta)
+        self._repaint(tasks_changed, workers_changed)
+
+    def _repaint(self, tasks_changed: bool, workers_changed: bool) -> None:
+        screen = self.screen
+        refresh_header = getattr(screen, "refresh_header", None)
+        if refresh_header is None:  # a modal: repaint the screen under it later (on resume)
+            return
+        with self.batch_update():
+            refresh_header()
+            screen.refresh_model(tasks_changed, workers_changed)  # type: ignore[attr-defined]
+
+    def _second(self) -> None:
+        tick = getattr(self.screen, "tick", None)
+        if tick is not None:
+            tick()
+
+    # -- services for screens -----------------------------------------------
+    @property
+    def remote(self) -> Any:
+        """The shared RemoteControl (lazy; None when unavailable)."""
+        if self._remote is None and self.settings is not None and self._remote_error is None:
+            try:
+                from console.core.remote import RemoteControl
+
+                self._remote = RemoteControl(self.settings)
+            except Exception as exc:  # noqa: BLE001 - ImportError or bad settings
+                self._remote_error = f"remote control not available: {exc}"
+        return self._remote
+
+    @property
+    def remote_unavailable_reason(self) -> str:
+        if self.settings is None and self._remote is None:
+            return "remote control not available (no broker: replay mode)"
+        return self._remote_error or "remote control not available"
+
+    def _scrub(self, message: str) -> str:
+        scrub = getattr(self.settings, "scrub", None)
+        return scrub(message) if scrub else message
+
+    def error_text(self, exc: BaseException) -> str:
+        msg = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        return self._scrub(str(msg))
+
+    # -- navigation ---------------------------------------------------------
+    def action_show(self, mode: str) -> None:
+        if self.current_mode == mode and len(self.screen_stack) > 1:
+            # back to the root of the mode (e.g. from a task detail)
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+            return
+        self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(self.help_sections(), self.read_only))
+
+    def help_sections(self) -> list[tuple[str, list[Any]]]:
+        from .screens.beat import BeatScreen
+        from .screens.canvas import CanvasScreen
+        from .screens.queues import QueuesScreen
+        from .screens.remote_view import RemoteViewScreen
+        from .screens.task_detail import TaskDetailScreen
+        from .screens.tasks import TasksScreen
+        from .screens.worker_detail import WorkerDetailScreen
+        from .screens.workers import WorkersScreen
+        from .widgets.task_list import TaskList
+
+        return [
+            ("Everywhere", list(APP_BINDINGS) + [Binding("ctrl+p", "command_palette", "Command palette")]),
+            ("Workers (1)", WorkersScreen.BINDINGS),
+            ("Worker detail", WorkerDetailScreen.BINDINGS),
+            ("Tasks (2)", TasksScreen.BINDINGS + TaskList.BINDINGS),
+            ("Task detail", TaskDetailScreen.BINDINGS),
+            ("Active / Reserved / Scheduled / Revoked (3-6)", RemoteViewScreen.BINDINGS),
+            ("Canvas (7)", CanvasScreen.BINDINGS),
+            ("Beat (8)", BeatScreen.BINDINGS),
+            ("Queues (9)", QueuesScreen.BINDINGS),
+        ]
+
+    def open_task(self, uuid: str) -> None:
+        from .screens.task_detail import TaskDetailScreen
+
+        self.selected_task = uuid
+        self.push_screen(TaskDetailScreen(uuid))
+
+    def open_canvas(self, uuid: str) -> None:
+        self.selected_task = uuid
+        self.switch_mode("canvas")
+        reload = getattr(self.screen, "load", None)
+        if reload is not None:
+            reload()
+
+    # -- actions ------------------------------------------------------------
+    def request_action(self, action: str, target: str | None, *, label: str = "",
+                       params: dict[str, str] | None = None) -> bool:
+        """Ask for parameters, confirm, then run ``action`` in a thread worker.
+
+        Returns False when refused right away (read-only, no target).
+        """
+        from .screens.confirm import ConfirmScreen
+        from .screens.form import FormScreen
+
+        spec = ACTIONS[action]
+        if self.read_only:
+            self.notify(f"read-only console: {spec.title.lower()} refused", severity="warning",
+                        title="Read-only", markup=False)
+            return False
+        if target is None:
+            what = {"task": "a task", "worker": "a worker", "queue": "a queue"}[spec.target]
+            self.notify(f"select {what} first", severity="warning", markup=False)
+            return False
+        req = ActionRequest(action, target, dict(params or {}), label)
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_action_request(req)
+
+        def filled(values: dict[str, str] | None) -> None:
+            if values is None:
+                return
+            req.params.update(values)
+            self.push_screen(ConfirmScreen(spec.title, req.describe(), spec.destructive), confirmed)
+
+        missing = [f for f in spec.fields if f[0] not in req.params]
+        if missing:
+            fields = tuple((n, lbl, str(req.params.get(n, d))) for n, lbl, d in spec.fields)
+            self.push_screen(FormScreen(f"{spec.title} — {req.describe()}" if spec.target != "worker"
+                                        else spec.title, fields), filled)
+        else:
+            filled({})
+        return True
+
+    @work(thread=True, exit_on_error=False, group="action")
+    def run_action_request(self, req: ActionRequest) -> None:
+        if self.read_only:  # defence in depth: never reached through the UI
+            self.post_message(ActionDone(req.action, req.target, False, "refused: read-only"))
+            return
+        try:
+            outcome = execute(req, remote=self.remote, settings=self.settings,
+                              canvas=getattr(self.feed, "canvas", None), timeout=self.action_timeout)
+            msg = ActionDone(req.action, req.target, outcome.ok, outcome.summary, outcome.result)
+        except Exception as exc:  # noqa: BLE001 - report, never crash the console
+            msg = ActionDone(req.action, req.target, False, self.error_text(exc))
+        self.post_message(msg)
+
+    def on_action_done(self, message: ActionDone) -> None:
+        self.action_log.append(message)
+        del self.action_log[:-100]
+        spec = ACTIONS.get(message.action)
+        title = spec.title if spec else message.action
+        self.notify(message.summary, title=title, severity="information" if message.ok else "error",
+                    timeout=8, markup=False)
+        hook = getattr(self.screen, "on_action_result", None)
+        if hook is not None:
+            hook(message)
+
+
+def create_app(settings: Any = None, feed: Any = None, *, read_only: bool = False,
+               clock: Callable[[], float] | None = None, remote: Any = None,
+               poll_interval: float = 5.0, refresh: float = 0.2, max_tasks: int = 100_000,
+               initial: str = "workers", cluster_label: str | None = None,
+               beat_schedule_file: str | None = None, action_timeout: float = 2.0) -> ConsoleApp:
+    """Build the console.
+
+    * ``settings``: ClusterSettings of the cluster (remote control, queues, beat).
+      None = no broker (pure replay): remote-control screens say so.
+    * ``feed``: a Feed; default: a LiveFeed on ``settings`` (None if no settings).
+    * ``read_only`` (or env ``CTL_READ_ONLY=1``, or ``settings.read_only``): every
+      action is hidden and refused.
+    * ``clock``: wall clock (countdowns, "last answer at"); FixedClock in tests.
+    * ``remote``: a RemoteControl (default: built lazily from ``settings``).
+    * ``poll_interval``: seconds between remote-control polls (0 = on demand only).
+    * ``refresh``: seconds between feed polls / repaints.
+    """
+    from console.core.settings import env_flag
+
+    read_only = bool(read_only or env_flag("CTL_READ_ONLY") or getattr(settings, "read_only", False))
+    if feed is None and settings is not None:
+        from console.core.feed import LiveFeed
+
+        feed = LiveFeed(settings, max_tasks=max_tasks, rate_hz=max(1.0, 1.0 / max(refresh, 0.05)))
+    return ConsoleApp(settings, feed, read_only=read_only, clock=clock or system_clock, remote=remote,
+                      poll_interval=poll_interval, refresh=refresh, initial=initial,
+                      cluster_label=cluster_label, beat_schedule_file=beat_schedule_file,
+                      action_timeout=action_timeout)
+
+
+__all__ = ["ConsoleApp", "create_app"]

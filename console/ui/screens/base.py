@@ -1,0 +1,69 @@
+"""The common shape of every console screen: header, body, footer; refresh on demand."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from ..widgets.header import ClusterHeader
+
+if TYPE_CHECKING:
+    from ..app import ConsoleApp
+
+
+class ConsoleScreen(Screen):
+    """Subclasses implement ``compose_body`` and ``refresh_model``.
+
+    Actions named ``action_do_*`` change the cluster: hidden and refused in
+    read-only mode (:meth:`check_action`).
+    """
+
+    MODE = ""
+    TITLE_TEXT = ""
+
+    @property
+    def capp(self) -> ConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield ClusterHeader(self.MODE)
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action.startswith("do_") and getattr(self.app, "read_only", False):
+            return False
+        return True
+
+    def on_screen_resume(self) -> None:
+        self.refresh_header()
+        self.refresh_model(True, True)
+
+    def refresh_header(self) -> None:
+        for header in self.query(ClusterHeader):
+            header.update_from_app()
+
+    def refresh_model(self, tasks_changed: bool, workers_changed: bool) -> None:
+        """Called at the bounded repaint rate while this screen is active."""
+
+    def tick(self) -> None:
+        """Called about once a second while active (countdowns)."""
+
+    # what the palette / actions apply to
+    def current_task(self) -> tuple[str, str] | None:
+        return None
+
+    def current_worker(self) -> str | None:
+        return None
+
+    def current_queue(self) -> str | None:
+        return None
+
+    def request(self, action: str, target: str | None, label: str = "", **params: Any) -> None:
+        self.capp.request_action(action, target, label=label, params=params or None)

@@ -1,0 +1,155 @@
+"""Beat: every periodic entry, schedule in words, last run, run count, live countdown to the next run."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from ..fmt import cell, clock_time, duration
+from ..messages import BeatLoaded
+from .base import ConsoleScreen
+
+COLS = (("name", "ENTRY"), ("task", "TASK"), ("schedule", "SCHEDULE"), ("last", "LAST RUN"),
+        ("runs", "RUNS"), ("next", "NEXT RUN"), ("countdown", "IN"))
+
+
+def _ts(value: Any) -> float | None:
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.UTC)
+        return value.timestamp()
+    return None
+
+
+class BeatScreen(ConsoleScreen):
+    MODE = "beat"
+    BINDINGS = [Binding("r", "refresh", "Refresh", id="beat.refresh")]
+    DEFAULT_CSS = """
+    BeatScreen DataTable { height: 1fr; }
+    BeatScreen #beat-bar { height: 1; background: $boost; padding: 0 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[Any] = []
+        self.state_known = False
+        self.error: str | None = None
+        self.loaded_at: float | None = None
+        self._loading = False
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(Text("reading the beat schedule …"), id="beat-bar")
+        table: DataTable[Any] = DataTable(id="beat-table", cursor_type="row")
+        for key, title in COLS:
+            table.add_column(title, key=key)
+        yield table
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()
+        self.load()
+
+    def schedule_file(self) -> str | None:
+        app = self.capp
+        path = app.beat_schedule_file
+        if not path and app.settings is not None:
+            try:
+                path = app.settings.app.conf.beat_schedule_filename
+            except Exception:  # noqa: BLE001
+                path = None
+        if path and (os.path.exists(path) or any(os.path.exists(path + ext) for ext in (".db", ".dat"))):
+            return str(path)
+        return None
+
+    def load(self) -> None:
+        if self._loading:
+            return
+        if self.capp.settings is None:
+            self.error = "beat entries need the app (-A MODULE); not available in replay mode"
+            self._update_bar()
+            return
+        self._loading = True
+        self._load(self.capp.settings, self.schedule_file())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="beat")
+    def _load(self, settings: Any, schedule_file: str | None) -> None:
+        at = self.capp.clock()
+        try:
+            from console.core.beat import beat_entries
+
+            now = _dt.datetime.fromtimestamp(at, tz=_dt.UTC)
+            entries, known = beat_entries(settings.app, schedule_file, now=now)
+            self.post_message(BeatLoaded((entries, known), None, at))
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(BeatLoaded(None, self.capp.error_text(exc), at))
+
+    def on_beat_loaded(self, message: BeatLoaded) -> None:
+        self._loading = False
+        self.error = message.error
+        if message.entries is not None:
+            self.entries, self.state_known = message.entries
+            self.loaded_at = message.at
+            table = self.query_one(DataTable)
+            table.clear()
+            for e in self.entries:
+                table.add_row(*self._cells(e), key=e.name)
+        self._update_bar()
+
+    def _countdown(self, e: Any) -> Text:
+        nxt = _ts(e.next_run_at)
+        if nxt is None:
+            return Text("?")
+        left = nxt - self.capp.clock()
+        if left <= 0:
+            return Text("due", style="bold yellow")
+        return Text(duration(left), style="bold" if left < 60 else "")
+
+    def _cells(self, e: Any) -> tuple[Any, ...]:
+        last = _ts(e.last_run_at)
+        return (
+            cell(e.name, 60),
+            cell(e.task, 60),
+            cell(e.schedule_words, 60),
+            Text(clock_time(last) if last else ("never" if self.state_known else "unknown")),
+            Text(str(e.total_run_count) if e.total_run_count is not None else "-"),
+            Text(clock_time(_ts(e.next_run_at))),
+            self._countdown(e),
+        )
+
+    def tick(self) -> None:
+        """Live countdown (every second while visible); reload once an entry is due."""
+        if not self.entries:
+            return
+        table = self.query_one(DataTable)
+        due = False
+        for e in self.entries:
+            text = self._countdown(e)
+            due = due or text.plain == "due"
+            try:
+                table.update_cell(e.name, "countdown", text)
+            except Exception:  # noqa: BLE001 - row vanished during a reload
+                pass
+        if due and self.loaded_at is not None and self.capp.clock() - self.loaded_at > 2:
+            self.load()
+
+    def _update_bar(self) -> None:
+        bar = Text(no_wrap=True, overflow="ellipsis")
+        bar.append(f"{len(self.entries)} entr{'y' if len(self.entries) == 1 else 'ies'}", style="bold")
+        if self.entries:
+            bar.append(" │ last run / run count from " + ("the beat schedule file" if self.state_known
+                                                          else "nowhere (schedule file not found)"))
+        elif not self.error:
+            bar.append(" │ no beat_schedule in this app (start the console with -A MODULE)")
+        if self.error:
+            bar.append(" │ ")
+            bar.append(self.error[:300], style="bold red")
+        self.query_one("#beat-bar", Static).update(bar)
+
+    def action_refresh(self) -> None:
+        self.load()

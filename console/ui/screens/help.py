@@ -1,0 +1,67 @@
+"""``?``: every key of every screen, generated from the Binding declarations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+def _key_label(binding: Binding) -> str:
+    if binding.key_display:
+        return binding.key_display
+    keys = []
+    for key in binding.key.split(","):
+        key = key.strip()
+        keys.append({"question_mark": "?", "slash": "/", "plus": "+", "minus": "-",
+                     "escape": "esc"}.get(key, key))
+    return " ".join(keys)
+
+
+def bindings_table(sections: list[tuple[str, list[Any]]], read_only: bool = False) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for title, bindings in sections:
+        table.add_row(Text(""), Text(""))
+        table.add_row(Text(title, style="bold underline"), Text(""))
+        for b in Binding.make_bindings(bindings):
+            if not b.description:
+                continue
+            desc = b.description
+            if b.action.startswith("do_") and read_only:
+                desc += " (disabled: read-only)"
+            table.add_row(Text(_key_label(b)), Text(desc + (f" — {b.tooltip}" if b.tooltip else "")))
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close help", id="help.close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical { width: 90; max-width: 100%; height: 90%; border: thick $accent;
+                            background: $surface; }
+    HelpScreen #help-title { text-style: bold; padding: 0 1; background: $boost; }
+    HelpScreen VerticalScroll { padding: 0 1; }
+    """
+
+    def __init__(self, sections: list[tuple[str, list[Any]]], read_only: bool = False) -> None:
+        super().__init__()
+        self.sections = sections
+        self.read_only = read_only
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text("Keys  (esc closes · ctrl+p: command palette with every screen and action)"),
+                         id="help-title")
+            with VerticalScroll():
+                yield Static(bindings_table(self.sections, self.read_only))
+
+    async def action_dismiss(self, result: Any = None) -> None:
+        self.dismiss(None)

@@ -1,0 +1,220 @@
+"""Active / Reserved / Scheduled / Revoked: remote-control views, per worker.
+
+Refreshed every ``poll_interval`` seconds while visible and on demand
+(``r``).  Polls never overlap: the next one is scheduled only after the
+previous answer arrived.  The bar shows when the last answer came and which
+workers did not answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from ..fmt import cell, clock_time
+from ..messages import RemoteAnswer
+from ..model import W_STATUS
+from .base import ConsoleScreen
+
+TITLES = {"active": "Active", "reserved": "Reserved", "scheduled": "Scheduled", "revoked": "Revoked"}
+
+
+def _args(req: dict[str, Any]) -> str:
+    args, kwargs = req.get("args"), req.get("kwargs")
+    parts = []
+    if args not in (None, [], (), "()", "[]"):
+        parts.append(str(args))
+    if kwargs not in (None, {}, "{}"):
+        parts.append(str(kwargs))
+    return " ".join(parts)
+
+
+def rows_of(kind: str, replies: dict[str, Any]) -> list[tuple[str, str, tuple[Any, ...]]]:
+    """(row key, task id, cells) for each entry of each worker's reply."""
+    out: list[tuple[str, str, tuple[Any, ...]]] = []
+    for host in sorted(replies):
+        items = replies[host]
+        if not isinstance(items, list):
+            continue
+        for i, item in enumerate(items):
+            if kind == "revoked":
+                tid = str(item)
+                cells: tuple[Any, ...] = (cell(host, 60), cell(tid, 40), Text(""), Text(""), Text(""))
+            else:
+                if not isinstance(item, dict):
+                    continue
+                req = item.get("request", item) if kind == "scheduled" else item
+                if not isinstance(req, dict):
+                    continue
+                tid = str(req.get("id") or "")
+                if kind == "scheduled":
+                    extra = f"eta {item.get('eta') or '-'} prio {item.get('priority', '-')}"
+                elif kind == "active":
+                    extra = f"started {clock_time(req.get('time_start'))}"
+                else:
+                    extra = "acked" if req.get("acknowledged") else "prefetched"
+                cells = (cell(host, 60), cell(tid, 40), cell(req.get("name"), 80), cell(extra, 60),
+                         cell(_args(req), 200, style="dim"))
+            out.append((f"{host}\x00{tid}\x00{i}", tid, cells))
+    return out
+
+
+class RemoteViewScreen(ConsoleScreen):
+    BINDINGS = [
+        Binding("r", "refresh", "Refresh", id="remote.refresh", tooltip="ask the workers now"),
+        Binding("enter", "detail", "Detail", id="remote.detail"),
+        Binding("x", "do_revoke", "Revoke", id="remote.revoke"),
+        Binding("X", "do_terminate", "Terminate", id="remote.terminate"),
+    ]
+    DEFAULT_CSS = """
+    RemoteViewScreen DataTable { height: 1fr; }
+    RemoteViewScreen .remote-bar { height: 1; background: $boost; padding: 0 1; }
+    """
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(name=kind)
+        self.kind = kind
+        self.MODE = kind
+        self.answer_at: float | None = None
+        self.missing: list[str] = []
+        self.error: str | None = None
+        self.count = 0
+        self._polling = False
+        self._stale = False
+        self._ids: dict[str, str] = {}
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(Text(f"{TITLES[self.kind]}: asking the workers …"), classes="remote-bar", id="remote-bar")
+        table: DataTable[Any] = DataTable(id="remote-table", cursor_type="row")
+        table.add_columns("WORKER", "ID", "NAME", "INFO" if self.kind != "scheduled" else "ETA", "ARGS")
+        yield table
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()
+        self.poll()
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        if self._stale:
+            self._stale = False
+            self.poll()
+
+    def poll(self) -> None:
+        if self._polling:
+            return
+        remote = self.capp.remote
+        if remote is None:
+            self.error = self.capp.remote_unavailable_reason
+            self._update_bar()
+            return
+        self._polling = True
+        self._update_bar()
+        self._poll(remote)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="remote-poll")
+    def _poll(self, remote: Any) -> None:
+        try:
+            result, error = remote.inspect(self.kind, timeout=1.0), None
+        except Exception as exc:  # noqa: BLE001
+            result, error = None, self.capp.error_text(exc)
+        self.post_message(RemoteAnswer(self.kind, result, error, self.capp.clock()))
+
+    def on_remote_answer(self, message: RemoteAnswer) -> None:
+        self._polling = False
+        self.error = message.error
+        if message.result is not None:
+            replies = dict(getattr(message.result, "replies", {}) or {})
+            self.answer_at = message.at
+            known = {h for h, w in self.capp.model.workers.items() if w[W_STATUS] != "offline"}
+            self.missing = sorted(set(getattr(message.result, "missing", []) or []) | (known - set(replies)))
+            self._fill(rows_of(self.kind, replies))
+        self._update_bar()
+        interval = self.capp.poll_interval
+        if interval and interval > 0:
+            self.set_timer(interval, self._scheduled)
+
+    def _scheduled(self) -> None:
+        if self.is_current:
+            self.poll()
+        else:
+            self._stale = True
+
+    def _fill(self, rows: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+        table = self.query_one(DataTable)
+        new_keys = {k for k, _, _ in rows}
+        with self.app.batch_update():
+            for key in list(self._ids):
+                if key not in new_keys:
+                    table.remove_row(key)
+                    del self._ids[key]
+            for key, tid, cells in rows:
+                if key not in self._ids:
+                    table.add_row(*cells, key=key)
+                    self._ids[key] = tid
+        self.count = len(rows)
+
+    def _update_bar(self) -> None:
+        bar = Text(no_wrap=True, overflow="ellipsis")
+        bar.append(f"{TITLES[self.kind]}: ", style="bold")
+        bar.append(f"{self.count} ")
+        if self._polling:
+            bar.append("│ asking … ")
+        if self.answer_at is not None:
+            bar.append(f"│ answer at {clock_time(self.answer_at)} ")
+        if self.missing:
+            bar.append("│ no answer: " + ", ".join(self.missing)[:200], style="bold yellow")
+        if self.error:
+            bar.append("│ ")
+            bar.append(self.error[:300], style="bold red")
+        self.query_one("#remote-bar", Static).update(bar)
+
+    def action_refresh(self) -> None:
+        self.poll()
+
+    def current_task(self) -> tuple[str, str] | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:  # noqa: BLE001
+            return None
+        tid = self._ids.get(str(key))
+        if not tid:
+            return None
+        row = self.capp.model.tasks.get(tid)
+        return tid, str(row[1] or "") if row is not None else ""
+
+    def current_worker(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:  # noqa: BLE001
+            return None
+        return str(key).split("\x00", 1)[0]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_detail()
+
+    def action_detail(self) -> None:
+        current = self.current_task()
+        if current:
+            self.capp.open_task(current[0])
+
+    def action_do_revoke(self) -> None:
+        current = self.current_task()
+        self.request("revoke", current[0] if current else None, current[1] if current else "")
+
+    def action_do_terminate(self) -> None:
+        current = self.current_task()
+        self.request("terminate", current[0] if current else None, current[1] if current else "")
+
+    def on_action_result(self, message: Any) -> None:
+        self.poll()

@@ -1,0 +1,208 @@
+"""Task detail: args, kwargs, result, exception, traceback, timeline, relations; actions from here.
+
+Everything shown comes from the task (hostile): each value is made inert
+(:func:`console.core.sanitize.inert`) and capped at ``DETAIL_CAP`` characters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from console.core.sanitize import inert, safe_text
+
+from ..fmt import clock_time, duration, state_text
+from ..messages import DetailLoaded
+from .base import ConsoleScreen
+
+DETAIL_CAP = 64 * 1024
+
+
+def capped(value: Any, cap: int = DETAIL_CAP) -> Text:
+    raw = value if isinstance(value, str) else repr(value) if value is not None else ""
+    text = inert(raw[:cap])
+    if len(raw) > cap:
+        text.append(f"\n… {len(raw) - cap:,} more characters not shown (first {cap // 1024} KB)",
+                    style="bold reverse")
+    return text
+
+
+def traceback_renderable(tb: Any) -> Any:
+    """Syntax-highlighted traceback (text sanitized first; Syntax never parses markup)."""
+    raw = tb if isinstance(tb, str) else str(tb)
+    cut = len(raw) > DETAIL_CAP
+    code = safe_text(raw[:DETAIL_CAP])
+    syntax = Syntax(code, "pytb", theme="ansi_dark", word_wrap=True, background_color="default")
+    if not cut:
+        return syntax
+    from rich.console import Group
+
+    return Group(syntax, Text(f"… traceback truncated ({len(raw):,} characters)", style="bold reverse"))
+
+
+def summary_text(d: dict[str, Any]) -> Text:
+    t = Text()
+
+    def row(label: str, value: Any, style: str = "") -> None:
+        t.append(f"{label:>10} ", style="bold")
+        if isinstance(value, Text):
+            t.append_text(value)
+        else:
+            t.append(safe_text(value, 300, oneline=True), style=style)
+        t.append("\n")
+
+    row("id", d.get("uuid"))
+    row("name", d.get("name"))
+    row("state", state_text(d.get("state")))
+    row("worker", d.get("worker") or d.get("hostname") or "-")
+    row("received", clock_time(d.get("received"), date=True))
+    row("started", clock_time(d.get("started"), date=True))
+    row("runtime", duration(d.get("runtime")) if d.get("runtime") is not None else "-")
+    row("retries", d.get("retries") if d.get("retries") is not None else 0)
+    row("eta", d.get("eta") or "-")
+    row("expires", d.get("expires") or "-")
+    row("root", d.get("root_id") or "-")
+    row("parent", d.get("parent_id") or "-")
+    children = d.get("children") or []
+    row("children", f"{len(children)}: " + ", ".join(map(str, children[:8])) + (" …" if len(children) > 8 else "")
+        if children else "-")
+    return t
+
+
+def timeline_text(d: dict[str, Any]) -> Text:
+    t = Text()
+    for item in d.get("timeline") or []:
+        try:
+            st, ts = item[0], item[1]
+        except (TypeError, IndexError, KeyError):
+            continue
+        t.append(f"{clock_time(ts, date=True)}  ")
+        t.append_text(state_text(st))
+        t.append("\n")
+    return t or Text("(no events)")
+
+
+class TaskDetailScreen(ConsoleScreen):
+    MODE = "tasks"
+    BINDINGS = [
+        Binding("escape,backspace", "back", "Back", id="detail.back"),
+        Binding("c", "canvas", "Canvas", id="detail.canvas"),
+        Binding("p", "parent", "Parent", id="detail.parent"),
+        Binding("o", "root", "Root", id="detail.root"),
+        Binding("R", "reload", "Reload", show=False, id="detail.reload"),
+        Binding("x", "do_revoke", "Revoke", id="detail.revoke"),
+        Binding("X", "do_terminate", "Terminate", id="detail.terminate"),
+        Binding("C", "do_revoke_canvas", "Revoke canvas", id="detail.revoke_canvas"),
+    ]
+    DEFAULT_CSS = """
+    TaskDetailScreen VerticalScroll { padding: 0 1; }
+    TaskDetailScreen .section { text-style: bold; background: $boost; margin-top: 1; padding: 0 1; }
+    """
+
+    def __init__(self, uuid: str) -> None:
+        super().__init__()
+        self.uuid = uuid
+        self.detail: dict[str, Any] | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="detail-body"):
+            yield Static(Text("loading …"), id="detail-summary")
+            yield Static(Text("Timeline"), classes="section")
+            yield Static(id="detail-timeline")
+            yield Static(Text("Args"), classes="section")
+            yield Static(id="detail-args")
+            yield Static(Text("Kwargs"), classes="section")
+            yield Static(id="detail-kwargs")
+            yield Static(Text("Result"), classes="section", id="detail-result-title")
+            yield Static(id="detail-result")
+            yield Static(Text("Exception / traceback"), classes="section", id="detail-exc-title")
+            yield Static(id="detail-exception")
+            yield Static(id="detail-traceback")
+
+    def on_mount(self) -> None:
+        self.query_one("#detail-body").focus()
+        self.load()
+
+    def load(self) -> None:
+        feed = self.capp.feed
+        if feed is None:
+            self.post_message(DetailLoaded(self.uuid, None, "no feed"))
+            return
+        self._load(feed)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="detail")
+    def _load(self, feed: Any) -> None:
+        try:
+            detail = feed.task_detail(self.uuid)
+            self.post_message(DetailLoaded(self.uuid, detail))
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(DetailLoaded(self.uuid, None, self.capp.error_text(exc)))
+
+    def on_detail_loaded(self, message: DetailLoaded) -> None:
+        if message.uuid != self.uuid:
+            return
+        summary = self.query_one("#detail-summary", Static)
+        if message.detail is None:
+            summary.update(inert(f"task {self.uuid}: "
+                                 + (message.error or "not known (evicted, or not seen by this console)")))
+            return
+        d = self.detail = message.detail
+        summary.update(summary_text(d))
+        self.query_one("#detail-timeline", Static).update(timeline_text(d))
+        self.query_one("#detail-args", Static).update(capped(d.get("args")))
+        self.query_one("#detail-kwargs", Static).update(capped(d.get("kwargs")))
+        self.query_one("#detail-result", Static).update(capped(d.get("result")) if d.get("result") is not None
+                                                        else Text("-"))
+        self.query_one("#detail-exception", Static).update(capped(d.get("exception")) if d.get("exception")
+                                                           else Text("-"))
+        tb = d.get("traceback")
+        self.query_one("#detail-traceback", Static).update(traceback_renderable(tb) if tb else Text(""))
+
+    def refresh_model(self, tasks_changed: bool, workers_changed: bool) -> None:
+        # reload when this task changed (bounded by the app's repaint rate)
+        row = self.capp.model.tasks.get(self.uuid)
+        if tasks_changed and row is not None and self.detail is not None:
+            if row[2] != self.detail.get("state") or row[12] != self.detail.get("timestamp"):
+                self.load()
+
+    def current_task(self) -> tuple[str, str] | None:
+        name = (self.detail or {}).get("name") or ""
+        return self.uuid, str(name)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_canvas(self) -> None:
+        self.capp.open_canvas(self.uuid)
+
+    def _open(self, key: str) -> None:
+        other = (self.detail or {}).get(key)
+        if other and other != self.uuid:
+            self.capp.open_task(str(other))
+        else:
+            self.notify(f"no {key.split('_')[0]} task", markup=False)
+
+    def action_parent(self) -> None:
+        self._open("parent_id")
+
+    def action_root(self) -> None:
+        self._open("root_id")
+
+    def action_do_revoke(self) -> None:
+        self.request("revoke", self.uuid, self.current_task()[1])  # type: ignore[index]
+
+    def action_do_terminate(self) -> None:
+        self.request("terminate", self.uuid, self.current_task()[1])  # type: ignore[index]
+
+    def action_do_revoke_canvas(self) -> None:
+        self.request("revoke_canvas", self.uuid, self.current_task()[1])  # type: ignore[index]

@@ -1,0 +1,108 @@
+"""The console header: screen tabs, cluster, workers online, tasks/s, feed status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Sparkline, Static
+
+from console.core.sanitize import safe_text
+
+from ..fmt import clock_time
+
+# (mode, key, short title)
+TABS: tuple[tuple[str, str, str], ...] = (
+    ("workers", "1", "Workers"),
+    ("tasks", "2", "Tasks"),
+    ("active", "3", "Active"),
+    ("reserved", "4", "Reserved"),
+    ("scheduled", "5", "Sched"),
+    ("revoked", "6", "Revoked"),
+    ("canvas", "7", "Canvas"),
+    ("beat", "8", "Beat"),
+    ("queues", "9", "Queues"),
+)
+
+FEED_LABELS = {
+    "live": ("● LIVE", "bold green"),
+    "reconnecting": ("◐ RECONNECTING", "bold yellow"),
+    "disconnected": ("✗ DISCONNECTED", "bold red reverse"),
+    "replay": ("▶ REPLAY", "bold cyan"),
+    "replay-done": ("■ REPLAY END", "cyan"),
+}
+
+
+def tabs_text(current: str) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for mode, key, title in TABS:
+        style = "reverse bold" if mode == current else ""
+        text.append(f" {key}", style="bold" if mode != current else style)
+        text.append(f" {title} ", style=style)
+    return text
+
+
+def status_text(status: Any) -> Text:
+    """Feed status + time of the last event; STALE when the feed is not live."""
+    mode = getattr(status, "mode", "disconnected") or "disconnected"
+    label, style = FEED_LABELS.get(mode, (mode.upper(), "bold"))
+    text = Text(no_wrap=True)
+    text.append(label, style=style)
+    last = getattr(status, "last_event", None)
+    if mode in ("disconnected", "reconnecting"):
+        text.append(" STALE", style="bold reverse")
+        text.append(f" since {clock_time(last)}" if last else " (no event yet)")
+    else:
+        text.append(f" last {clock_time(last)}" if last else " no events yet")
+    return text
+
+
+class ClusterHeader(Widget):
+    """Two lines: screen tabs (+ read-only tag); cluster, workers, rate, feed status."""
+
+    DEFAULT_CSS = """
+    ClusterHeader { height: 2; dock: top; background: $panel; }
+    ClusterHeader #hdr-tabs { height: 1; width: 1fr; }
+    ClusterHeader #hdr-row { height: 1; }
+    ClusterHeader #hdr-cluster { width: 1fr; height: 1; }
+    ClusterHeader #hdr-rate { width: auto; height: 1; }
+    ClusterHeader Sparkline { width: 12; height: 1; margin: 0 1; }
+    ClusterHeader #hdr-status { width: auto; height: 1; }
+    """
+
+    def __init__(self, mode: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mode = mode
+
+    def compose(self) -> ComposeResult:
+        yield Static(tabs_text(self.mode), id="hdr-tabs")
+        with Horizontal(id="hdr-row"):
+            yield Static(id="hdr-cluster")
+            yield Static(id="hdr-rate")
+            yield Sparkline([], id="hdr-spark")
+            yield Static(id="hdr-status")
+
+    def on_mount(self) -> None:
+        self.update_from_app()
+
+    def update_from_app(self) -> None:
+        app: Any = self.app
+        model = getattr(app, "model", None)
+        if model is None:
+            return
+        cluster = Text(no_wrap=True, overflow="ellipsis")
+        cluster.append(safe_text(app.cluster_label, 200, oneline=True), style="bold")
+        if app.read_only:
+            cluster.append(" [RO]", style="bold reverse")
+        online, total = model.online_workers()
+        cluster.append(f" │ {online}/{total} workers", style="" if online == total else "bold")
+        self.query_one("#hdr-cluster", Static).update(cluster)
+        self.query_one("#hdr-rate", Static).update(Text(f"│ {model.rate:.1f} tasks/s", no_wrap=True))
+        spark = self.query_one("#hdr-spark", Sparkline)
+        history = list(model.rate_history[-24:])
+        if history != list(spark.data or []):
+            spark.data = history
+        self.query_one("#hdr-status", Static).update(status_text(model.status))
