@@ -1,0 +1,553 @@
+"""Canvas graph: the whole tree of any task id (chains, groups, chords, nesting).
+
+``canvas_tree(state, task_id, backend=None)`` finds the root of the canvas the
+task belongs to (its ``root_id``, else by walking ``parent_id`` links), then
+rebuilds the structure from what is known:
+
+* **events** (``state``): ``parent_id`` / ``root_id`` of every task, and the
+  time each task was sent / finished;
+* **the result backend** (optional, ``backend`` = a Celery backend or app):
+  ``get_task_meta`` of tasks the events do not know (evicted, missed), its
+  ``children`` (results the task spawned, *including group ids*), ``group_id``
+  and ``parent_id`` of each task, and ``restore_group`` for saved groups.
+
+What the model cannot know and how it guesses is documented in docs/CANVAS.md.
+The heuristics, in short:
+
+* a child *sent after its parent finished* is a continuation (next chain step,
+  or chord callback); a child sent while the parent ran is a nested canvas
+  started from inside the task;
+* two or more continuations of the same task (or nested children of it) form a
+  **group** (Celery sends a group's members back to back);
+* a task that continues one member of a group, was sent after *every* member
+  finished and (when its args can be parsed) takes a list with one result per
+  member is that group's **chord callback**;
+* with a backend, a top-level task carrying a ``group_id`` whose single
+  continuation is known is a chord header member (the other members are
+  counted in ``missing`` when the callback's args tell how many there were).
+
+The tree is bounded (``max_nodes``, default 2,000; ``truncated`` marks the
+node where we stopped) and never raises on inconsistent data (cycles, missing
+links, a backend that fails).
+"""
+
+from __future__ import annotations
+
+import ast
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["CanvasNode", "canvas_tree", "find_root", "MAX_NODES"]
+
+MAX_NODES = 2_000
+MAX_DEPTH = 100
+MAX_BACKEND_LOOKUPS = 500
+BACKEND_BUDGET_S = 2.0
+
+_FINISHED = ("SUCCESS", "FAILURE", "REVOKED", "REJECTED")
+
+
+@dataclass
+class CanvasNode:
+    """One node: a task, or a chain / group / chord of nodes."""
+
+    id: str
+    name: str | None
+    state: str
+    runtime: float | None
+    kind: str = "task"  # "task" | "chain" | "group" | "chord"
+    children: list[CanvasNode] = field(default_factory=list)
+    source: str = "events"  # "events" | "backend" | "message"
+    #: members known to exist but not linked (e.g. other header tasks of a chord)
+    missing: int = 0
+    #: the tree was cut here (node cap, depth cap or a cycle)
+    truncated: bool = False
+
+    def walk(self) -> Iterator[CanvasNode]:
+        """This node and every descendant, depth first."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
+
+    def tasks(self) -> list[CanvasNode]:
+        return [n for n in self.walk() if n.kind == "task"]
+
+    def find(self, node_id: str) -> CanvasNode | None:
+        for node in self.walk():
+            if node.id == node_id:
+                return node
+        return None
+
+    def count(self) -> int:
+        return sum(1 for _ in self.walk())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "name": self.name, "state": self.state, "runtime": self.runtime,
+            "kind": self.kind, "source": self.source, "missing": self.missing,
+            "truncated": self.truncated, "children": [c.to_dict() for c in self.children],
+        }
+
+    def shape(self) -> Any:
+        """Compact structure for tests/debugging: ``("chain", [..])`` / task name."""
+        if self.kind == "task":
+            label = (self.name or "?").rsplit(".", 1)[-1]
+            return label if not self.children else (label, [c.shape() for c in self.children])
+        return (self.kind, [c.shape() for c in self.children])
+
+
+# --------------------------------------------------------------------------- facts
+
+
+@dataclass
+class _Info:
+    id: str
+    name: str | None = None
+    state: str = "PENDING"
+    runtime: float | None = None
+    parent: str | None = None
+    root: str | None = None
+    sent: float | None = None  # when it was sent (or first seen)
+    done: float | None = None  # when it finished
+    args: str | None = None
+    group: str | None = None  # group id (backend only)
+    source: str = "events"
+    kids: list[str] = field(default_factory=list)  # from the backend's children
+    kid_groups: dict[str, str] = field(default_factory=dict)  # kid id -> group id
+
+
+def _flatten_children(items: Any, out: list[str], groups: dict[str, str],
+                      group: str | None = None, depth: int = 0) -> None:
+    """Parse the backend's ``children`` (``as_tuple()`` trees, lists after JSON)."""
+    if depth > 20 or not isinstance(items, list | tuple):
+        return
+    for item in items:
+        try:
+            head, members = item
+            rid = head[0] if isinstance(head, list | tuple) else head
+        except (TypeError, ValueError):
+            continue
+        if not isinstance(rid, str):
+            continue
+        if members is None:
+            out.append(rid)
+            if group is not None:
+                groups[rid] = group
+        else:  # a GroupResult: rid is the group id
+            _flatten_children(members, out, groups, rid, depth + 1)
+
+
+class _Facts:
+    """Everything known about task ids: events first, then the backend."""
+
+    def __init__(self, state: Any, backend: Any) -> None:
+        self.state = state
+        if backend is not None and not hasattr(backend, "get_task_meta"):
+            backend = getattr(backend, "backend", None)  # an app
+        self.backend = backend
+        self.cache: dict[str, _Info | None] = {}
+        self.lookups = 0
+        self.deadline = time.monotonic() + BACKEND_BUDGET_S
+        self.backend_errors = 0
+
+    def _meta(self, tid: str) -> dict | None:
+        if self.backend is None or self.lookups >= MAX_BACKEND_LOOKUPS:
+            return None
+        if time.monotonic() > self.deadline or self.backend_errors >= 3:
+            return None
+        self.lookups += 1
+        try:
+            meta = self.backend.get_task_meta(tid)
+        except Exception:  # noqa: BLE001 - unreachable/odd backend: events only
+            self.backend_errors += 1
+            return None
+        return meta if isinstance(meta, dict) else None
+
+    def get(self, tid: Any) -> _Info | None:
+        if not isinstance(tid, str):
+            return None
+        if tid in self.cache:
+            return self.cache[tid]
+        info: _Info | None = None
+        t = self.state.tasks.get(tid) if self.state is not None else None
+        if t is not None:
+            done = None
+            for attr in ("succeeded", "failed", "revoked", "rejected"):
+                ts = getattr(t, attr, None)
+                if ts is not None and t.state in _FINISHED:
+                    done = ts if done is None else max(done, ts)
+            sent = None
+            for attr in ("sent", "received", "started"):
+                ts = getattr(t, attr, None)
+                if ts is not None:
+                    sent = ts if sent is None else min(sent, ts)
+            info = _Info(tid, t.name, t.state, t.runtime, t.parent_id, t.root_id, sent, done,
+                         t.args)
+        meta = self._meta(tid)
+        if meta is not None:
+            status = meta.get("status")
+            known = bool(meta.get("date_done") or meta.get("children") or meta.get("name")
+                         or meta.get("parent_id") or (status and status != "PENDING"))
+            if known:
+                if info is None:
+                    info = _Info(tid, source="backend")
+                    info.state = status if isinstance(status, str) else "PENDING"
+                    name = meta.get("name")
+                    info.name = name if isinstance(name, str) else None
+                    args = meta.get("args")
+                    info.args = repr(args) if args is not None else None
+                    if info.state in _FINISHED:
+                        info.done = _date(meta.get("date_done"))
+                if info.parent is None and isinstance(meta.get("parent_id"), str):
+                    info.parent = meta["parent_id"]
+                if isinstance(meta.get("group_id"), str):
+                    info.group = meta["group_id"]
+                _flatten_children(meta.get("children"), info.kids, info.kid_groups)
+        self.cache[tid] = info
+        return info
+
+    def kids(self, tid: str) -> list[str]:
+        out: dict[str, None] = {}
+        if self.state is not None:
+            children_of = getattr(self.state, "children_of", None)
+            if children_of is not None:
+                out.update(dict.fromkeys(children_of(tid)))
+        info = self.get(tid)
+        if info is not None:
+            for kid in info.kids:
+                if kid not in out and self.get(kid) is not None:
+                    out[kid] = None
+        return list(out)
+
+    def restore_group(self, gid: str) -> list[str]:
+        if self.backend is None or self.lookups >= MAX_BACKEND_LOOKUPS:
+            return []
+        self.lookups += 1
+        try:
+            res = self.backend.restore_group(gid)
+        except Exception:  # noqa: BLE001
+            return []
+        if res is None:
+            return []
+        return [r.id for r in getattr(res, "results", ()) or () if isinstance(r.id, str)]
+
+
+def _date(value: Any) -> float | None:
+    if isinstance(value, str):
+        try:
+            from datetime import datetime
+
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def _list_len(args: str | None) -> int | None:
+    """Length of the first positional arg when it is a list/tuple literal (chord callback)."""
+    if not args or len(args) > 20_000 or not args.startswith(("([", "((", "[")):
+        return None
+    try:
+        value = ast.literal_eval(args)
+    except Exception:  # noqa: BLE001 - not a literal (object reprs, truncated)
+        return None
+    if isinstance(value, tuple) and value and isinstance(value[0], list | tuple):
+        return len(value[0])
+    if isinstance(value, list) and value and isinstance(value[0], list | tuple):
+        return len(value[0])
+    return None
+
+
+# --------------------------------------------------------------------------- root
+
+
+def find_root(state: Any, task_id: str, backend: Any = None, *, _facts: _Facts | None = None,
+              ) -> str:
+    """The top-most known ancestor of ``task_id`` (via ``root_id``, then parents)."""
+    facts = _facts or _Facts(state, backend)
+    cur = task_id
+    seen = {cur}
+    for _ in range(10_000):
+        info = facts.get(cur)
+        if info is None:
+            return cur
+        nxt = None
+        if info.root and info.root != cur and info.root not in seen and facts.get(info.root):
+            nxt = info.root
+        elif info.parent and info.parent not in seen and facts.get(info.parent):
+            nxt = info.parent
+        if nxt is None:
+            return cur
+        seen.add(nxt)
+        cur = nxt
+    return cur
+
+
+# --------------------------------------------------------------------------- build
+
+
+def _aggregate(states: list[str]) -> str:
+    if not states:
+        return "PENDING"
+    for bad in ("FAILURE", "REVOKED", "REJECTED"):
+        if bad in states:
+            return bad
+    if all(s == "SUCCESS" for s in states):
+        return "SUCCESS"
+    for busy in ("RETRY", "STARTED", "RECEIVED"):
+        if busy in states:
+            return "STARTED" if busy == "RECEIVED" and "SUCCESS" in states else busy
+    if "SUCCESS" in states:
+        return "STARTED"  # partly done
+    return "PENDING"
+
+
+class _Builder:
+    def __init__(self, facts: _Facts, max_nodes: int) -> None:
+        self.facts = facts
+        self.max_nodes = max_nodes
+        self.nodes = 0
+        self.visited: set[str] = set()
+        self.truncated = False
+        self.times: dict[int, tuple[float | None, float | None]] = {}  # id(node) -> (sent, done)
+
+    # nodes ---------------------------------------------------------------
+
+    def _budget(self) -> bool:
+        if self.nodes >= self.max_nodes:
+            self.truncated = True
+            return False
+        self.nodes += 1
+        return True
+
+    def composite(self, kind: str, children: list[CanvasNode], node_id: str,
+                  source: str = "events") -> CanvasNode:
+        self.nodes += 1
+        states = [c.state for c in children]
+        sents = [self.times[id(c)][0] for c in children if id(c) in self.times]
+        dones = [self.times[id(c)][1] for c in children if id(c) in self.times]
+        sent = min((s for s in sents if s is not None), default=None)
+        done = None if (not dones or any(d is None for d in dones)) else max(dones)
+        runtime = (done - sent) if (done is not None and sent is not None) else None
+        node = CanvasNode(node_id, None, _aggregate(states), runtime, kind, children, source)
+        if kind == "chain" and children:
+            node.name = children[0].name
+        self.times[id(node)] = (sent, done)
+        return node
+
+    def task_node(self, tid: str, depth: int) -> CanvasNode:
+        info = self.facts.get(tid)
+        if info is None:
+            node = CanvasNode(tid, None, "PENDING", None, "task", [], "backend")
+            self.times[id(node)] = (None, None)
+            return node
+        node = CanvasNode(tid, info.name, info.state, info.runtime, "task", [], info.source)
+        self.times[id(node)] = (info.sent, info.done)
+        nested = [k for k in self._kids(tid) if not self._is_continuation(info, k)]
+        if nested:
+            if depth >= MAX_DEPTH:
+                node.truncated = self.truncated = True
+            else:
+                steps = self.siblings(nested, depth + 1, parent=info)
+                if steps:
+                    node.children.append(self.wrap(steps, depth))
+        return node
+
+    def wrap(self, steps: list[CanvasNode], depth: int = 0) -> CanvasNode:
+        if len(steps) == 1:
+            return steps[0]
+        return self.composite("chain", steps, "chain:" + steps[0].id)
+
+    # structure -----------------------------------------------------------
+
+    def _kids(self, tid: str) -> list[str]:
+        return [k for k in self.facts.kids(tid) if k not in self.visited]
+
+    def _is_continuation(self, parent: _Info, kid: str) -> bool:
+        # Children of a task that is still running were sent from inside it (a nested
+        # canvas).  Once it finished, its children cannot be told apart by timing: the next
+        # chain step / chord callback is sent *before* the task-succeeded event, inside the
+        # reported runtime.  They are treated as continuations (docs/CANVAS.md).
+        return parent.done is not None or parent.state in _FINISHED
+
+    def chain(self, start: str, depth: int) -> list[CanvasNode]:
+        """The steps of the chain that starts at ``start`` (continuations followed)."""
+        steps: list[CanvasNode] = []
+        cur: str | None = start
+        while cur is not None:
+            if cur in self.visited or not self._budget():
+                if steps:
+                    steps[-1].truncated = True
+                self.truncated = True
+                break
+            self.visited.add(cur)
+            node = self.task_node(cur, depth)
+            steps.append(node)
+            info = self.facts.get(cur)
+            if info is None:
+                break
+            conts = [k for k in self._kids(cur) if self._is_continuation(info, k)]
+            if not conts:
+                break
+            if len(conts) == 1:
+                cur = conts[0]
+                continue
+            if depth >= MAX_DEPTH:
+                node.truncated = self.truncated = True
+                break
+            steps.extend(self.siblings(conts, depth + 1, parent=info))
+            break
+        return steps
+
+    def siblings(self, ids: list[str], depth: int, parent: _Info | None = None,
+                 ) -> list[CanvasNode]:
+        """Steps for children started together: one chain, or a group (+ chord callback)."""
+        ids = [i for i in ids if i not in self.visited]
+        if not ids:
+            return []
+        if len(ids) == 1:
+            return self.chain(ids[0], depth)
+        members = [self.chain(m, depth) for m in ids]
+        members = [m for m in members if m]
+        if not members:
+            return []
+        group_id = self._group_id(ids, parent)
+        cb = self._callback(members)
+        if cb is None:
+            return [self.group(members, group_id)]
+        i, j = cb
+        tail = members[i][j:]
+        members[i] = members[i][:j]
+        group = self.group(members, group_id)
+        chord = self.composite("chord", [group, tail[0]],
+                               "chord:" + (group_id or tail[0].id),
+                               "backend" if group_id else "events")
+        return [chord, *tail[1:]]
+
+    def group(self, members: list[list[CanvasNode]], group_id: str | None) -> CanvasNode:
+        nodes = [self.wrap(m) for m in members]
+        node_id = group_id or "group:" + nodes[0].id
+        return self.composite("group", nodes, node_id, "backend" if group_id else "events")
+
+    def _group_id(self, ids: list[str], parent: _Info | None) -> str | None:
+        groups = set()
+        for i in ids:
+            info = self.facts.get(i)
+            gid = info.group if info else None
+            if gid is None and parent is not None:
+                gid = parent.kid_groups.get(i)
+            groups.add(gid)
+        if len(groups) == 1:
+            return groups.pop()
+        return None
+
+    def _callback(self, members: list[list[CanvasNode]]) -> tuple[int, int] | None:
+        """(member index, step index) of the chord callback hanging off a member, if any."""
+        n = len(members)
+        for i, steps in enumerate(members):
+            for j in range(1, len(steps)):
+                cand = steps[j]
+                if cand.kind != "task":
+                    continue
+                info = self.facts.get(cand.id)
+                if info is None or info.sent is None:
+                    continue
+                # the member that sent it finishes just *after* sending it; every other
+                # member must have finished before it was sent
+                if self.times.get(id(steps[j - 1]), (None, None))[1] is None:
+                    continue
+                ends = []
+                for k, other in enumerate(members):
+                    if k != i:
+                        ends.append(self._end(other))
+                if any(e is None or e > info.sent for e in ends):
+                    continue
+                size = _list_len(info.args)
+                if size is not None and size != n:
+                    continue
+                return i, j
+        return None
+
+    def _end(self, steps: list[CanvasNode]) -> float | None:
+        return self.times.get(id(steps[-1]), (None, None))[1] if steps else None
+
+    # top-level chord whose header members are separate roots ----------------
+
+    def _top_chord(self, steps: list[CanvasNode]) -> list[CanvasNode]:
+        """A top-level chord: its header members are separate roots, so events link only
+        the member that finished last to the callback.  The backend's ``group_id`` on a
+        step (the last task of a header chain carries it) marks the callback as the next
+        step; saved groups (``restore_group``) give the other members."""
+        for k in range(len(steps) - 1):
+            if steps[k].kind != "task" or steps[k + 1].kind != "task":
+                return steps
+            info = self.facts.get(steps[k].id)
+            gid = info.group if info is not None else None
+            if not gid:
+                continue
+            members = [m for m in self.facts.restore_group(gid) if m not in self.visited]
+            header = [steps[: k + 1]]
+            for m in members:
+                if self.facts.get(m) is not None:
+                    header.append(self.chain(find_root(None, m, _facts=self.facts), 1)
+                                  if m not in self.visited else [])
+            header = [h for h in header if h]
+            cb = steps[k + 1]
+            cb_info = self.facts.get(cb.id)
+            size = _list_len(cb_info.args if cb_info else None)
+            group = self.group(header, gid)
+            if size is not None and size > len(group.children):
+                group.missing = size - len(group.children)
+            chord = self.composite("chord", [group, cb], "chord:" + gid, "backend")
+            return [chord, *steps[k + 2:]]
+        return steps
+
+    def top(self, root: str) -> CanvasNode:
+        steps = self.chain(root, 0)
+        info = self.facts.get(root)
+        if info is not None and info.parent is None and self.facts.backend is not None:
+            steps = self._top_chord(steps)
+        node = self.wrap(steps)
+        # tasks that share the root but are not linked to it (their parent unknown)
+        orphans: list[str] = []
+        in_root = getattr(self.facts.state, "in_root", None)
+        if in_root is not None:
+            for tid in in_root(root):
+                if tid not in self.visited:
+                    inf = self.facts.get(tid)
+                    parent = inf.parent if inf else None
+                    if parent is None or self.facts.get(parent) is None:
+                        orphans.append(tid)
+        for tid in orphans:
+            if tid in self.visited:
+                continue
+            if not self._budget():
+                node.truncated = True
+                break
+            self.nodes -= 1
+            node.children.append(self.wrap(self.chain(tid, 1)))
+        if self.truncated:
+            node.truncated = True
+        return node
+
+
+def canvas_tree(state: Any, task_id: str, backend: Any = None,
+                max_nodes: int = MAX_NODES) -> CanvasNode | None:
+    """The whole canvas tree ``task_id`` belongs to, or None if nothing is known of it."""
+    if not isinstance(task_id, str) or not task_id:
+        return None
+    facts = _Facts(state, backend)
+    if facts.get(task_id) is None:
+        return None
+    root = find_root(state, task_id, _facts=facts)
+    builder = _Builder(facts, max(1, int(max_nodes)))
+    try:
+        return builder.top(root)
+    except RecursionError:  # pragma: no cover - depth is capped; belt and braces
+        node = builder.task_node(task_id, MAX_DEPTH)
+        node.truncated = True
+        return node
