@@ -53,7 +53,13 @@ def render_human(method: str, replies: dict[str, Any]) -> None:
                 info = (info + f" pid {req.get('worker_pid')}").strip()
             table.add_row(inert(host), inert(req.get("id")), inert(req.get("name") or req.get("type")),
                           inert(req.get("args")), inert(req.get("kwargs")), inert(info))
-        console.print(table)
+        if rows:
+            console.print(table)
+        for host in sorted(replies):
+            count = sum(1 for h, _, _ in rows if h == host)
+            line = inert(host, oneline=True)
+            line.append(f": {count} task(s)")
+            console.print(line)
         console.print(f"{len(rows)} task(s) on {len(replies)} worker(s)")
         return
     for host in sorted(replies):
