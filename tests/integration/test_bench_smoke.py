@@ -96,3 +96,18 @@ def test_render_and_normalize_foreign_rows():
     assert rows[0]["passed"] is True
     text = bench.render_text(rows)
     assert "90,000" in text and "7.50x" in text and "PASS" in text
+
+
+def test_row5_console_smoke_first_frame_and_keys(ctx):
+    import shutil
+
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux not installed")
+    from tests.perf import bench_console
+
+    rows = {r["row"]: r for r in bench_console.run(ctx, quick=True)}
+    assert set(rows) == {"5a", "5b", "5c", "5d"}
+    for key in ("5a", "5b"):
+        assert _num(rows[key]["ours"]), rows[key]["note"]
+        assert _num(rows[key]["stock"]), rows[key]["note"]
+    assert _num(rows["5c"]["ours"]) and _num(rows["5d"]["ours"]), rows["5c"]["note"]

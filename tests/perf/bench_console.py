@@ -286,7 +286,8 @@ def run(ctx, quick: bool = False) -> list[dict]:
                 time.sleep(0.5)
             c1 = fleet.counters()
             fill_s = time.monotonic() - t_fill
-            achieved = (c1["task_events"] - c0["task_events"]) / max(1e-6, fill_s)
+            achieved = Fleet.rate_between(c0, c1) or (
+                (c1["task_events"] - c0["task_events"]) / max(1e-6, fill_s))
             load = os.getloadavg()[0]
             if ff["seconds"] is None:
                 keys = {"p50": None, "p95": None, "n": 0, "misses": 0,

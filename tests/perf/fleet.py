@@ -1082,6 +1082,17 @@ class Fleet:
         total["shards"] = shards
         return total
 
+    @staticmethod
+    def rate_between(before: dict, after: dict, key: str = "task_events") -> float:
+        """Events/s between two :meth:`counters` snapshots, timed by the shards' own
+        report timestamps (reports come once a second)."""
+        total = 0.0
+        for idx, a in after.get("shards", {}).items():
+            b = before.get("shards", {}).get(idx)
+            if b and a.get("time", 0) > b.get("time", 0):
+                total += (a.get(key, 0) - b.get(key, 0)) / (a["time"] - b["time"])
+        return total
+
     def alive(self) -> bool:
         return any(p.poll() is None for p in self.procs)
 
