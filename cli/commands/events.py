@@ -61,16 +61,22 @@ def run_events(
     printed = 0
     try:
         app = settings.app
+        if record is not None:
+            from console.core.recording import Recorder
+
+            try:
+                recorder = Recorder(record, secrets=[settings.broker_url, settings.result_backend,
+                                                     settings.effective_broker_url,
+                                                     settings.effective_backend_url])
+            except OSError as exc:
+                from console.core.errors import UsageError
+
+                raise UsageError(f"cannot write --record file {str(record)!r}: "
+                                 f"{exc.strerror or exc}") from None
         src = make_source(app, url=settings.effective_broker_url, kind=source,
                           connect_timeout=settings.connect_timeout)
         src.start(require_connection=True)
         tune_gc()
-        if record is not None:
-            from console.core.recording import Recorder
-
-            recorder = Recorder(record, secrets=[settings.broker_url, settings.result_backend,
-                                                 settings.effective_broker_url,
-                                                 settings.effective_backend_url])
         deadline = time.monotonic() + duration if duration is not None else None
         last_mode = src.status.mode
         last_gaps = 0

@@ -503,7 +503,7 @@ class LiveFeed:
         self._send_lock = threading.Lock()
         self._pending: StateDelta | None = None
         self._pending_size = 0
-        self._status = FeedStatus(mode="disconnected", message="starting")
+        self._status = FeedStatus(mode="reconnecting", message="starting the intake process")
         self._replies: dict[int, list[Any]] = {}
         self._waiters: dict[int, threading.Event] = {}
         self._ids = itertools.count(1)

@@ -633,8 +633,8 @@ class RedisEventSource(_StatusMixin):
         attempt = 0
         while not self._stop.is_set():
             if sock is None:
-                self._set_status(mode="reconnecting" if attempt else self._status.mode,
-                                 connected=False)
+                if attempt == 0:  # first try after start or after a loss: "reconnecting"
+                    self._set_status(mode="reconnecting", connected=False)
                 try:
                     sock = self._connect()
                 except (OSError, ConnectionError, _ssl.SSLError) as exc:
