@@ -451,11 +451,16 @@ class _Builder:
         for i, steps in enumerate(members):
             for j in range(1, len(steps)):
                 cand = steps[j]
-                if cand.kind != "task":
+                if cand.kind == "task":
+                    heads = [cand]
+                elif cand.kind == "group":  # chain(..., group, group): the body is a group
+                    heads = [c if c.kind == "task" else c.children[0] for c in cand.children]
+                else:
                     continue
-                info = self.facts.get(cand.id)
-                if info is None or info.sent is None:
+                infos = [self.facts.get(h.id) for h in heads]
+                if any(x is None or x.sent is None for x in infos):
                     continue
+                sent = min(x.sent for x in infos)  # type: ignore[union-attr]
                 # the member that sent it finishes just *after* sending it; every other
                 # member must have finished before it was sent
                 if self.times.get(id(steps[j - 1]), (None, None))[1] is None:
@@ -464,10 +469,10 @@ class _Builder:
                 for k, other in enumerate(members):
                     if k != i:
                         ends.append(self._end(other))
-                if any(e is None or e > info.sent for e in ends):
+                if any(e is None or e > sent for e in ends):
                     continue
-                size = _list_len(info.args)
-                if size is not None and size != n:
+                sizes = {_list_len(x.args) for x in infos}  # type: ignore[union-attr]
+                if any(size is not None and size != n for size in sizes):
                     continue
                 return i, j
         return None
@@ -483,7 +488,7 @@ class _Builder:
         step (the last task of a header chain carries it) marks the callback as the next
         step; saved groups (``restore_group``) give the other members."""
         for k in range(len(steps) - 1):
-            if steps[k].kind != "task" or steps[k + 1].kind != "task":
+            if steps[k].kind != "task" or steps[k + 1].kind not in ("task", "group"):
                 return steps
             info = self.facts.get(steps[k].id)
             gid = info.group if info is not None else None
@@ -497,7 +502,8 @@ class _Builder:
                                   if m not in self.visited else [])
             header = [h for h in header if h]
             cb = steps[k + 1]
-            cb_info = self.facts.get(cb.id)
+            head = cb if cb.kind == "task" else cb.children[0]
+            cb_info = self.facts.get(head.id)
             size = _list_len(cb_info.args if cb_info else None)
             group = self.group(header, gid)
             if size is not None and size > len(group.children):
