@@ -57,8 +57,11 @@ class Tmux:
         self.target = "bench"
 
     def _tmux(self, *args: str, check: bool = False, timeout: float = 10) -> str:
+        # the tmux server inherits this environment: COLUMNS/LINES (set by some test
+        # runners) would make Textual and curses ignore the real 160x48 pane size
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TMUX")}
         proc = subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args],
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, env=env)
         if check and proc.returncode != 0:
             raise RuntimeError(f"tmux {args[0]} failed: {proc.stderr.strip()}")
         return proc.stdout
@@ -120,7 +123,8 @@ def console_env(broker_url: str) -> dict[str, str]:
     env.update(CELERY_BROKER_URL=broker_url, CELERY_RESULT_BACKEND=broker_url,
                PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
                TERM="xterm-256color", COLORTERM="truecolor", LANG="C.UTF-8")
-    env.pop("NO_COLOR", None)
+    for key in ("NO_COLOR", "COLUMNS", "LINES"):
+        env.pop(key, None)
     return env
 
 
