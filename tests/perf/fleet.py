@@ -64,6 +64,14 @@ Bounded and clean: the fleet stops by itself after ``--duration`` seconds
 ``worker-offline`` and its pidbox binding is deleted; shard processes use
 ``PR_SET_PDEATHSIG`` plus a parent-pid check, so they exit even if the parent
 is SIGKILLed.  Shards: ``--processes`` (default: 1 per 125 nodes, 1-4).
+``--tick`` (default 0.02 s) is how often a shard generates and flushes task
+events; a larger tick means the same events in fewer, larger ``task.multi``
+messages (less CPU for the generator).  Each shard prints a JSON status line
+a second on its stdout (read by :class:`Fleet`: :meth:`Fleet.counters`).
+
+Measured on the 2-vCPU bench VM: 500 nodes start in ~4.5 s, answer a
+``ping`` broadcast in ~0.2-0.3 s, cost ~25% of one core idle (heartbeats)
+and ~65% of one core at 20,000 task events/s with ``--tick 0.05``.
 """
 
 from __future__ import annotations
