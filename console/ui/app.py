@@ -37,7 +37,8 @@ APP_BINDINGS = [
     Binding("7", "show('canvas')", "Canvas", id="screen.canvas", group=SCREENS_GROUP),
     Binding("8", "show('beat')", "Beat", id="screen.beat", group=SCREENS_GROUP),
     Binding("9", "show('queues')", "Queues", id="screen.queues", group=SCREENS_GROUP),
-    Binding("question_mark,f1", "help", "Help", key_display="?", id="app.help"),
+    Binding("question_mark,f1", "help", "Help", key_display="?", id="app.help",
+            tooltip="every key of every screen"),
     Binding("q", "quit", "Quit", id="app.quit"),
 ]
 
@@ -83,8 +84,9 @@ class ConsoleApp(App[int]):
                  clock: Callable[[], float] = system_clock, remote: Any = None,
                  poll_interval: float = 5.0, refresh: float = 0.2, initial: str = "workers",
                  cluster_label: str | None = None, beat_schedule_file: str | None = None,
-                 action_timeout: float = 2.0) -> None:
+                 action_timeout: float = 2.0, cursor_blink: bool = True) -> None:
         super().__init__()
+        self.cursor_blink = cursor_blink
         self.settings = settings
         self.feed = feed
         self.read_only = bool(read_only)
@@ -310,7 +312,8 @@ def create_app(settings: Any = None, feed: Any = None, *, read_only: bool = Fals
                clock: Callable[[], float] | None = None, remote: Any = None,
                poll_interval: float = 5.0, refresh: float = 0.2, max_tasks: int = 100_000,
                initial: str = "workers", cluster_label: str | None = None,
-               beat_schedule_file: str | None = None, action_timeout: float = 2.0) -> ConsoleApp:
+               beat_schedule_file: str | None = None, action_timeout: float = 2.0,
+               cursor_blink: bool = True) -> ConsoleApp:
     """Build the console.
 
     * ``settings``: ClusterSettings of the cluster (remote control, queues, beat).
@@ -322,6 +325,7 @@ def create_app(settings: Any = None, feed: Any = None, *, read_only: bool = Fals
     * ``remote``: a RemoteControl (default: built lazily from ``settings``).
     * ``poll_interval``: seconds between remote-control polls (0 = on demand only).
     * ``refresh``: seconds between feed polls / repaints.
+    * ``cursor_blink``: False for deterministic snapshots.
     """
     from console.core.settings import env_flag
 
@@ -333,7 +337,7 @@ def create_app(settings: Any = None, feed: Any = None, *, read_only: bool = Fals
     return ConsoleApp(settings, feed, read_only=read_only, clock=clock or system_clock, remote=remote,
                       poll_interval=poll_interval, refresh=refresh, initial=initial,
                       cluster_label=cluster_label, beat_schedule_file=beat_schedule_file,
-                      action_timeout=action_timeout)
+                      action_timeout=action_timeout, cursor_blink=cursor_blink)
 
 
 __all__ = ["ConsoleApp", "create_app"]

@@ -46,6 +46,8 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
                 yield Button("Next", id="ok", variant="primary")
 
     def on_mount(self) -> None:
+        for box in self.query(Input):
+            box.cursor_blink = getattr(self.app, "cursor_blink", True)
         first = self.query("Input, Select").first()
         first.focus()
 

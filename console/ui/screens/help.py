@@ -14,8 +14,6 @@ from textual.widgets import Static
 
 
 def _key_label(binding: Binding) -> str:
-    if binding.key_display:
-        return binding.key_display
     keys = []
     for key in binding.key.split(","):
         key = key.strip()
@@ -25,14 +23,14 @@ def _key_label(binding: Binding) -> str:
 
 
 def bindings_table(sections: list[tuple[str, list[Any]]], read_only: bool = False) -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column()
+    table = Table.grid(padding=(0, 2), expand=False)
+    table.add_column(style="bold", no_wrap=True, min_width=8, max_width=16)
+    table.add_column(ratio=1)
     for title, bindings in sections:
         table.add_row(Text(""), Text(""))
         table.add_row(Text(title, style="bold underline"), Text(""))
-        for b in Binding.make_bindings(bindings):
-            if not b.description:
+        for b in bindings:
+            if not isinstance(b, Binding) or not b.description:
                 continue
             desc = b.description
             if b.action.startswith("do_") and read_only:

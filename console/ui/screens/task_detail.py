@@ -50,29 +50,43 @@ def traceback_renderable(tb: Any) -> Any:
 def summary_text(d: dict[str, Any]) -> Text:
     t = Text()
 
-    def row(label: str, value: Any, style: str = "") -> None:
-        t.append(f"{label:>10} ", style="bold")
-        if isinstance(value, Text):
-            t.append_text(value)
-        else:
-            t.append(safe_text(value, 300, oneline=True), style=style)
-        t.append("\n")
+    def label(name: str) -> None:
+        t.append(f"{name:>8} ", style="bold")
 
-    row("id", d.get("uuid"))
-    row("name", d.get("name"))
-    row("state", state_text(d.get("state")))
-    row("worker", d.get("worker") or d.get("hostname") or "-")
-    row("received", clock_time(d.get("received"), date=True))
-    row("started", clock_time(d.get("started"), date=True))
-    row("runtime", duration(d.get("runtime")) if d.get("runtime") is not None else "-")
-    row("retries", d.get("retries") if d.get("retries") is not None else 0)
-    row("eta", d.get("eta") or "-")
-    row("expires", d.get("expires") or "-")
-    row("root", d.get("root_id") or "-")
-    row("parent", d.get("parent_id") or "-")
+    def value(v: Any, limit: int = 300) -> None:
+        t.append(safe_text(v, limit, oneline=True))
+
+    label("id")
+    value(d.get("uuid"))
+    t.append("\n")
+    label("name")
+    value(d.get("name"))
+    t.append("\n")
+    label("state")
+    t.append_text(state_text(d.get("state")))
+    t.append("  on ")
+    value(d.get("worker") or d.get("hostname") or "-", 120)
+    t.append(f"  retries {d.get('retries') or 0}")
+    t.append("\n")
+    label("times")
+    t.append(f"received {clock_time(d.get('received'))} started {clock_time(d.get('started'))} "
+             f"runtime {duration(d.get('runtime')) if d.get('runtime') is not None else '-'}\n")
+    if d.get("eta") or d.get("expires"):
+        label("eta")
+        value(d.get("eta") or "-", 60)
+        t.append("  expires ")
+        value(d.get("expires") or "-", 60)
+        t.append("\n")
+    label("root")
+    value(d.get("root_id") or "-", 60)
+    t.append("\n")
+    label("parent")
+    value(d.get("parent_id") or "-", 60)
+    t.append("\n")
     children = d.get("children") or []
-    row("children", f"{len(children)}: " + ", ".join(map(str, children[:8])) + (" …" if len(children) > 8 else "")
-        if children else "-")
+    label("children")
+    value(f"{len(children)}: " + ", ".join(map(str, children[:6])) + (" …" if len(children) > 6 else "")
+          if children else "-", 600)
     return t
 
 
@@ -104,6 +118,8 @@ class TaskDetailScreen(ConsoleScreen):
     DEFAULT_CSS = """
     TaskDetailScreen VerticalScroll { padding: 0 1; }
     TaskDetailScreen .section { text-style: bold; background: $boost; margin-top: 1; padding: 0 1; }
+    TaskDetailScreen .-failure { display: none; }
+    TaskDetailScreen.-failed .-failure { display: block; }
     """
 
     def __init__(self, uuid: str) -> None:
@@ -114,17 +130,17 @@ class TaskDetailScreen(ConsoleScreen):
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="detail-body"):
             yield Static(Text("loading …"), id="detail-summary")
-            yield Static(Text("Timeline"), classes="section")
-            yield Static(id="detail-timeline")
+            yield Static(Text("Exception / traceback"), classes="section -failure", id="detail-exc-title")
+            yield Static(id="detail-exception", classes="-failure")
+            yield Static(id="detail-traceback", classes="-failure")
+            yield Static(Text("Result"), classes="section", id="detail-result-title")
+            yield Static(id="detail-result")
             yield Static(Text("Args"), classes="section")
             yield Static(id="detail-args")
             yield Static(Text("Kwargs"), classes="section")
             yield Static(id="detail-kwargs")
-            yield Static(Text("Result"), classes="section", id="detail-result-title")
-            yield Static(id="detail-result")
-            yield Static(Text("Exception / traceback"), classes="section", id="detail-exc-title")
-            yield Static(id="detail-exception")
-            yield Static(id="detail-traceback")
+            yield Static(Text("Timeline"), classes="section")
+            yield Static(id="detail-timeline")
 
     def on_mount(self) -> None:
         self.query_one("#detail-body").focus()
@@ -162,6 +178,7 @@ class TaskDetailScreen(ConsoleScreen):
                                                         else Text("-"))
         self.query_one("#detail-exception", Static).update(capped(d.get("exception")) if d.get("exception")
                                                            else Text("-"))
+        self.set_class(bool(d.get("exception") or d.get("traceback")), "-failed")
         tb = d.get("traceback")
         self.query_one("#detail-traceback", Static).update(traceback_renderable(tb) if tb else Text(""))
 

@@ -47,6 +47,7 @@ class TasksScreen(ConsoleScreen):
         yield TaskList(id="task-list")
 
     def on_mount(self) -> None:
+        self.query_one("#tasks-filter", Input).cursor_blink = getattr(self.app, "cursor_blink", True)
         self.query_one(TaskList).focus()
 
     @property

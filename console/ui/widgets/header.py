@@ -36,13 +36,31 @@ FEED_LABELS = {
 }
 
 
-def tabs_text(current: str) -> Text:
-    text = Text(no_wrap=True, overflow="ellipsis")
-    for mode, key, title in TABS:
-        style = "reverse bold" if mode == current else ""
-        text.append(f" {key}", style="bold" if mode != current else style)
-        text.append(f" {title} ", style=style)
+def tabs_text(current: str, width: int = 200) -> Text:
+    """`` 1 Workers  2 Tasks ...`` (the current one reversed); tighter when narrow."""
+    for sep, gap in ((" ", " "), (" ", ""), ("", "")):
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for mode, key, title in TABS:
+            style = "reverse bold" if mode == current else ""
+            text.append(f"{gap}{key}", style="bold" if mode != current else style)
+            text.append(f"{sep}{title}{gap}", style=style)
+            text.append(" ")
+        if text.cell_len <= width:
+            break
     return text
+
+
+class TabsBar(Widget):
+    """The screen tabs; picks a tighter layout when the terminal is narrow."""
+
+    DEFAULT_CSS = "TabsBar { height: 1; width: 1fr; }"
+
+    def __init__(self, mode: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mode = mode
+
+    def render(self) -> Text:
+        return tabs_text(self.mode, self.size.width)
 
 
 def status_text(status: Any) -> Text:
@@ -56,7 +74,7 @@ def status_text(status: Any) -> Text:
         text.append(" STALE", style="bold reverse")
         text.append(f" since {clock_time(last)}" if last else " (no event yet)")
     else:
-        text.append(f" last {clock_time(last)}" if last else " no events yet")
+        text.append(f" {clock_time(last)}" if last else " no events yet")
     return text
 
 
@@ -69,7 +87,7 @@ class ClusterHeader(Widget):
     ClusterHeader #hdr-row { height: 1; }
     ClusterHeader #hdr-cluster { width: 1fr; height: 1; }
     ClusterHeader #hdr-rate { width: auto; height: 1; }
-    ClusterHeader Sparkline { width: 12; height: 1; margin: 0 1; }
+    ClusterHeader Sparkline { width: 10; height: 1; margin: 0 1; }
     ClusterHeader #hdr-status { width: auto; height: 1; }
     """
 
@@ -78,7 +96,7 @@ class ClusterHeader(Widget):
         self.mode = mode
 
     def compose(self) -> ComposeResult:
-        yield Static(tabs_text(self.mode), id="hdr-tabs")
+        yield TabsBar(self.mode, id="hdr-tabs")
         with Horizontal(id="hdr-row"):
             yield Static(id="hdr-cluster")
             yield Static(id="hdr-rate")
@@ -98,9 +116,12 @@ class ClusterHeader(Widget):
         if app.read_only:
             cluster.append(" [RO]", style="bold reverse")
         online, total = model.online_workers()
-        cluster.append(f" │ {online}/{total} workers", style="" if online == total else "bold")
         self.query_one("#hdr-cluster", Static).update(cluster)
-        self.query_one("#hdr-rate", Static).update(Text(f"│ {model.rate:.1f} tasks/s", no_wrap=True))
+        rate = Text(no_wrap=True)
+        rate.append(" │ ")
+        rate.append(f"{online}/{total} workers", style="" if online == total else "bold reverse")
+        rate.append(f" │ {model.rate:.1f} tasks/s")
+        self.query_one("#hdr-rate", Static).update(rate)
         spark = self.query_one("#hdr-spark", Sparkline)
         history = list(model.rate_history[-24:])
         if history != list(spark.data or []):

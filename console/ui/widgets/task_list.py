@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.geometry import Size
@@ -32,6 +33,8 @@ from ..model import (
     T_STATE,
     T_UUID,
 )
+
+_NULL = Style.null()
 
 # (key, title, width (0 = flexible), min terminal width to show it)
 COLUMNS: tuple[tuple[str, str, int, int], ...] = (
@@ -196,8 +199,9 @@ class TaskList(ScrollView, can_focus=True):
             line.append_text(text)
             if i < len(texts) - 1:
                 line.append(" ")
-        segments = list(line.render(self.app.console))
-        strip = Strip([s for s in segments if s.text != "\n"]).adjust_cell_length(width)
+        null = _NULL
+        segments = [Segment(s.text, s.style or null) for s in line.render(self.app.console) if s.text != "\n"]
+        strip = Strip(segments).adjust_cell_length(width, null)
         if style is not None:
             strip = strip.apply_style(style)
         return strip
@@ -222,12 +226,13 @@ class TaskList(ScrollView, can_focus=True):
         index = int(self.scroll_offset.y) + y - 1
         if index >= len(self.ids):
             if index == 0 and not self.ids:
-                return Strip([Segment("  no tasks match" if self.rows else "  no tasks yet")]).adjust_cell_length(width)
-            return Strip.blank(width)
+                return Strip([Segment("  no tasks match" if self.rows else "  no tasks yet", _NULL)]
+                             ).adjust_cell_length(width, _NULL)
+            return Strip.blank(width, _NULL)
         uid = self.ids[index]
         row = self.rows.get(uid)
         if row is None:
-            return Strip.blank(width)
+            return Strip.blank(width, _NULL)
         selected = index == self.cursor
         ckey = (uid, width, selected, self.has_focus)
         cached = self._cache.get(ckey)
