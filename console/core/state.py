@@ -582,6 +582,8 @@ class ClusterState:
         tasks = self._tasks
         t = tasks.get(uuid)
         if t is None:
+            if len(tasks) >= self.max_tasks:
+                self._evict_one()
             t = TaskRecord(uuid)
             tasks[uuid] = t
             self._open_q.append(uuid)
@@ -591,13 +593,13 @@ class ClusterState:
             t._bucket = row = stats._name_row(None)
             row[PENDING] += 1
             self._evicted.discard(uuid)
-            if len(tasks) > self.max_tasks:
-                self._evict_one(uuid)
         cur = t.code
         if code == RETRY or cur == RETRY:
             # ordered by time: RETRY -> RECEIVED/STARTED again is real; an older
             # event of a previous attempt is only merged
-            newer = ts is None or t.timestamp is None or ts >= t.timestamp
+            last = t.timestamp
+            newer = (ts is None or last is None or ts > last
+                     or (ts == last and clock >= t.clock))  # Lamport clock breaks ties
         else:
             newer = code >= cur
         # timeline
@@ -783,25 +785,25 @@ class ClusterState:
 
     # ------------------------------------------------------------------ eviction
 
-    def _evict_one(self, keep: str) -> None:
+    def _evict_one(self) -> None:
+        """Evict one task: the oldest finished, else the oldest unfinished.
+
+        The queues are lazy: an entry is stale when its task is gone (or came
+        back later), or changed between finished and unfinished since; stale
+        entries are skipped here and compacted in ``_remove``.
+        """
         tasks = self._tasks
         for q, want_final in ((self._finished_q, True), (self._open_q, False)):
             while q:
-                uuid = q.popleft()
-                t = tasks.get(uuid)
-                if t is None or uuid == keep or (t.code >= _FIRST_FINAL) != want_final:
-                    if uuid == keep:
-                        q.append(uuid)
-                        if len(q) == 1:
-                            break
-                    continue
-                self._remove(t)
-                return
-        # every queue exhausted (should not happen): evict anything but ``keep``
-        for uuid, t in tasks.items():  # pragma: no cover - defensive
-            if uuid != keep:
-                self._remove(t)
-                self._rebuild_queues()
+                t = tasks.get(q.popleft())
+                if t is not None and (t.code >= _FIRST_FINAL) == want_final:
+                    self._remove(t)
+                    return
+        # every queue exhausted (should not happen): rebuild them and retry once
+        self._rebuild_queues()  # pragma: no cover - defensive
+        for q in (self._finished_q, self._open_q):  # pragma: no cover
+            if q:
+                self._remove(tasks[q.popleft()])
                 return
 
     def _rebuild_queues(self) -> None:

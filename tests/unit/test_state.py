@@ -341,3 +341,24 @@ def test_stats_as_dict_is_plain(state: ClusterState) -> None:
     json.dumps(d)
     assert d["by_state"]["SUCCESS"] == 1 and d["by_name"] == {"proj.add": {"SUCCESS": 1}}
     assert d["events"] == 3 and d["by_type"]["task-started"] == 1
+
+
+def test_evicted_task_coming_back_with_tiny_cap(clock: FixedClock) -> None:
+    state = ClusterState(max_tasks=1, clock=clock)
+    for _ in range(3):
+        for uuid in ("a", "b", "a", "c", "a"):
+            state.apply(received(uuid, T0))
+            state.apply(ev("task-succeeded", uuid, T0 + 1))
+            state.apply(received(uuid, T0 + 2))  # late, after eviction of others
+        assert len(state.tasks) == 1
+        state.check_invariants()
+
+
+def test_retry_ties_broken_by_lamport_clock(state: ClusterState) -> None:
+    state.apply(ev("task-started", ts=T0, clock=10))
+    state.apply(ev("task-retried", ts=T0, clock=12))
+    assert state.tasks["t1"].state == "RETRY"
+    state.apply(ev("task-started", ts=T0, clock=11))  # same timestamp, older clock
+    assert state.tasks["t1"].state == "RETRY"
+    state.apply(ev("task-started", ts=T0, clock=13))
+    assert state.tasks["t1"].state == "STARTED"
