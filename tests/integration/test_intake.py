@@ -24,10 +24,10 @@ def _restore_celery_env(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     for key in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
-        if key in os.environ:
-            monkeypatch.setenv(key, os.environ[key])
-        else:
-            monkeypatch.delenv(key, raising=False)
+        # setenv first so that monkeypatch records the original (maybe absent) value
+        monkeypatch.setenv(key, os.environ.get(key, ""))
+        if not os.environ[key]:
+            monkeypatch.delenv(key)
 
 PERF = Path(__file__).resolve().parents[1] / "perf"
 
