@@ -85,11 +85,20 @@ def check_url(url: str, timeout: float, what: str = "broker") -> None:
         raise exc_type(f"{what} unreachable at {mask_url(url)}: {detail}") from None
 
 
+def broker_url_of(settings: ClusterSettings) -> str:
+    """The broker URL, without importing Celery when no -A app is involved."""
+    from .settings import DEFAULT_BROKER
+
+    if not settings.app_module and settings._app is None:  # noqa: SLF001
+        return settings.broker_url or DEFAULT_BROKER
+    return settings.effective_broker_url
+
+
 def check_broker(settings: ClusterSettings) -> None:
     """Fail fast (< connect_timeout) when the broker is unreachable or its URL is bad."""
     if settings.broker_url:
         validate_broker_url(settings.broker_url)
-    url = settings.effective_broker_url
+    url = broker_url_of(settings)
     validate_broker_url(url)
     check_url(url, settings.connect_timeout, "broker")
 

@@ -115,6 +115,28 @@ class RemoteControl:
     def app(self) -> Any:
         return self.settings.app
 
+    def _bare(self) -> bool:
+        """No -A app and none built yet: talk kombu directly (no Celery import: faster)."""
+        return not self.settings.app_module and self.settings._app is None  # noqa: SLF001
+
+    def _broker_url(self) -> str:
+        from .connection import broker_url_of
+
+        return broker_url_of(self.settings)
+
+    def _connection(self) -> tuple[Any, Any]:
+        """(kombu connection, mailbox factory) -- Celery's own when an app is loaded."""
+        if not self._bare():
+            return self.app.connection_for_write(), self.app.control.mailbox
+        from kombu import Connection
+        from kombu.pidbox import Mailbox
+
+        t = self.settings.connect_timeout
+        conn = Connection(self._broker_url(), connect_timeout=t,
+                          transport_options={"socket_connect_timeout": t, "max_retries": 0})
+        # the same mailbox Celery's app.control uses (control_exchange "celery", json)
+        return conn, Mailbox("celery", type="fanout", accept=["json"], serializer="json")
+
     def broadcast(
         self,
         method: str,
@@ -131,13 +153,15 @@ class RemoteControl:
         started = time.monotonic()
         result = BroadcastResult(destination=dest)
         try:
-            conn = self.app.connection_for_write()
+            conn, mailbox_factory = self._connection()
             conn.ensure_connection(max_retries=1, timeout=self.settings.connect_timeout)
         except Exception as exc:  # noqa: BLE001
+            from .sanitize import mask_url
+
             raise BrokerUnreachable(self.settings.scrub(
-                f"broker unreachable at {self.settings.masked_broker}: {exc}")) from None
+                f"broker unreachable at {mask_url(self._broker_url())}: {exc}")) from None
         try:
-            mailbox = self.app.control.mailbox(conn)
+            mailbox = mailbox_factory(conn)
             chan = conn.channel()
             counts = _install_publish_counter(chan)
             ticket = None
