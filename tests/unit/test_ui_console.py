@@ -1,0 +1,243 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests/snapshots/conftest.py)
+"""Console UI without a broker: navigation, filtering, sorting, read-only, hostile data, first frame.
+
+Uses the snapshot fixtures (replayed recording, FixedClock, FakeRemote).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+from rich.segment import Segment
+from textual.geometry import Region
+from textual.widgets import Static
+
+from console.ui.actions import ACTIONS, ActionRequest
+from console.ui.model import T_NAME, T_STATE
+from console.ui.screens.confirm import ConfirmScreen
+from console.ui.screens.form import FormScreen
+from console.ui.widgets.task_list import TaskList
+from tests.snapshots.conftest import fake_queue_depths, make_console, recording  # noqa: F401
+from tests.snapshots.events import HOSTILE_ID, HOSTILE_NAME
+from tests.snapshots.replies import FakeRemote
+
+SIZE = (120, 40)
+
+
+def sync(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async test body with asyncio (no async pytest plugin needed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+async def settle(pilot: Any) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def visible_rows(tl: TaskList) -> list[str]:
+    return [tl.render_line(y).text for y in range(1, min(len(tl.ids), tl.size.height - 1) + 1)]
+
+
+def strips_of(widget: Any) -> list[Any]:
+    return widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+
+
+def assert_inert(segments: list[Segment]) -> None:
+    for seg in segments:
+        style = seg.style
+        if style is None:
+            continue
+        assert not style.link, f"link in {seg.text!r}"
+        meta = style.meta or {}
+        assert not any(str(k).startswith("@") for k in meta), f"action meta in {seg.text!r}: {meta}"
+
+
+@sync
+async def test_first_frame_and_navigation(make_console: Any) -> None:
+    app = make_console()
+    t0 = time.perf_counter()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.first_frame is not None and app.first_frame < 1.0
+        assert time.perf_counter() - t0 < 5
+        for key, mode in (("2", "tasks"), ("3", "active"), ("4", "reserved"), ("5", "scheduled"),
+                          ("6", "revoked"), ("7", "canvas"), ("8", "beat"), ("9", "queues"), ("1", "workers")):
+            await pilot.press(key)
+            await settle(pilot)
+            assert app.current_mode == mode
+            assert type(app.screen).__name__ != "HelpScreen"
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.current_mode == "workers"
+
+
+@sync
+async def test_tasks_filter_sort_quick(make_console: Any) -> None:
+    app = make_console(initial="tasks")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        tl = app.screen.query_one(TaskList)
+        total = len(tl.ids)
+        assert total == len(app.model.tasks) > 30
+        # filter as you type
+        await pilot.press("slash", *"pipeline")
+        await pilot.pause()
+        assert 0 < len(tl.ids) < total
+        assert all("pipeline" in app.model.tasks[i][T_NAME] for i in tl.ids)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(tl.ids) == total
+        # field filter
+        await pilot.press("slash", *"state:failure", "enter")
+        await pilot.pause()
+        assert [app.model.tasks[i][T_STATE] for i in tl.ids] == ["FAILURE"]
+        await pilot.press("escape")
+        # quick filters
+        await pilot.press("F")
+        await pilot.pause()
+        assert {app.model.tasks[i][T_STATE] for i in tl.ids} == {"FAILURE"}
+        await pilot.press("f")  # next quick filter: retrying
+        await pilot.pause()
+        assert {app.model.tasks[i][T_STATE] for i in tl.ids} == {"RETRY"}
+        app.screen.set_quick("all")
+        # sort by name, ascending then descending
+        app.screen.set_sort("name", reverse=False)
+        await pilot.pause()
+        names = [str(app.model.tasks[i][T_NAME]) for i in tl.ids]
+        assert names == sorted(names, key=str.lower) or names == sorted(names)
+        await pilot.press("S")
+        await pilot.pause()
+        assert [str(app.model.tasks[i][T_NAME]) for i in tl.ids][0] == max(names, key=str.lower)
+        # the cursor follows its task across re-sorts; down + enter opens the next one
+        before = tl.cursor
+        await pilot.press("down")
+        assert tl.cursor == before + 1
+        expected = tl.selected
+        await pilot.press("enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "TaskDetailScreen"
+        assert app.screen.uuid == expected
+
+
+@sync
+async def test_read_only_refuses_every_action(make_console: Any, fake_queue_depths: None) -> None:
+    remote = FakeRemote()
+    app = make_console(read_only=True, remote=remote)
+    action_keys = ["x", "X", "C", "l", "L", "plus", "minus", "a", "o", "O", "K", "P"]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for screen_key in "123456789":
+            await pilot.press(screen_key)
+            await settle(pilot)
+            for key in action_keys:
+                await pilot.press(key)
+                await pilot.pause()
+                assert not isinstance(app.screen, ConfirmScreen | FormScreen), (screen_key, key)
+        # the task detail too
+        app.open_task(HOSTILE_ID)
+        await settle(pilot)
+        for key in action_keys:
+            await pilot.press(key)
+            await pilot.pause()
+            assert not isinstance(app.screen, ConfirmScreen | FormScreen)
+        # direct calls (palette path) are refused as well
+        for action_id in ACTIONS:
+            assert app.request_action(action_id, "x", params={"n": "1"}) is False
+        worker = app.run_action_request(ActionRequest("shutdown", "alpha@demo"))
+        await worker.wait()
+        await settle(pilot)
+        assert app.action_log and app.action_log[-1].summary == "refused: read-only"
+        # actions are hidden from the footer and palette
+        assert app.screen.check_action("do_revoke", ()) is False
+        from console.ui.commands import ConsoleCommands
+
+        provider = ConsoleCommands(app.screen)
+        assert not [name for name, *_ in provider._commands() if name.startswith("Action:")]  # noqa: SLF001
+    assert remote.mutating_calls == []
+
+
+@sync
+async def test_read_only_from_environment(make_console: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CTL_READ_ONLY", "1")
+    app = make_console()
+    assert app.read_only
+
+
+@sync
+async def test_hostile_data_renders_inert(make_console: Any) -> None:
+    app = make_console(initial="tasks")
+    async with app.run_test(size=(200, 40)) as pilot:
+        await settle(pilot)
+        tl = app.screen.query_one(TaskList)
+        index = tl.ids.index(HOSTILE_ID)
+        row_strip = tl.render_line(index + 1)
+        text = row_strip.text
+        assert "[bold red]evil[/]" in text
+        assert "\\x1b[31" in text
+        assert "\x1b" not in text and "\x07" not in text
+        assert "[link=http://evil.example]click me[/link]" in text
+        assert_inert(list(row_strip))
+        # detail: name, args (OSC 8 hyperlink, bidi override), result ([@click=...], BEL, clear screen)
+        app.open_task(HOSTILE_ID)
+        await settle(pilot)
+        screen = app.screen
+        shown = ""
+        for static in screen.query(Static):
+            for strip in strips_of(static):
+                assert_inert(list(strip))
+                shown += strip.text + "\n"
+        assert HOSTILE_NAME.replace("\x1b", "\\x1b") in shown
+        assert "\\x1b]8;;http://evil.example\\x1b\\osc8" in shown
+        assert "\\u202egnp.exe" in shown
+        assert "[@click=app.quit]quit[/] \\x07\\x1b[2J" in shown
+        assert "\x1b" not in shown and "\u202e" not in shown and "\x07" not in shown
+
+
+@sync
+async def test_confirmation_names_the_action_and_no_means_no(make_console: Any) -> None:
+    remote = FakeRemote()
+    app = make_console(initial="tasks", remote=remote)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        uid = app.screen.query_one(TaskList).selected
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert uid in app.screen.description and "Revoke" in app.screen.description
+        await pilot.press("n")
+        await settle(pilot)
+        assert remote.mutating_calls == []
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(pilot)
+        assert remote.mutating_calls == [("revoke", ([uid], False, "SIGTERM"))]
+        # the answer is reported, including who did not answer
+        assert "alpha@demo: ok" in app.action_log[-1].summary
+        assert "no reply from bravo@demo" in app.action_log[-1].summary
+
+
+@sync
+async def test_huge_values_are_capped_in_detail(make_console: Any) -> None:
+    app = make_console()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        from console.ui.screens.task_detail import DETAIL_CAP, capped
+
+        text = capped("A" * (DETAIL_CAP * 4))
+        assert len(text.plain) < DETAIL_CAP + 200
+        assert "more characters not shown" in text.plain
