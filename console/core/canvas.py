@@ -448,7 +448,15 @@ class _Builder:
     def _callback(self, members: list[list[CanvasNode]]) -> tuple[int, int] | None:
         """(member index, step index) of the chord callback hanging off a member, if any."""
         n = len(members)
+        ends = [self._end(m) for m in members]
+        unknown = [k for k, e in enumerate(ends) if e is None]
+        known = sorted(((e, k) for k, e in enumerate(ends) if e is not None), reverse=True)
         for i, steps in enumerate(members):
+            if len(steps) < 2 or (unknown and unknown != [i]):
+                continue
+            # the latest end among the *other* members
+            others = [e for e, k in known[:2] if k != i]
+            latest = others[0] if others else None
             for j in range(1, len(steps)):
                 cand = steps[j]
                 if cand.kind == "task":
@@ -465,11 +473,7 @@ class _Builder:
                 # member must have finished before it was sent
                 if self.times.get(id(steps[j - 1]), (None, None))[1] is None:
                     continue
-                ends = []
-                for k, other in enumerate(members):
-                    if k != i:
-                        ends.append(self._end(other))
-                if any(e is None or e > sent for e in ends):
+                if latest is not None and latest > sent:
                     continue
                 sizes = {_list_len(x.args) for x in infos}  # type: ignore[union-attr]
                 if any(size is not None and size != n for size in sizes):

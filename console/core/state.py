@@ -846,7 +846,7 @@ class ClusterState:
         cache = self._intern
         got = cache.get(s)
         if got is None:
-            if len(cache) >= 50_000:
+            if len(cache) >= 20_000 or len(s) > _MAX_ID:
                 return s
             got = cache[s] = s
         return got
