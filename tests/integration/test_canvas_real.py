@@ -186,3 +186,31 @@ def test_image_pipeline_chord_of_chains(capture: Capture, sample_app: Any) -> No
     assert notify is not None and notify.name == "sample_proj.pipeline.notify"
     assert notify.state == "SUCCESS"
     assert len(tree.tasks()) == 8
+
+
+def test_real_stream_retries_workers_and_stats(capture: Capture, sample_app: Any,
+                                               cluster: Any) -> None:
+    """The same real stream drives the task state machine and the worker model."""
+    from sample_proj.tasks import fetch_with_retry
+
+    res = fetch_with_retry.delay("http://example.invalid/x", fail_times=1)
+    assert "after 1 retries" in res.get(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        state = capture.state()
+        t = state.tasks.get(res.id)
+        if t is not None and t.state == "SUCCESS":
+            break
+        time.sleep(0.2)
+    assert t is not None and t.state == "SUCCESS"
+    detail = state.task_detail(res.id)
+    kinds = [s for s, _ in detail["timeline"]]
+    assert "RETRY" in kinds and kinds[-1] == "SUCCESS"
+    assert detail["retries"] == 1
+    assert state.stats.transitions["RETRY"] >= 1
+    assert state.stats.transitions["STARTED"] >= 2  # started again after the retry
+    for host in cluster.hostnames:
+        assert state.worker_status(host) == "online", host
+        row = state.worker_row(host)
+        assert row.sw_ver and row.pid and row.freq > 0 and row.last_heartbeat
+    assert state.stats.malformed == 0
