@@ -8,6 +8,8 @@ Same publisher (``publish_events.py``, a separate process sending real
 * burst: 100,000 events at ~87,000/s to a Redis with the default limit
   (``client-output-buffer-limit pubsub 32mb 8mb 60``): does the consumer keep
   up, detect the loss (gap), or die?
+* sustained: 300,000 events at 60,000/s (5 s) to the same Redis, into our
+  intake and into a LiveFeed: all received, no gap?
 
 ``run(redis_url=None) -> list[dict]``; ``python tests/perf/bench_intake.py``
 prints a table.  With ``redis_url`` the throughput phase uses that server
@@ -224,8 +226,16 @@ def _run_pair(kind: str, url: str, count: int, rate: float, timeout: float = 180
 
 
 def run(redis_url: str | None = None, count: int = 100_000, burst: int = 100_000,
-        burst_rate: float = 87_000) -> list[dict]:
-    """Run the benchmark; one dict per measurement (see module docstring)."""
+        burst_rate: float = 87_000, sustained: int | None = None,
+        sustained_rate: float = 60_000) -> list[dict]:
+    """Run the benchmark; one dict per measurement (see module docstring).
+
+    ``sustained`` events (default 300,000 for full-size runs, none for small
+    ``count``) are also published at ``sustained_rate`` events/s to a Redis with
+    the default pub/sub limit, into our intake and into a LiveFeed.
+    """
+    if sustained is None:
+        sustained = 300_000 if count >= 50_000 else 0
     from console.core.redis_server import EmbeddedRedis
 
     rows: list[dict] = []
@@ -261,6 +271,11 @@ def run(redis_url: str | None = None, count: int = 100_000, burst: int = 100_000
             else:
                 outcome = f"missed {burst - res.get('received', 0)} events silently"
             rows.append({"test": "burst", "consumer": kind, "count": burst, "outcome": outcome, **res})
+        for kind in ("ours", "livefeed") if sustained else ():
+            res = _run_pair(kind, burst_server.url, sustained, rate=sustained_rate, timeout=600)
+            ok = res.get("received") == sustained and not res.get("gaps") and not res.get("died")
+            rows.append({"test": "sustained", "consumer": kind, "count": sustained,
+                         "outcome": "kept up" if ok else f"fell behind ({res.get('gaps')} gaps)", **res})
     finally:
         for server in servers:
             server.stop()
