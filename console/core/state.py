@@ -75,6 +75,7 @@ _TIME_ATTR: tuple[str, ...] = (
     "sent", "received", "started", "retried", "rejected", "revoked", "failed", "succeeded",
 )
 _TASK_TYPES: dict[str, int] = {"task-" + a: i for i, a in enumerate(_TIME_ATTR)}
+_TASK_CODE = _TASK_TYPES.get
 _WORKER_TYPES = ("worker-online", "worker-heartbeat", "worker-offline")
 WORKER_STATUSES = ("online", "late", "offline")
 
@@ -277,7 +278,7 @@ class Stats:
     __slots__ = (
         "events", "task_events", "worker_events", "malformed", "unknown", "repaired",
         "evicted", "tasks_seen", "workers_evicted", "_by_state", "_tracked", "_transitions",
-        "_by_name", "by_type", "max_names",
+        "_by_name", "_task_types", "_other_types", "max_names",
     )
 
     def __init__(self, max_names: int = 10_000) -> None:
@@ -288,7 +289,8 @@ class Stats:
         self._tracked = [0] * 8
         self._transitions = [0] * 8
         self._by_name: dict[str, list[int]] = {}
-        self.by_type: dict[str, int] = {}
+        self._task_types = [0] * 8  # valid task events by state code
+        self._other_types: dict[str, int] = {}  # worker events by type
         self.max_names = max_names
 
     @property
@@ -309,6 +311,12 @@ class Stats:
             name: {STATES[i]: c for i, c in enumerate(row) if c}
             for name, row in self._by_name.items()
         }
+
+    @property
+    def by_type(self) -> dict[str, int]:
+        out = {"task-" + a: c for a, c in zip(_TIME_ATTR, self._task_types, strict=True)}
+        out.update(self._other_types)
+        return out
 
     @property
     def succeeded(self) -> int:
@@ -341,7 +349,7 @@ class Stats:
             "by_name": {n: {STATES[i]: c for i, c in enumerate(rows[n]) if c}
                         for n in top if any(rows[n])},
             "names": len(rows),
-            "by_type": dict(self.by_type),
+            "by_type": self.by_type,
         }
 
     def _name_row(self, name: str | None) -> list[int]:
@@ -411,8 +419,6 @@ class ClusterState:
         #: set when more changes piled up than we keep between two drains
         self.changes_overflowed = False
         self._dispatch: dict[str, Callable[[dict, float], None]] = {}
-        for type_, code in _TASK_TYPES.items():
-            self._dispatch[type_] = self._task_handler(code)
         for type_ in _WORKER_TYPES:
             self._dispatch[type_] = self._worker_event
 
@@ -529,50 +535,43 @@ class ClusterState:
         stats = self.stats
         stats.events += 1
         try:
-            handler = self._dispatch.get(event["type"])
+            type_ = event["type"]
+            code = _TASK_CODE(type_)  # TypeError when unhashable
         except Exception:  # not a dict, no type, unhashable type
             stats.malformed += 1
             return
-        if handler is None:
-            t = event["type"]
-            if type(t) is str and (t.startswith("task-") or t.startswith("worker-")):
+        try:
+            if code is not None:
+                self._apply_task(event, now, code)
+                return
+            handler = self._dispatch.get(type_)
+            if handler is not None:
+                handler(event, now)
+            elif type(type_) is str and (type_.startswith("task-") or type_.startswith("worker-")):
                 stats.unknown += 1
             else:
                 stats.malformed += 1
-            return
-        try:
-            handler(event, now)
         except Exception:  # noqa: BLE001 - defence in depth: never crash intake
             stats.malformed += 1
 
     # ------------------------------------------------------------------ tasks
 
-    def _task_handler(self, code: int) -> Callable[[dict, float], None]:
-        type_ = "task-" + _TIME_ATTR[code]
-        attr = _TIME_ATTR[code]
-        apply_task = self._apply_task
-        by_type = self.stats.by_type
-        by_type[type_] = 0
-
-        def handler(event: dict, now: float) -> None:
-            if apply_task(event, now, code, attr):
-                by_type[type_] += 1
-
-        return handler
-
-    def _apply_task(self, event: dict, now: float, code: int, attr: str) -> bool:
+    def _apply_task(self, event: dict, now: float, code: int) -> None:
         stats = self.stats
         get = event.get
         uuid = get("uuid")
         if type(uuid) is not str or not 0 < len(uuid) <= _MAX_ID:
             stats.malformed += 1
-            return False
+            return
         stats.task_events += 1
+        stats._task_types[code] += 1
         repaired = False
         ts = get("timestamp")
-        if ts is not None and _num(ts) is None:
-            ts = None
-            repaired = True
+        if ts is not None:
+            tt = type(ts)
+            if (tt is not float and tt is not int) or not 0 <= ts < _MAX_TS:
+                ts = None
+                repaired = True
         clock = get("clock")
         if type(clock) is not int or not 0 <= clock < _MAX_CLOCK:
             if clock is not None:
@@ -603,6 +602,7 @@ class ClusterState:
         else:
             newer = code >= cur
         # timeline
+        attr = _TIME_ATTR[code]
         if ts is not None:
             old = getattr(t, attr)
             if old is None or ts >= old:
@@ -660,7 +660,6 @@ class ClusterState:
         if repaired:
             stats.repaired += 1
         self._changed.add(uuid)
-        return True
 
     def _received_fields(self, t: TaskRecord, get: Callable[[str], Any], overwrite: bool) -> bool:
         repaired = False
@@ -881,7 +880,8 @@ class ClusterState:
             return
         type_ = event["type"]
         stats.worker_events += 1
-        stats.by_type[type_] = stats.by_type.get(type_, 0) + 1
+        other = stats._other_types
+        other[type_] = other.get(type_, 0) + 1
         hostname = self._interned(hostname)
         w = self._workers.get(hostname)
         if w is None:
