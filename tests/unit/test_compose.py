@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -323,3 +324,31 @@ def test_dockerfile_is_sane() -> None:
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     assert ".git" in ignored and ".venv" in ignored
     assert not copied & set(ignored)
+
+
+# -- the README's set-up commands and CI ----------------------------------------
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", quick, flags=re.S)
+    return [line for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def test_readme_has_exactly_two_setup_commands() -> None:
+    commands = _readme_commands()
+    assert len(commands) == 2, commands
+    for command in commands:
+        assert command.startswith("python3 -m venv .venv && .venv/bin/pip install -e ")
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    test_command = [c for c in _readme_commands() if "pytest" in c]
+    assert len(test_command) == 1
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert ci.startswith("#!/usr/bin/env bash\n")
+    assert "set -euo pipefail" in ci
+    # the command itself, unchanged, at the start of a line (only `|| rc=$?` after it)
+    lines = [line for line in ci.splitlines() if line.startswith(test_command[0])]
+    assert len(lines) == 1, "the README's test command is not in .ci/run verbatim"
+    assert lines[0][len(test_command[0]):].strip() in ("", "|| rc=$?")
+    assert os.access(ROOT / ".ci" / "run", os.X_OK)
