@@ -145,12 +145,18 @@ class RemoteControl:
         timeout: float = 1.0,
         reply: bool = True,
     ) -> BroadcastResult:
-        from kombu import Consumer, Producer
-
         if timeout <= 0:
             raise UsageError("--timeout must be positive")
         dest = list(dict.fromkeys(destination)) if destination else None
         started = time.monotonic()
+        if self._bare():
+            from .connection import RespClient
+
+            url = self._broker_url()
+            if RespClient.supports(url):
+                return self._broadcast_resp(url, method, arguments, dest, timeout, reply, started)
+        from kombu import Consumer, Producer
+
         result = BroadcastResult(destination=dest)
         try:
             conn, mailbox_factory = self._connection()
@@ -220,6 +226,99 @@ class RemoteControl:
             except Exception:  # noqa: BLE001
                 pass
             conn.release()
+
+    def _broadcast_resp(self, url: str, method: str, arguments: dict[str, Any] | None,
+                        dest: list[str] | None, timeout: float, reply: bool,
+                        started: float) -> BroadcastResult:
+        """The same pidbox protocol as kombu's Redis transport, on a plain socket.
+
+        PUBLISH on ``/{db}.celery.pidbox`` (returns the subscriber count), replies
+        routed through the ``reply.celery.pidbox`` binding into our own list.
+        """
+        import base64
+        import json
+        import uuid
+
+        from .connection import RespClient
+        from .sanitize import mask_url
+
+        try:
+            client = RespClient(url, self.settings.connect_timeout)
+        except Exception as exc:  # noqa: BLE001
+            raise BrokerUnreachable(self.settings.scrub(
+                f"broker unreachable at {mask_url(url)}: {exc}")) from None
+        result = BroadcastResult(destination=dest)
+        oid = str(uuid.uuid4())
+        ticket = str(uuid.uuid4()) if reply else None
+        reply_queue = f"{oid}.reply.celery.pidbox"
+        binding_key = "_kombu.binding.reply.celery.pidbox"
+        binding = f"{oid}\x06\x16\x06\x16{reply_queue}"
+        try:
+            payload: dict[str, Any] = {"method": method, "arguments": dict(arguments or {}),
+                                       "destination": dest, "pattern": None, "matcher": None}
+            if ticket:
+                client.call("SADD", binding_key, binding)
+                payload["ticket"] = ticket
+                payload["reply_to"] = {"exchange": "reply.celery.pidbox", "routing_key": oid}
+            body = base64.b64encode(json.dumps(payload).encode()).decode()
+            message = {
+                "body": body, "content-encoding": "utf-8", "content-type": "application/json",
+                "headers": {"clock": 1, "expires": time.time() + timeout},
+                "properties": {"delivery_mode": 2,
+                               "delivery_info": {"exchange": "celery.pidbox", "routing_key": ""},
+                               "priority": 0, "body_encoding": "base64",
+                               "delivery_tag": str(uuid.uuid4())},
+            }
+            receivers = int(client.call("PUBLISH", f"/{client.db}.celery.pidbox", json.dumps(message)) or 0)
+            expected = receivers if dest is None else min(len(dest), receivers)
+            result.expected = expected
+            if not reply:
+                return result
+            deadline = started + timeout
+            replies: dict[str, Any] = {}
+            latency: dict[str, float] = {}
+            while len(replies) < expected:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                client.sock.settimeout(remaining + 5.0)
+                got = client.call("BRPOP", reply_queue, f"{max(remaining, 0.01):.3f}")
+                if not got:
+                    break
+                try:
+                    msg = json.loads(got[1])
+                    headers = msg.get("headers") or {}
+                    if headers.get("ticket", ticket) != ticket:
+                        continue
+                    raw = msg.get("body")
+                    if (msg.get("properties") or {}).get("body_encoding") == "base64":
+                        raw = base64.b64decode(raw)
+                    data = json.loads(raw)
+                except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+                    continue
+                if isinstance(data, dict):
+                    for host, value in data.items():
+                        if dest is None or host in dest:
+                            replies[str(host)] = value
+                            latency.setdefault(str(host), time.monotonic() - started)
+            result.replies = replies
+            result.latency = latency
+            if dest:
+                result.missing = [d for d in dest if d not in replies]
+            return result
+        except OSError as exc:
+            raise BrokerUnreachable(self.settings.scrub(
+                f"broker connection lost ({mask_url(url)}): {exc}")) from None
+        finally:
+            result.elapsed = time.monotonic() - started
+            try:
+                if ticket:
+                    client.sock.settimeout(2.0)
+                    client.call("SREM", binding_key, binding)
+                    client.call("DEL", reply_queue)
+            except Exception:  # noqa: BLE001 - best-effort cleanup
+                pass
+            client.close()
 
     def inspect(
         self,

@@ -232,3 +232,19 @@ def test_beat_reads_schedule_state(tmp_path, cluster) -> None:
     assert doc["state_readable"] is True
     assert entry["total_run_count"] == 7 and entry["last_run_at"] == last.isoformat()
     assert entry["next_run_at"] == (last + timedelta(hours=1)).isoformat()
+
+
+def test_kombu_path_with_app_and_raw_path_agree_and_clean_up(cluster, cluster_env) -> None:
+    import redis
+
+    with_app = invoke("-A", "sample_proj", "inspect", "ping", "--json")
+    assert with_app.exit_code == 0, with_app.stderr
+    bare = invoke("inspect", "ping", "--json")
+    assert json.loads(with_app.stdout) == json.loads(bare.stdout) == {
+        h: {"ok": "pong"} for h in cluster.hostnames}
+    client = redis.Redis.from_url(cluster.broker_url)
+    before = client.scard("_kombu.binding.reply.celery.pidbox")
+    invoke("status", "--json")
+    assert client.scard("_kombu.binding.reply.celery.pidbox") == before
+    assert not [k for k in client.keys("*.reply.celery.pidbox") if not k.startswith(b"_kombu")]
+    client.close()
