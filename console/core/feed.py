@@ -199,6 +199,24 @@ def _merge(into: StateDelta | None, delta: StateDelta) -> StateDelta:
                       status=delta.status, full=into.full)
 
 
+def _apply_safely(state: Any, batch: list[dict]) -> int:
+    """``state.apply_batch(batch)``; if it raises, apply one by one and skip the culprits.
+
+    Returns how many events were skipped (a bad event must never kill intake).
+    """
+    try:
+        state.apply_batch(batch)
+        return 0
+    except Exception:  # noqa: BLE001
+        skipped = 0
+        for ev in batch:
+            try:
+                state.apply(ev)
+            except Exception:  # noqa: BLE001
+                skipped += 1
+        return skipped
+
+
 def _new_state(max_tasks: int, clock: Callable[[], float], factory: str | None = None) -> Any:
     """A ClusterState (or the class named ``module:attr`` by ``factory``, for tests)."""
     if factory:
@@ -354,6 +372,7 @@ class _IntakeLoop:
         self.resync_message = ""
         self.resync_wanted: str | None = None
         self.applied = 0
+        self.skipped = 0
         self._rate_mark = (time.monotonic(), 0)
         self._intake_rate = 0.0
 
@@ -396,7 +415,8 @@ class _IntakeLoop:
             self._rate_mark = (mono, self.applied)
         st = self.source.status
         delta.stats["intake"] = {"events": self.applied, "events_per_s": round(self._intake_rate, 1),
-                                 "malformed": st.malformed, "reconnects": st.reconnects,
+                                 "malformed": st.malformed, "rejected": self.skipped,
+                                 "reconnects": st.reconnects,
                                  "gaps": st.gaps}
         self.up.send(("delta", delta))
 
@@ -429,7 +449,7 @@ class _IntakeLoop:
                 now = time.monotonic()
                 batch = source.read_batch(timeout=max(0.0, min(0.05, next_tick - now)))
                 if batch:
-                    state.apply_batch(batch)
+                    self.skipped += _apply_safely(state, batch)
                     self.history.add_events(batch)
                     self.applied += len(batch)
                     if self.recorder is not None:
@@ -443,7 +463,7 @@ class _IntakeLoop:
                         synthetic = self.resync_out.get_nowait()
                     except queue.Empty:
                         break
-                    state.apply_batch(synthetic)
+                    self.skipped += _apply_safely(state, synthetic)
                 while down.poll(0):
                     if not self.handle(down.recv()):
                         return
@@ -708,6 +728,7 @@ class ReplayFeed(_LocalFeed):
         self.clock = clock
         self.max_gap = max_gap
         self.applied = 0
+        self.skipped = 0
         self.malformed = 0
         self.last_event: float | None = None
         self._done = False
@@ -716,7 +737,7 @@ class ReplayFeed(_LocalFeed):
 
     def _apply(self, batch: list[dict]) -> None:
         with self._lock:
-            self.state.apply_batch(batch)
+            self.skipped += _apply_safely(self.state, batch)
             self.history.add_events(batch)
             self.applied += len(batch)
             ts = batch[-1].get("timestamp")
