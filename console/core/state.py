@@ -406,7 +406,9 @@ class ClusterState:
         self.clock = clock
         self._tasks: dict[str, TaskRecord] = {}
         self._workers: dict[str, WorkerRecord] = {}
-        self._children: dict[str, dict[str, None]] = {}  # parent id -> ordered set of children
+        # parent id -> its only child's id, or an ordered set (dict) of children: most
+        # parents have one child (chains), a bare str saves a dict per parent
+        self._children: dict[str, str | dict[str, None]] = {}
         self._by_root: dict[str, dict[str, None]] = {}  # root id -> tasks (root_id != own id)
         self._finished_q: deque[str] = deque()  # eviction order, lazily cleaned
         self._open_q: deque[str] = deque()
@@ -434,15 +436,34 @@ class ClusterState:
 
     def children_of(self, task_id: str) -> list[str]:
         """Tracked children of ``task_id`` (from ``parent_id`` links), in arrival order."""
-        return list(self._children.get(task_id, ()))
+        kids = self._children.get(task_id)
+        if kids is None:
+            return []
+        return [kids] if type(kids) is str else list(kids)
 
     def in_root(self, root_id: str) -> list[str]:
         """Tracked tasks whose ``root_id`` is ``root_id`` (excluding the root itself)."""
         return list(self._by_root.get(root_id, ()))
 
     @property
-    def children_index(self) -> Mapping[str, Mapping[str, None]]:
-        return self._children
+    def children_index(self) -> dict[str, list[str]]:
+        """parent id -> tracked children ids (a copy; for tests and tools)."""
+        return {p: [k] if type(k) is str else list(k) for p, k in self._children.items()}
+
+    def _unlink_child(self, parent: str, child: str) -> None:
+        children = self._children
+        kids = children.get(parent)
+        if kids is None:
+            return
+        if type(kids) is str:
+            if kids == child:
+                del children[parent]
+            return
+        kids.pop(child, None)
+        if len(kids) == 1:
+            children[parent] = next(iter(kids))
+        elif not kids:
+            del children[parent]
 
     def task_rate(self, window: float = 10.0) -> float:
         """Finished tasks per second over the last ``window`` seconds (max 63)."""
@@ -709,19 +730,19 @@ class ClusterState:
         children = self._children
         old = t.parent_id
         if old is not None:
-            kids = children.get(old)
-            if kids is not None:
-                kids.pop(t.uuid, None)
-                if not kids:
-                    del children[old]
+            self._unlink_child(old, t.uuid)
         if parent == t.uuid:  # a task cannot be its own parent
             parent = None
         t.parent_id = parent
         if parent is not None:
             kids = children.get(parent)
             if kids is None:
-                kids = children[parent] = {}
-            kids[t.uuid] = None
+                children[parent] = t.uuid
+            elif type(kids) is str:
+                if kids != t.uuid:
+                    children[parent] = {kids: None, t.uuid: None}
+            else:
+                kids[t.uuid] = None
             if parent in self._tasks:
                 self._changed.add(parent)
 
@@ -817,11 +838,7 @@ class ClusterState:
         stats.evicted += 1
         stats._tracked[t.code] -= 1
         if t.parent_id is not None:
-            kids = self._children.get(t.parent_id)
-            if kids is not None:
-                kids.pop(uuid, None)
-                if not kids:
-                    del self._children[t.parent_id]
+            self._unlink_child(t.parent_id, uuid)
         if t.root_id is not None and t.root_id != uuid:
             members = self._by_root.get(t.root_id)
             if members is not None:
@@ -968,13 +985,13 @@ class ClusterState:
             assert t.state == STATES[t.code]
             tracked[t.code] += 1
         assert tracked == stats._tracked, (tracked, stats._tracked)
-        for parent, kids in self._children.items():
+        for parent, kids in self.children_index.items():
             assert kids
             for kid in kids:
                 assert kid in tasks and tasks[kid].parent_id == parent, (parent, kid)
         for t in tasks.values():
             if t.parent_id is not None:
-                assert t.uuid in self._children.get(t.parent_id, ())
+                assert t.uuid in self.children_of(t.parent_id)
         for root, members in self._by_root.items():
             for m in members:
                 assert m in tasks and tasks[m].root_id == root
