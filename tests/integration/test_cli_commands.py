@@ -248,3 +248,29 @@ def test_kombu_path_with_app_and_raw_path_agree_and_clean_up(cluster, cluster_en
     assert client.scard("_kombu.binding.reply.celery.pidbox") == before
     assert not [k for k in client.keys("*.reply.celery.pidbox") if not k.startswith(b"_kombu")]
     client.close()
+
+
+def test_slow_worker_is_waited_for_up_to_timeout(make_cluster, monkeypatch) -> None:
+    """A solo-pool worker busy with a task answers late: we wait for it, but not past --timeout."""
+    c = make_cluster(workers=("slowpoke",), concurrency=1, worker_args=["--pool", "solo"])
+    monkeypatch.setenv("CELERY_BROKER_URL", c.broker_url)
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", c.backend_url)
+    from celery import Celery
+
+    sender = Celery("sender", broker=c.broker_url, backend=c.backend_url, set_as_current=False)
+    try:
+        sender.send_task("sample_proj.tasks.sleepy", args=(2.0,))
+        time.sleep(0.5)  # the solo worker is now inside the task: its pidbox is not served
+        started = time.monotonic()
+        res = invoke("inspect", "ping", "--timeout", "0.4", "--json")
+        assert time.monotonic() - started < 1.5
+        assert res.exit_code == 1 and json.loads(res.stdout) == {}
+        assert "1 worker(s) did not reply" in res.stderr
+        started = time.monotonic()
+        res = invoke("inspect", "ping", "--timeout", "6", "--json")
+        waited = time.monotonic() - started
+        assert res.exit_code == 0, res.stderr
+        assert json.loads(res.stdout) == {c.hostnames[0]: {"ok": "pong"}}
+        assert 0.3 < waited < 5, waited
+    finally:
+        sender.close()
