@@ -671,7 +671,11 @@ class ClusterState:
             if w is None:
                 w = self._new_worker(hostname)
             if w is not None and not w.offline:
-                w.last_seen = now
+                seen = get("local_received")
+                if type(seen) is not float or not -3600 < now - seen < 3600:
+                    seen = now
+                if w.last_seen is None or seen > w.last_seen:
+                    w.last_seen = seen
 
         if newer:
             if ts is not None:
@@ -920,8 +924,10 @@ class ClusterState:
                 stats.repaired += repaired
                 return
             w.offline = False
-            w.last_seen = seen
-            w.last_heartbeat = seen
+            if w.last_seen is None or seen > w.last_seen:
+                w.last_seen = seen
+            if w.last_heartbeat is None or seen > w.last_heartbeat:
+                w.last_heartbeat = seen
             w.heartbeats += 1
         if ts is not None:
             w.timestamp = ts

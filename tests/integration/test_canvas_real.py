@@ -210,7 +210,8 @@ def test_real_stream_retries_workers_and_stats(capture: Capture, sample_app: Any
     assert state.stats.transitions["RETRY"] >= 1
     assert state.stats.transitions["STARTED"] >= 2  # started again after the retry
     for host in cluster.hostnames:
-        assert state.worker_status(host) == "online", host
+        # "late" is possible: on a loaded machine a heartbeat can be a few seconds overdue
+        assert state.worker_status(host) in ("online", "late"), host
         row = state.worker_row(host)
         assert row.sw_ver and row.pid and row.freq > 0 and row.last_heartbeat
     assert state.stats.malformed == 0
