@@ -10,6 +10,7 @@ beat, task detail) run in thread workers and come back as typed messages
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -122,12 +123,26 @@ class ConsoleApp(App[int]):
         self.first_frame = time.perf_counter() - self.started_at
         if self.feed is not None:
             try:
-                self.feed.start()
+                self._start_feed()
             except Exception as exc:  # noqa: BLE001 - show it, keep the console up
                 self.notify(self._scrub(f"feed failed to start: {exc}"), severity="error", markup=False)
             self.poll_feed()
             self.set_interval(self.refresh_interval, self.poll_feed, name="feed-poll")
         self.set_interval(1.0, self._second, name="second")
+
+    def _start_feed(self) -> None:
+        """Start the feed with the real stdio: Textual replaces sys.stdout/stderr with
+        capture objects whose fileno() is not usable, and multiprocessing's spawn
+        passes sys.stderr's fd to the child ("bad value(s) in fds_to_keep")."""
+        saved = sys.stdout, sys.stderr
+        try:
+            if sys.__stdout__ is not None:
+                sys.stdout = sys.__stdout__
+            if sys.__stderr__ is not None:
+                sys.stderr = sys.__stderr__
+            self.feed.start()
+        finally:
+            sys.stdout, sys.stderr = saved
 
     def on_unmount(self) -> None:
         if self.feed is not None:
