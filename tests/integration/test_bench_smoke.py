@@ -106,8 +106,9 @@ def test_row5_console_smoke_first_frame_and_keys(ctx):
     from tests.perf import bench_console
 
     rows = {r["row"]: r for r in bench_console.run(ctx, quick=True)}
-    assert set(rows) == {"5a", "5b", "5c", "5d"}
+    assert set(rows) == {"5a", "5b", "5c", "5d", "5e", "5f"}
     for key in ("5a", "5b"):
         assert _num(rows[key]["ours"]), rows[key]["note"]
         assert _num(rows[key]["stock"]), rows[key]["note"]
     assert _num(rows["5c"]["ours"]) and _num(rows["5d"]["ours"]), rows["5c"]["note"]
+    assert _num(rows["5e"]["ours"]) and _num(rows["5f"]["ours"]), rows["5e"]["note"]
