@@ -95,6 +95,29 @@ def _components(nodes: Iterable[Node]) -> dict[str, str]:
     return {node.id: find(node.id) for node in nodes}
 
 
+def _metas(backend: Any, ids: list[str], chunk: int = 500) -> dict[str, dict[str, Any]]:
+    """Stored metas of ``ids`` (MGET in chunks on key/value backends such as Redis)."""
+    out: dict[str, dict[str, Any]] = {}
+    mget = getattr(backend, "mget", None)
+    key_for = getattr(backend, "get_key_for_task", None)
+    if callable(mget) and callable(key_for):
+        for start in range(0, len(ids), chunk):
+            part = ids[start:start + chunk]
+            values = mget([key_for(t) for t in part])
+            for tid, raw in zip(part, values, strict=False):
+                if raw is None:
+                    continue
+                meta = backend.decode(raw)
+                if isinstance(meta, dict):
+                    out[tid] = meta
+        return out
+    for tid in ids:
+        meta = raw_meta(backend, tid)
+        if meta is not None:
+            out[tid] = meta
+    return out
+
+
 def plan_tree(settings: ClusterSettings, ids: list[str], rc: RemoteControl | None = None,
               timeout: float = 1.0) -> TreePlan:
     """Work out the canvas of every id in ``ids`` and what of it is not finished."""
@@ -123,13 +146,9 @@ def plan_tree(settings: ClusterSettings, ids: list[str], rc: RemoteControl | Non
     fetched: set[str] = set()
     while frontier and len(pool.nodes) < MAX_NODES:
         nxt: list[str] = []
-        for tid in frontier:
-            if tid in fetched:
-                continue
-            fetched.add(tid)
-            meta = raw_meta(backend, tid)
-            if meta is None:
-                continue
+        batch = [tid for tid in dict.fromkeys(frontier) if tid not in fetched]
+        fetched.update(batch)
+        for tid, meta in _metas(backend, batch).items():
             node = pool.add(tid, "backend", meta.get("name"), meta.get("parent_id"),
                             meta.get("group_id"), meta.get("root_id"))
             node.state = str(meta.get("status") or "PENDING")
