@@ -239,6 +239,7 @@ class TaskRow(NamedTuple):
     root_id: str | None
     parent_id: str | None
     timestamp: float | None
+    lost: bool = False  # its worker expired while it was unfinished: possibly lost
 
 
 class WorkerRow(NamedTuple):
@@ -416,6 +417,7 @@ class ClusterState:
         self.stats = Stats(max_names)
         self._ring = _Ring()
         self._changed: set[str] = set()
+        self._lost: set[str] = set()  # unfinished tasks of workers that expired
         self._evicted: set[str] = set()
         self._wchanged: set[str] = set()
         #: set when more changes piled up than we keep between two drains
@@ -498,7 +500,8 @@ class ClusterState:
         if kwargs is not None and len(kwargs) > 200:
             kwargs = kwargs[:199] + "…"
         return TaskRow(t.uuid, t.name, t.state, t.hostname, t.received, t.started, t.runtime,
-                       t.retries, args, kwargs, t.root_id, t.parent_id, t.timestamp)
+                       t.retries, args, kwargs, t.root_id, t.parent_id, t.timestamp,
+                       uuid in self._lost)
 
     def worker_row(self, hostname: str) -> WorkerRow:
         w = self._workers[hostname]
@@ -523,6 +526,7 @@ class ClusterState:
         d["timeline"] = t.timeline()
         d["children"] = self.children_of(uuid)
         d["finished"] = t.code >= _FIRST_FINAL
+        d["lost"] = uuid in self._lost
         return d
 
     def expire_workers(self, now: float | None = None) -> list[str]:
@@ -531,12 +535,21 @@ class ClusterState:
         without a ``worker-offline`` become ``offline``."""
         now = self.clock() if now is None else now
         changed = []
+        gone = set()
         for host, w in self._workers.items():
             status = w.status_at(now)
             if status != w.status:
+                if status == "offline" and not w.offline:
+                    gone.add(host)  # expired without worker-offline (killed, partitioned)
                 w.status = status
                 changed.append(host)
         self._wchanged.update(changed)
+        if gone:
+            # its unfinished tasks may never report again: flag them "possibly lost"
+            for uuid, t in self._tasks.items():
+                if t.code < _FIRST_FINAL and t.hostname in gone and t.state in ("RECEIVED", "STARTED"):
+                    self._lost.add(uuid)
+                    self._changed.add(uuid)
         return changed
 
     # ------------------------------------------------------------------ write API
@@ -586,6 +599,8 @@ class ClusterState:
             return
         stats.task_events += 1
         stats._task_types[code] += 1
+        if self._lost:
+            self._lost.discard(uuid)  # it reported again: not lost
         repaired = False
         ts = get("timestamp")
         if ts is not None:
@@ -838,6 +853,7 @@ class ClusterState:
     def _remove(self, t: TaskRecord) -> None:
         uuid = t.uuid
         del self._tasks[uuid]
+        self._lost.discard(uuid)
         stats = self.stats
         stats.evicted += 1
         stats._tracked[t.code] -= 1
