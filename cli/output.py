@@ -125,3 +125,29 @@ def validate_task_id(task_id: str) -> str:
             r"[0-9a-fA-F-]{8,64}", tid):
         raise UsageError(f"malformed task id {safe_text(task_id, 80, oneline=True)!r} (expected a UUID)")
     return tid
+
+
+def report_unanswered(res: Any, timeout: float) -> int:
+    """Name the workers that did not answer (stderr); return the exit code.
+
+    Exit 1 when nobody replied or a ``--destination`` worker did not; a live
+    worker that was too slow (no destination given) is named but exits 0 if
+    others replied.
+    """
+    from console.core.errors import EXIT_NO_MATCH, EXIT_OK
+
+    for host in res.missing:
+        warn_line(f"no reply from {host} within {timeout}s")
+    unanswered = 0 if res.expected is None else res.expected - len(res.replies)
+    if not res.missing and unanswered > 0:
+        if res.silent and res.silent_exact:
+            for host in res.silent:
+                warn_line(f"no reply from {host} within {timeout}s")
+        else:
+            names = f" (known to the broker: {', '.join(res.silent)})" if res.silent else ""
+            warn_line(f"{unanswered} worker(s) did not reply within {timeout}s{names}")
+    if not res.replies and not res.missing and unanswered <= 0:
+        warn_line(f"no worker replied within {timeout}s")
+    if not res.replies or res.missing:
+        return EXIT_NO_MATCH
+    return EXIT_OK

@@ -100,9 +100,9 @@ def register(app: typer.Typer) -> None:
         --destination) replied, 2 on an unknown WHAT or malformed id, 3 when the broker is unreachable.
         """
         from cli.app import settings_of
-        from cli.output import emit_json, guard, validate_task_id, warn_line
+        from cli.output import emit_json, guard, report_unanswered, validate_task_id
         from console.core.connection import check_broker
-        from console.core.errors import EXIT_NO_MATCH, UsageError
+        from console.core.errors import UsageError
         from console.core.remote import INSPECT_METHODS, RemoteControl
 
         settings = settings_of(ctx)
@@ -126,11 +126,6 @@ def register(app: typer.Typer) -> None:
             emit_json(res.replies)
         elif res.replies:
             render_human(method, res.replies)
-        for host in res.missing:
-            warn_line(f"no reply from {host}")
-        if not res.missing and res.expected is not None and res.expected > len(res.replies):
-            warn_line(f"{res.expected - len(res.replies)} worker(s) did not reply within {timeout}s")
-        if not res.replies or res.missing:
-            if not res.replies and not res.missing:
-                warn_line(f"no worker replied within {timeout}s")
-            raise typer.Exit(EXIT_NO_MATCH)
+        code = report_unanswered(res, timeout)
+        if code:
+            raise typer.Exit(code)

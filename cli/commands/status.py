@@ -26,9 +26,8 @@ def register(app: typer.Typer) -> None:
         Exit 1 when no worker (or not every --destination) replied; 3 when the broker is unreachable.
         """
         from cli.app import settings_of
-        from cli.output import emit_json, guard, out_console, warn_line
+        from cli.output import emit_json, guard, out_console, report_unanswered
         from console.core.connection import check_broker
-        from console.core.errors import EXIT_NO_MATCH
         from console.core.remote import RemoteControl
         from console.core.sanitize import inert
 
@@ -57,11 +56,6 @@ def register(app: typer.Typer) -> None:
             if res.expected is not None and res.expected > n:
                 summary += f", {res.expected - n} did not reply"
             console.print(summary + f" ({res.elapsed * 1000:.0f} ms)")
-        for host in res.missing:
-            warn_line(f"no reply from {host}")
-        if not res.missing and res.expected is not None and res.expected > len(res.replies):
-            warn_line(f"{res.expected - len(res.replies)} worker(s) did not reply within {timeout}s")
-        if not res.replies or res.missing:
-            if not res.replies and not res.missing:
-                warn_line(f"no worker replied within {timeout}s")
-            raise typer.Exit(EXIT_NO_MATCH)
+        code = report_unanswered(res, timeout)
+        if code:
+            raise typer.Exit(code)

@@ -57,6 +57,10 @@ class BroadcastResult:
     elapsed: float = 0.0
     destination: list[str] | None = None
     latency: dict[str, float] = field(default_factory=dict)
+    #: without a destination: workers bound to the pidbox that did not reply
+    #: (exact when their number matches, else a superset that may hold stale names)
+    silent: list[str] = field(default_factory=list)
+    silent_exact: bool = False
 
     @property
     def unanswered(self) -> int:
@@ -102,6 +106,27 @@ def _install_publish_counter(channel: Any) -> list[int] | None:
 
     channel._put_fanout = put_fanout  # noqa: SLF001
     return counts
+
+
+PIDBOX_BINDING = "_kombu.binding.celery.pidbox"
+
+
+def _pidbox_names(members: Any) -> set[str]:
+    names = set()
+    for member in members or ():
+        text = member.decode("utf-8", "replace") if isinstance(member, bytes) else str(member)
+        queue = text.split("\x06\x16")[-1]
+        if queue.endswith(".celery.pidbox"):
+            names.add(queue[: -len(".celery.pidbox")])
+    return names
+
+
+def _mark_silent(result: BroadcastResult, members: Any) -> None:
+    if result.destination or result.expected is None or result.expected <= len(result.replies):
+        return
+    candidates = sorted(_pidbox_names(members) - set(result.replies))
+    result.silent = candidates
+    result.silent_exact = len(candidates) == result.expected - len(result.replies)
 
 
 class RemoteControl:
@@ -218,6 +243,12 @@ class RemoteControl:
             result.latency = latency
             if dest:
                 result.missing = [d for d in dest if d not in replies]
+            elif expected is not None and expected > len(replies):
+                try:
+                    client = chan.client
+                    _mark_silent(result, client.smembers(PIDBOX_BINDING))
+                except Exception:  # noqa: BLE001 - names are a nicety
+                    pass
             result.elapsed = time.monotonic() - started
             return result
         finally:
@@ -305,6 +336,8 @@ class RemoteControl:
             result.latency = latency
             if dest:
                 result.missing = [d for d in dest if d not in replies]
+            elif expected > len(replies):
+                _mark_silent(result, client.call("SMEMBERS", PIDBOX_BINDING))
             return result
         except OSError as exc:
             raise BrokerUnreachable(self.settings.scrub(
