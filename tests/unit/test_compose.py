@@ -352,3 +352,11 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
     assert len(lines) == 1, "the README's test command is not in .ci/run verbatim"
     assert lines[0][len(test_command[0]):].strip() in ("", "|| rc=$?")
     assert os.access(ROOT / ".ci" / "run", os.X_OK)
+
+
+def test_readme_has_no_placeholders() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    for marker in ("TODO", "TBD", "PENDING", "FIXME", "XXX"):
+        assert marker not in text, f"README still has a {marker} placeholder"
+    for link in re.findall(r"\]\(([^)#:]+)\)", text):
+        assert (ROOT / link).exists(), f"README links to a missing file: {link}"
