@@ -108,23 +108,21 @@ def _install_publish_counter(channel: Any) -> list[int] | None:
     return counts
 
 
-PIDBOX_BINDING = "_kombu.binding.celery.pidbox"
-
-
-def _pidbox_names(members: Any) -> set[str]:
+def _pidbox_names(members: Any, exchange: str = "celery") -> set[str]:
+    suffix = f".{exchange}.pidbox"
     names = set()
     for member in members or ():
         text = member.decode("utf-8", "replace") if isinstance(member, bytes) else str(member)
         queue = text.split("\x06\x16")[-1]
-        if queue.endswith(".celery.pidbox"):
-            names.add(queue[: -len(".celery.pidbox")])
+        if queue.endswith(suffix):
+            names.add(queue[: -len(suffix)])
     return names
 
 
-def _mark_silent(result: BroadcastResult, members: Any) -> None:
+def _mark_silent(result: BroadcastResult, members: Any, exchange: str = "celery") -> None:
     if result.destination or result.expected is None or result.expected <= len(result.replies):
         return
-    candidates = sorted(_pidbox_names(members) - set(result.replies))
+    candidates = sorted(_pidbox_names(members, exchange) - set(result.replies))
     result.silent = candidates
     result.silent_exact = len(candidates) == result.expected - len(result.replies)
 
@@ -143,6 +141,26 @@ class RemoteControl:
     def _bare(self) -> bool:
         """No -A app and none built yet: talk kombu directly (no Celery import: faster)."""
         return not self.settings.app_module and self.settings._app is None  # noqa: SLF001
+
+    def _raw_exchange(self) -> str | None:
+        """The control exchange name when the plain-socket path is equivalent, else None.
+
+        Always for a bare app; with -A only when the app uses JSON for control
+        messages and no transport option changes kombu's Redis key layout.
+        """
+        if self._bare():
+            return "celery"
+        try:
+            conf = self.app.conf
+            opts = set(conf.broker_transport_options or {})
+            if opts & {"global_keyprefix", "fanout_prefix", "fanout_patterns", "sep"}:
+                return None
+            accept = conf.accept_content or ["json"]
+            if conf.task_serializer != "json" or "json" not in accept:
+                return None
+            return str(conf.control_exchange or "celery")
+        except Exception:  # noqa: BLE001
+            return None
 
     def _broker_url(self) -> str:
         from .connection import broker_url_of
@@ -174,12 +192,14 @@ class RemoteControl:
             raise UsageError("--timeout must be positive")
         dest = list(dict.fromkeys(destination)) if destination else None
         started = time.monotonic()
-        if self._bare():
-            from .connection import RespClient
+        from .connection import RespClient
 
-            url = self._broker_url()
-            if RespClient.supports(url):
-                return self._broadcast_resp(url, method, arguments, dest, timeout, reply, started)
+        url = self._broker_url()
+        if RespClient.supports(url):
+            exchange = self._raw_exchange()
+            if exchange:
+                return self._broadcast_resp(url, method, arguments, dest, timeout, reply, started,
+                                            exchange)
         from kombu import Consumer, Producer
 
         result = BroadcastResult(destination=dest)
@@ -246,7 +266,8 @@ class RemoteControl:
             elif expected is not None and expected > len(replies):
                 try:
                     client = chan.client
-                    _mark_silent(result, client.smembers(PIDBOX_BINDING))
+                    exchange = str(mailbox.namespace)
+                    _mark_silent(result, client.smembers(f"_kombu.binding.{exchange}.pidbox"), exchange)
                 except Exception:  # noqa: BLE001 - names are a nicety
                     pass
             result.elapsed = time.monotonic() - started
@@ -260,7 +281,7 @@ class RemoteControl:
 
     def _broadcast_resp(self, url: str, method: str, arguments: dict[str, Any] | None,
                         dest: list[str] | None, timeout: float, reply: bool,
-                        started: float) -> BroadcastResult:
+                        started: float, exchange: str = "celery") -> BroadcastResult:
         """The same pidbox protocol as kombu's Redis transport, on a plain socket.
 
         PUBLISH on ``/{db}.celery.pidbox`` (returns the subscriber count), replies
@@ -281,8 +302,8 @@ class RemoteControl:
         result = BroadcastResult(destination=dest)
         oid = str(uuid.uuid4())
         ticket = str(uuid.uuid4()) if reply else None
-        reply_queue = f"{oid}.reply.celery.pidbox"
-        binding_key = "_kombu.binding.reply.celery.pidbox"
+        reply_queue = f"{oid}.reply.{exchange}.pidbox"
+        binding_key = f"_kombu.binding.reply.{exchange}.pidbox"
         binding = f"{oid}\x06\x16\x06\x16{reply_queue}"
         try:
             payload: dict[str, Any] = {"method": method, "arguments": dict(arguments or {}),
@@ -290,17 +311,18 @@ class RemoteControl:
             if ticket:
                 client.call("SADD", binding_key, binding)
                 payload["ticket"] = ticket
-                payload["reply_to"] = {"exchange": "reply.celery.pidbox", "routing_key": oid}
+                payload["reply_to"] = {"exchange": f"reply.{exchange}.pidbox", "routing_key": oid}
             body = base64.b64encode(json.dumps(payload).encode()).decode()
             message = {
                 "body": body, "content-encoding": "utf-8", "content-type": "application/json",
                 "headers": {"clock": 1, "expires": time.time() + timeout},
                 "properties": {"delivery_mode": 2,
-                               "delivery_info": {"exchange": "celery.pidbox", "routing_key": ""},
+                               "delivery_info": {"exchange": f"{exchange}.pidbox", "routing_key": ""},
                                "priority": 0, "body_encoding": "base64",
                                "delivery_tag": str(uuid.uuid4())},
             }
-            receivers = int(client.call("PUBLISH", f"/{client.db}.celery.pidbox", json.dumps(message)) or 0)
+            topic = f"/{client.db}.{exchange}.pidbox"
+            receivers = int(client.call("PUBLISH", topic, json.dumps(message)) or 0)
             expected = receivers if dest is None else min(len(dest), receivers)
             result.expected = expected
             if not reply:
@@ -337,7 +359,8 @@ class RemoteControl:
             if dest:
                 result.missing = [d for d in dest if d not in replies]
             elif expected > len(replies):
-                _mark_silent(result, client.call("SMEMBERS", PIDBOX_BINDING))
+                _mark_silent(result, client.call("SMEMBERS", f"_kombu.binding.{exchange}.pidbox"),
+                             exchange)
             return result
         except OSError as exc:
             raise BrokerUnreachable(self.settings.scrub(

@@ -234,14 +234,38 @@ def test_beat_reads_schedule_state(tmp_path, cluster) -> None:
     assert entry["next_run_at"] == (last + timedelta(hours=1)).isoformat()
 
 
-def test_kombu_path_with_app_and_raw_path_agree_and_clean_up(cluster, cluster_env) -> None:
+KOMBU_PATH_APP = """
+from celery import Celery
+
+app = Celery("kombupath")
+app.conf.accept_content = ["json"]
+# an explicit key-layout option makes ctl use kombu instead of its plain-socket path
+app.conf.broker_transport_options = {"fanout_prefix": True, "fanout_patterns": True}
+"""
+
+
+def test_kombu_path_with_app_and_raw_path_agree_and_clean_up(cluster, cluster_env, tmp_path,
+                                                             monkeypatch) -> None:
     import redis
 
+    (tmp_path / "ctl_kombupath_app.py").write_text(KOMBU_PATH_APP)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    via_kombu = invoke("-A", "ctl_kombupath_app", "inspect", "ping", "--json")
+    assert via_kombu.exit_code == 0, via_kombu.stderr
     with_app = invoke("-A", "sample_proj", "inspect", "ping", "--json")
-    assert with_app.exit_code == 0, with_app.stderr
     bare = invoke("inspect", "ping", "--json")
-    assert json.loads(with_app.stdout) == json.loads(bare.stdout) == {
+    assert json.loads(via_kombu.stdout) == json.loads(with_app.stdout) == json.loads(bare.stdout) == {
         h: {"ok": "pong"} for h in cluster.hostnames}
+    from console.core.remote import RemoteControl
+    from console.core.settings import ClusterSettings
+
+    rc = RemoteControl(ClusterSettings.resolve(app="ctl_kombupath_app"))
+    assert rc._raw_exchange() is None  # noqa: SLF001 - the kombu path really ran
+    started = time.monotonic()
+    res = rc.inspect("ping", timeout=5)
+    assert res.expected == 2 and time.monotonic() - started < 2.5
+    res = rc.inspect("ping", destination=["ghost@nowhere"], timeout=0.3)
+    assert res.missing == ["ghost@nowhere"]
     client = redis.Redis.from_url(cluster.broker_url)
     before = client.scard("_kombu.binding.reply.celery.pidbox")
     invoke("status", "--json")
