@@ -46,6 +46,24 @@ TASK_SORTS: dict[str, tuple[str, int]] = {
 }
 
 
+FIELD_FILTERS = {"state": T_STATE, "name": T_NAME, "worker": T_HOST, "id": T_UUID, "args": T_ARGS}
+
+
+def _kind(term: str) -> str | None:
+    name, sep, _ = term.partition(":")
+    return name if sep and name in FIELD_FILTERS else None
+
+
+def _narrows(old: str, new: str) -> bool:
+    """True when every row matching ``new`` also matches ``old`` (only the last term grew)."""
+    if not old or not new.startswith(old):
+        return False
+    a, b = old.split(), new.split()
+    if len(a) != len(b) or a[:-1] != b[:-1] or old.endswith(" "):
+        return False
+    return _kind(a[-1]) == _kind(b[-1])
+
+
 def _field(row: Sequence[Any], index: int) -> Any:
     try:
         return row[index]
@@ -53,16 +71,16 @@ def _field(row: Sequence[Any], index: int) -> Any:
         return None
 
 
-def _sort_key(index: int) -> Callable[[Sequence[Any]], tuple[int, Any]]:
+def _sort_key(index: int) -> Callable[[Sequence[Any]], tuple[int, Any, Any]]:
     """None sorts first (ascending); mixed types never raise."""
 
-    def key(row: Sequence[Any]) -> tuple[int, Any]:
+    def key(row: Sequence[Any]) -> tuple[int, Any, Any]:
         value = row[index] if len(row) > index else None
         if value is None:
-            return (0, 0)
+            return (0, 0, row[T_UUID])
         if isinstance(value, int | float):
-            return (1, value)
-        return (2, str(value).lower())
+            return (1, value, row[T_UUID])
+        return (2, str(value).lower(), row[T_UUID])
 
     return key
 
@@ -89,7 +107,8 @@ class UIModel:
     worker_version: int = 0
     view: TaskView = field(default_factory=TaskView)
     _hay: dict[str, str] = field(default_factory=dict)
-    _view_cache: tuple[Any, list[str]] | None = None
+    _view_cache: tuple[Any, str, list[str]] | None = None
+    _sorted_cache: tuple[Any, list[str]] | None = None
 
     # -- applying deltas ----------------------------------------------------
     def apply(self, delta: Any) -> tuple[bool, bool]:
@@ -108,10 +127,12 @@ class UIModel:
             if self.tasks.pop(uid, None) is not None:
                 tasks_changed = True
             hay.pop(uid, None)
-        for row in delta.tasks or ():
-            uid = row[T_UUID]
-            self.tasks[uid] = row
-            hay.pop(uid, None)
+        tasks = self.tasks
+        for r in delta.tasks or ():
+            uid = r[T_UUID]
+            tasks[uid] = r
+            # the filter haystack, built here (bounded by the feed rate) rather than on a keystroke
+            hay[uid] = f"{uid} {r[T_NAME]} {r[T_STATE]} {r[T_HOST]} {r[T_ARGS]} {r[T_KWARGS]}".lower()
             tasks_changed = True
         for row in delta.workers or ():
             self.workers[row[W_HOST]] = row
@@ -130,38 +151,68 @@ class UIModel:
     def haystack(self, uid: str) -> str:
         text = self._hay.get(uid)
         if text is None:
-            row = self.tasks[uid]
-            text = " ".join(str(_field(row, i) or "") for i in (T_UUID, T_NAME, T_STATE, T_HOST, T_ARGS, T_KWARGS)).lower()
+            r = self.tasks[uid]
+            text = f"{r[T_UUID]} {r[T_NAME]} {r[T_STATE]} {r[T_HOST]} {r[T_ARGS]} {r[T_KWARGS]}".lower()
             self._hay[uid] = text
         return text
 
-    def task_ids(self) -> list[str]:
-        """Task ids after quick filter, text filter and sort (cached per version/view)."""
+    def sorted_ids(self) -> list[str]:
+        """Every task id in the current sort order (cached per data version and sort)."""
         view = self.view
-        key = (self.version, view.query, view.quick, view.sort, view.reverse)
-        if self._view_cache is not None and self._view_cache[0] == key:
-            return self._view_cache[1]
-        rows: list[Any] = list(self.tasks.values())
-        states = QUICK_FILTERS.get(view.quick)
-        if states is not None:
-            rows = [r for r in rows if r[T_STATE] in states]
-        query = view.query.strip().lower()
-        if query:
-            for term in query.split():
-                if ":" in term and term.split(":", 1)[0] in ("state", "name", "worker", "id"):
-                    fname, value = term.split(":", 1)
-                    index = {"state": T_STATE, "name": T_NAME, "worker": T_HOST, "id": T_UUID}[fname]
-                    rows = [r for r in rows if value in str(_field(r, index) or "").lower()]
-                else:
-                    hay = self.haystack
-                    rows = [r for r in rows if term in hay(r[T_UUID])]
+        key = (self.version, view.sort, view.reverse)
+        if self._sorted_cache is not None and self._sorted_cache[0] == key:
+            return self._sorted_cache[1]
         index = TASK_SORTS.get(view.sort, TASK_SORTS["timestamp"])[1]
-        try:
-            rows.sort(key=operator.itemgetter(index), reverse=view.reverse)
-        except TypeError:  # None or mixed types
+        rows = [r for r in self.tasks.values() if r[index] is not None]
+        nulls = [r for r in self.tasks.values() if r[index] is None] if len(rows) != len(self.tasks) else []
+        try:  # ties broken by id: the same order whatever order the rows arrived in
+            rows.sort(key=operator.itemgetter(index, T_UUID), reverse=view.reverse)
+        except TypeError:  # mixed types
             rows.sort(key=_sort_key(index), reverse=view.reverse)
+        nulls.sort(key=operator.itemgetter(T_UUID))
         ids = [r[T_UUID] for r in rows]
-        self._view_cache = (key, ids)
+        ids.extend(r[T_UUID] for r in nulls)  # unknown values last, whatever the direction
+        self._sorted_cache = (key, ids)
+        return ids
+
+    def task_ids(self) -> list[str]:
+        """Task ids after quick filter and text filter, in sort order.
+
+        Filtering keeps the order of the cached sorted list (no re-sort per
+        keystroke), and a query that extends the previous one only filters the
+        previous result (typing narrows the set: each keystroke is cheaper).
+        """
+        view = self.view
+        query = view.query.strip().lower()
+        key = (self.version, view.quick, view.sort, view.reverse)
+        cached = self._view_cache
+        if cached is not None and cached[0] == key and cached[1] == query:
+            return cached[2]
+        if cached is not None and cached[0] == key and _narrows(cached[1], query):
+            base = cached[2]
+            terms = query.split()[-1:]
+        else:
+            base = self.sorted_ids()
+            states = QUICK_FILTERS.get(view.quick)
+            if states is not None:
+                tasks = self.tasks
+                base = [u for u in base if tasks[u][T_STATE] in states]
+            terms = query.split()
+        ids = base
+        tasks = self.tasks
+        for term in terms:
+            field_name, sep, value = term.partition(":")
+            if sep and field_name in FIELD_FILTERS:
+                index = FIELD_FILTERS[field_name]
+                ids = [u for u in ids if value in str(tasks[u][index] or "").lower()]
+            else:
+                hay = self._hay
+                if len(hay) < len(tasks):
+                    for u in tasks:
+                        if u not in hay:
+                            self.haystack(u)
+                ids = [u for u in ids if term in hay[u]]
+        self._view_cache = (key, query, ids)
         return ids
 
     # -- workers ------------------------------------------------------------
