@@ -163,3 +163,36 @@ def test_child_ids_and_components() -> None:
     e = Node("e", keys={"e", "g", "b"})
     comp = _components([a, b, c, d, e])
     assert comp["a"] == comp["b"] == comp["c"] == comp["e"] != comp["d"]
+
+
+def test_silent_workers_named_only_when_exact() -> None:
+    from console.core.remote import BroadcastResult, _mark_silent, _pidbox_names
+
+    members = [b"\x06\x16\x06\x16alpha@h.celery.pidbox", b"\x06\x16\x06\x16bravo@h.celery.pidbox",
+               b"\x06\x16\x06\x16junk"]
+    assert _pidbox_names(members) == {"alpha@h", "bravo@h"}
+    res = BroadcastResult(replies={"alpha@h": {"ok": "pong"}}, expected=2)
+    _mark_silent(res, members)
+    assert res.silent == ["bravo@h"] and res.silent_exact
+    stale = BroadcastResult(replies={}, expected=1)
+    _mark_silent(stale, members)
+    assert stale.silent == ["alpha@h", "bravo@h"] and not stale.silent_exact
+    with_dest = BroadcastResult(replies={}, expected=1, destination=["x@y"])
+    _mark_silent(with_dest, members)
+    assert with_dest.silent == []
+
+
+def test_resp_client_against_real_redis(redis_server) -> None:
+    from console.core.connection import RespClient, RespError
+
+    client = RespClient(redis_server.url_for(2), 1.0)
+    try:
+        assert client.call("PING") == "PONG"
+        assert client.call("RPUSH", "k", "a\r\nb", "c") == 2
+        assert client.call("LRANGE", "k", "0", "-1") == [b"a\r\nb", b"c"]
+        assert client.call("GET", "missing") is None
+        with pytest.raises(RespError):
+            client.call("NOSUCHCOMMAND")
+    finally:
+        client.close()
+    assert RespClient.supports("redis://h:1/0") and not RespClient.supports("rediss://h/0")
