@@ -215,3 +215,95 @@ def test_demo_stops_clean_on_signal(demo: Demo, sig: int) -> None:
         backend.close()
     _assert_stops_clean(demo, sig)
     assert signal.Signals(sig).name in demo.stderr()
+
+
+# -- with the console, on a pseudo-terminal ----------------------------------------
+class ConsoleDemo(Demo):
+    """``ctl demo`` on a pty (120x32), as a user runs it: the console opens."""
+
+    def __init__(self, tmp_path: Path) -> None:  # noqa: D107 - replaces Demo's pipes
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        self.tmpdir = tmp_path / "tmp"
+        self.tmpdir.mkdir()
+        self.stderr_path = tmp_path / "demo.tty"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "CTL_"))}
+        env.update(TMPDIR=str(self.tmpdir), TERM="xterm-256color", PYTHONUNBUFFERED="1")
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 32, 120, 0, 0))
+        self.proc = subprocess.Popen(
+            [str(BIN / "ctl"), "demo"], stdin=slave, stdout=slave, stderr=slave, env=env,
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.master = master
+        self.output = bytearray()
+        self._lock = threading.Lock()
+        self._stderr = open(os.devnull, "wb")  # noqa: SIM115 - closed in close()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            with self._lock:
+                self.output += chunk
+
+    def text(self) -> str:
+        with self._lock:
+            return self.output.decode("utf-8", "replace")
+
+    def stderr(self) -> str:
+        return self.text()
+
+    def wait_console(self, timeout: float = START_TIMEOUT) -> None:
+        def console_shows_workers() -> bool:
+            if self.proc.poll() is not None:
+                pytest.fail(f"ctl demo exited ({self.proc.returncode}): {self.text()[-2000:]}")
+            text = self.text()
+            opened = text.find("\x1b[?1049h")  # the console took the screen
+            return opened >= 0 and "alpha@" in text[opened:] and "bravo@" in text[opened:]
+
+        _wait_for(console_shows_workers, timeout, "the console did not show both workers",
+                  interval=0.2)
+
+    def close(self) -> None:
+        super().close()
+        try:
+            os.close(self.master)
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize("how", ["quit-key", "SIGTERM"])
+def test_demo_console_quits_clean(tmp_path: Path, how: str) -> None:
+    demo = ConsoleDemo(tmp_path)
+    try:
+        demo.wait_console()
+        procs = demo.descendants()
+        assert len(procs) >= 5 + 4, " ".join(p.name() for p in procs)
+        if how == "quit-key":
+            os.write(demo.master, b"q")
+        else:
+            demo.proc.send_signal(signal.SIGTERM)
+        try:
+            code = demo.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"ctl demo still running {STOP_TIMEOUT}s after {how}: {demo.text()[-1500:]}")
+        assert code == 0, demo.text()[-2000:]
+        _wait_for(lambda: not [p for p in procs if _alive(p)], 5.0,
+                  "started processes still alive", interval=0.1)
+        leftovers = sorted(str(p.relative_to(demo.tmpdir)) for p in demo.tmpdir.rglob("*"))
+        assert leftovers == [], f"temp files left behind: {leftovers[:10]}"
+        text = demo.text()
+        assert "\x1b[?1049l" in text, "the terminal was not restored"
+        assert "temp dir removed" in text
+    finally:
+        demo.close()
