@@ -25,11 +25,38 @@ def _register() -> None:
         importlib.import_module(name).register(app)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run ``ctl``; usage errors become one ``ctl: error:`` line and exit 2."""
+    import typer
+
+    try:  # typer >= 0.20 vendors click as typer._click
+        from typer._click import exceptions as cexc
+        from typer._click import utils as cutils
+    except ImportError:  # pragma: no cover - older typer on real click
+        from click import exceptions as cexc
+        from click import utils as cutils
+
     _register()
-    app(prog_name="ctl")
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="ctl", standalone_mode=False)
+    except cexc.NoArgsIsHelpError as exc:
+        cutils.echo(exc.ctx.get_help() if exc.ctx else "Try 'ctl --help'.")
+        sys.exit(0)
+    except cexc.UsageError as exc:
+        hint = f" (try '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        print(f"ctl: error: {exc.format_message()}{hint}", file=sys.stderr)
+        sys.exit(2)
+    except cexc.ClickException as exc:
+        print(f"ctl: error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(exc.exit_code or 2)
+    except cexc.Abort:
+        print("ctl: aborted", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-    sys.exit(0)

@@ -82,6 +82,13 @@ def sample_app(cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch):
     app._pool = None  # noqa: SLF001
     app.__dict__.pop("backend", None)
     app.__dict__.pop("amqp", None)
+    # Celery 5.7 caches the backend per thread and per app
+    for attr in ("_backend_cache",):
+        if hasattr(app, attr):
+            setattr(app, attr, None)
+    local = getattr(app, "_local", None)
+    if local is not None and hasattr(local, "backend"):
+        del local.backend
     yield app
 
 
