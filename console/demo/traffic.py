@@ -57,6 +57,7 @@ class Traffic:
             "max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5,
         }
         self.app = app
+        self._urls = (broker, backend)  # to scrub passwords from error messages
         self.verbose = verbose
         self.slots = max(1, slots)
         self.sent: dict[str, int] = {}
@@ -196,8 +197,10 @@ class Traffic:
         except Exception as exc:  # noqa: BLE001 - a demo keeps going (broker restarts...)
             self.errors += 1
             if self.verbose or self.errors <= 3 or self.errors % 50 == 0:
-                print(f"traffic: {action.__name__} failed: {type(exc).__name__}: {exc}",
-                      file=sys.stderr, flush=True)
+                from console.core.sanitize import scrub_secrets
+
+                message = scrub_secrets(f"{type(exc).__name__}: {exc}", *self._urls)
+                print(f"traffic: {action.__name__} failed: {message}", file=sys.stderr, flush=True)
             return False
 
     def close(self) -> None:
