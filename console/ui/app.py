@@ -16,8 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from textual import work
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.binding import Binding
+from textual.css.query import NoMatches
 
 from console.core.clock import system_clock
 
@@ -100,6 +101,7 @@ class ConsoleApp(App[int]):
         self.beat_schedule_file = beat_schedule_file
         self.action_timeout = action_timeout
         self.model = UIModel()
+        self._reported: set[str] = set()
         self.selected_task: str | None = None
         self.action_log: list[ActionDone] = []
         self.started_at = time.perf_counter()
@@ -167,19 +169,41 @@ class ConsoleApp(App[int]):
         tasks_changed, workers_changed = self.model.apply(delta)
         self._repaint(tasks_changed, workers_changed)
 
+    def _current(self) -> Any:
+        try:
+            return self.screen
+        except ScreenStackError:  # switching modes / shutting down
+            return None
+
     def _repaint(self, tasks_changed: bool, workers_changed: bool) -> None:
-        screen = self.screen
+        screen = self._current()
         refresh_header = getattr(screen, "refresh_header", None)
         if refresh_header is None:  # a modal: repaint the screen under it later (on resume)
             return
-        with self.batch_update():
-            refresh_header()
-            screen.refresh_model(tasks_changed, workers_changed)  # type: ignore[attr-defined]
+        try:
+            with self.batch_update():
+                refresh_header()
+                screen.refresh_model(tasks_changed, workers_changed)  # type: ignore[attr-defined]
+        except NoMatches:
+            pass  # a screen still mounting its widgets: the next tick repaints it
+        except Exception as exc:  # noqa: BLE001 - the console must survive any bad row
+            self._report_once(f"display error: {type(exc).__name__}: {exc}")
+
+    def _report_once(self, message: str) -> None:
+        if message not in self._reported:
+            self._reported.add(message)
+            self.log.error(message)
+            self.notify(self._scrub(message), severity="error", markup=False)
 
     def _second(self) -> None:
-        tick = getattr(self.screen, "tick", None)
+        tick = getattr(self._current(), "tick", None)
         if tick is not None:
-            tick()
+            try:
+                tick()
+            except NoMatches:
+                pass
+            except Exception as exc:  # noqa: BLE001
+                self._report_once(f"display error: {type(exc).__name__}: {exc}")
 
     # -- services for screens -----------------------------------------------
     @property

@@ -241,3 +241,63 @@ async def test_huge_values_are_capped_in_detail(make_console: Any) -> None:
         text = capped("A" * (DETAIL_CAP * 4))
         assert len(text.plain) < DETAIL_CAP + 200
         assert "more characters not shown" in text.plain
+
+
+class BusyFeed:
+    """A feed with something new on every poll (a busy live cluster), status flapping."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.n = 0
+
+    def start(self) -> None:
+        self.inner.start()
+
+    def stop(self) -> None:
+        self.inner.stop()
+
+    def poll(self) -> Any:
+        from console.core.feed import FeedStatus, StateDelta
+
+        delta = self.inner.poll()
+        self.n += 1
+        if delta is None:
+            rows = list(self.inner.state.tasks)[: 50]
+            delta = StateDelta(tasks=[self.inner.state.task_row(u) for u in rows],
+                               workers=[self.inner.state.worker_row(h) for h in self.inner.state.workers])
+        delta.status = FeedStatus(mode=("live", "reconnecting", "disconnected")[self.n % 3], last_event=1.0)
+        return delta
+
+    @property
+    def status(self) -> Any:
+        return self.inner.status
+
+    def task_detail(self, uuid: str) -> Any:
+        return self.inner.task_detail(uuid)
+
+    def canvas(self, uuid: str) -> Any:
+        return self.inner.canvas(uuid)
+
+
+@sync
+async def test_switching_screens_while_the_feed_is_busy(make_console: Any, fake_queue_depths: None) -> None:
+    """Regression: a repaint reaching a screen that is still composing must not kill the console."""
+    app = make_console()
+    app.feed = BusyFeed(app.feed)
+    app.refresh_interval = 0.05
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for key in "234567891":
+            await pilot.press(key)
+            await pilot.pause(0.06)
+        app.open_task(HOSTILE_ID)
+        await pilot.pause(0.1)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.is_running
+        assert not app._reported, app._reported  # noqa: SLF001
+        header = app.screen.query_one("#hdr-status", Static)
+        assert app.model.status.mode in ("live", "reconnecting", "disconnected")
+        rendered = "".join(s.text for s in strips_of(header))
+        if app.model.status.mode != "live":
+            assert "STALE" in rendered

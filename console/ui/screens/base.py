@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -42,8 +43,18 @@ class ConsoleScreen(Screen):
         return True
 
     def on_screen_resume(self) -> None:
-        self.refresh_header()
-        self.refresh_model(True, True)
+        try:
+            self.refresh_header()
+            self.refresh_model(True, True)
+        except NoMatches:
+            self.call_after_refresh(self._late_refresh)
+
+    def _late_refresh(self) -> None:
+        try:
+            self.refresh_header()
+            self.refresh_model(True, True)
+        except NoMatches:
+            pass
 
     def refresh_header(self) -> None:
         for header in self.query(ClusterHeader):

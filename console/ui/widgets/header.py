@@ -7,6 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
@@ -107,6 +108,12 @@ class ClusterHeader(Widget):
         self.update_from_app()
 
     def update_from_app(self) -> None:
+        try:
+            self._update()
+        except NoMatches:
+            pass  # not composed yet: on_mount paints it
+
+    def _update(self) -> None:
         app: Any = self.app
         model = getattr(app, "model", None)
         if model is None:
