@@ -16,8 +16,8 @@ from ..fmt import cell, clock_time, duration
 from ..messages import BeatLoaded
 from .base import ConsoleScreen
 
-COLS = (("name", "ENTRY"), ("task", "TASK"), ("schedule", "SCHEDULE"), ("last", "LAST RUN"),
-        ("runs", "RUNS"), ("next", "NEXT RUN"), ("countdown", "IN"))
+COLS = (("name", "ENTRY"), ("countdown", "NEXT IN"), ("next", "NEXT RUN"), ("last", "LAST RUN"),
+        ("runs", "RUNS"), ("schedule", "SCHEDULE"), ("task", "TASK"))
 
 
 def _ts(value: Any) -> float | None:
@@ -114,12 +114,12 @@ class BeatScreen(ConsoleScreen):
         last = _ts(e.last_run_at)
         return (
             cell(e.name, 60),
-            cell(e.task, 60),
-            cell(e.schedule_words, 60),
+            self._countdown(e),
+            Text(clock_time(_ts(e.next_run_at))),
             Text(clock_time(last) if last else ("never" if self.state_known else "unknown")),
             Text(str(e.total_run_count) if e.total_run_count is not None else "-"),
-            Text(clock_time(_ts(e.next_run_at))),
-            self._countdown(e),
+            cell(e.schedule_words, 80),
+            cell(e.task, 80),
         )
 
     def tick(self) -> None:

@@ -34,8 +34,32 @@ def _args(req: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def rows_of(kind: str, replies: dict[str, Any]) -> list[tuple[str, str, tuple[Any, ...]]]:
-    """(row key, task id, cells) for each entry of each worker's reply."""
+def eta_text(eta: Any, now: float | None = None) -> str:
+    """``09:04:53 (in 5.0s)`` from an ISO-8601 ETA; the raw value if it does not parse."""
+    import datetime as _dt
+
+    from ..fmt import duration
+
+    try:
+        when = _dt.datetime.fromisoformat(str(eta))
+    except (TypeError, ValueError):
+        return str(eta or "-")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.UTC)
+    ts = when.timestamp()
+    text = clock_time(ts)
+    if now is not None:
+        text += f" (in {duration(ts - now)})" if ts > now else " (due)"
+    return text
+
+
+def rows_of(kind: str, replies: dict[str, Any], now: float | None = None,
+            short_ids: bool = False) -> list[tuple[str, str, tuple[Any, ...]]]:
+    """(row key, task id, cells) for each entry of each worker's reply (ids cut to 8 when narrow)."""
+
+    def tid_cell(tid: str) -> Text:
+        return cell(tid[:8] + "…" if short_ids and len(tid) > 9 else tid, 40)
+
     out: list[tuple[str, str, tuple[Any, ...]]] = []
     for host in sorted(replies):
         items = replies[host]
@@ -44,7 +68,7 @@ def rows_of(kind: str, replies: dict[str, Any]) -> list[tuple[str, str, tuple[An
         for i, item in enumerate(items):
             if kind == "revoked":
                 tid = str(item)
-                cells: tuple[Any, ...] = (cell(host, 60), cell(tid, 40), Text(""), Text(""), Text(""))
+                cells: tuple[Any, ...] = (cell(host, 60), tid_cell(tid), Text(""), Text(""), Text(""))
             else:
                 if not isinstance(item, dict):
                     continue
@@ -53,12 +77,12 @@ def rows_of(kind: str, replies: dict[str, Any]) -> list[tuple[str, str, tuple[An
                     continue
                 tid = str(req.get("id") or "")
                 if kind == "scheduled":
-                    extra = f"eta {item.get('eta') or '-'} prio {item.get('priority', '-')}"
+                    extra = f"eta {eta_text(item.get('eta'), now)} prio {item.get('priority', '-')}"
                 elif kind == "active":
                     extra = f"started {clock_time(req.get('time_start'))}"
                 else:
                     extra = "acked" if req.get("acknowledged") else "prefetched"
-                cells = (cell(host, 60), cell(tid, 40), cell(req.get("name"), 80), cell(extra, 60),
+                cells = (cell(host, 60), tid_cell(tid), cell(req.get("name"), 80), cell(extra, 60),
                          cell(_args(req), 200, style="dim"))
             out.append((f"{host}\x00{tid}\x00{i}", tid, cells))
     return out
@@ -132,7 +156,7 @@ class RemoteViewScreen(ConsoleScreen):
             self.answer_at = message.at
             known = {h for h, w in self.capp.model.workers.items() if w[W_STATUS] != "offline"}
             self.missing = sorted(set(getattr(message.result, "missing", []) or []) | (known - set(replies)))
-            self._fill(rows_of(self.kind, replies))
+            self._fill(rows_of(self.kind, replies, message.at, short_ids=self.app.size.width < 140))
         self._update_bar()
         interval = self.capp.poll_interval
         if interval and interval > 0:
