@@ -58,12 +58,10 @@ def register(app: typer.Typer) -> None:
             else:
                 settings = settings_of(ctx)
                 settings.read_only = settings.read_only or read_only
-                try:
+                if settings.broker_url:  # a malformed explicit URL is a usage error (exit 2)
                     from console.core.connection import parse_url
 
-                    parse_url(settings.effective_broker_url)
-                except ImportError:
-                    pass
+                    parse_url(settings.broker_url)
                 from console.ui.app import create_app
 
                 app = create_app(settings, read_only=read_only, refresh=refresh, poll_interval=poll,

@@ -21,6 +21,7 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 
 from console.core.clock import system_clock
+from console.core.sanitize import mask_url
 
 from .actions import ACTIONS, ActionRequest, execute
 from .commands import ConsoleCommands
@@ -86,7 +87,7 @@ class ConsoleApp(App[int]):
                  clock: Callable[[], float] = system_clock, remote: Any = None,
                  poll_interval: float = 5.0, refresh: float = 0.2, initial: str = "workers",
                  cluster_label: str | None = None, beat_schedule_file: str | None = None,
-                 action_timeout: float = 2.0, cursor_blink: bool = True) -> None:
+                 action_timeout: float = 2.0, cursor_blink: bool = True, max_tasks: int = 100_000) -> None:
         super().__init__()
         self.cursor_blink = cursor_blink
         self.settings = settings
@@ -106,15 +107,14 @@ class ConsoleApp(App[int]):
         self.action_log: list[ActionDone] = []
         self.started_at = time.perf_counter()
         self.first_frame: float | None = None
+        self._label_pending = cluster_label is None and settings is not None
         if cluster_label is None:
-            if settings is not None:
-                try:
-                    cluster_label = settings.masked_broker
-                except Exception:  # noqa: BLE001 - a bad URL must not stop the console
-                    cluster_label = "(broker unknown)"
-            else:
-                cluster_label = "(no broker)"
+            # the effective URL may need the -A app (a Celery import): known after the first frame
+            explicit = getattr(settings, "broker_url", None) if settings is not None else None
+            cluster_label = mask_url(explicit) if explicit else ("connecting …" if settings is not None
+                                                                   else "(no broker)")
         self.cluster_label = cluster_label
+        self.max_tasks = max_tasks
 
     # -- lifecycle ----------------------------------------------------------
     def on_mount(self) -> None:
@@ -123,6 +123,22 @@ class ConsoleApp(App[int]):
 
     def _after_first_frame(self) -> None:
         self.first_frame = time.perf_counter() - self.started_at
+        if self._label_pending:
+            self._label_pending = False
+            try:
+                self.cluster_label = self.settings.masked_broker
+            except Exception as exc:  # noqa: BLE001 - a bad URL / app must not stop the console
+                self.cluster_label = "(broker unknown)"
+                self.notify(self.error_text(exc), severity="error", markup=False)
+        if self.feed is None and self.settings is not None:
+            try:
+                from console.core.feed import LiveFeed
+
+                self.feed = LiveFeed(self.settings, max_tasks=self.max_tasks,
+                                     rate_hz=max(1.0, 1.0 / max(self.refresh_interval, 0.05)))
+            except Exception as exc:  # noqa: BLE001
+                self.notify(self.error_text(exc), severity="error", markup=False)
+        self._repaint(False, False)
         if self.feed is not None:
             try:
                 self._start_feed()
@@ -357,7 +373,8 @@ def create_app(settings: Any = None, feed: Any = None, *, read_only: bool = Fals
 
     * ``settings``: ClusterSettings of the cluster (remote control, queues, beat).
       None = no broker (pure replay): remote-control screens say so.
-    * ``feed``: a Feed; default: a LiveFeed on ``settings`` (None if no settings).
+    * ``feed``: a Feed; default: a LiveFeed on ``settings``, built and started right
+      after the first frame (None if no settings).
     * ``read_only`` (or env ``CTL_READ_ONLY=1``, or ``settings.read_only``): every
       action is hidden and refused.
     * ``clock``: wall clock (countdowns, "last answer at"); FixedClock in tests.
@@ -369,14 +386,11 @@ def create_app(settings: Any = None, feed: Any = None, *, read_only: bool = Fals
     from console.core.settings import env_flag
 
     read_only = bool(read_only or env_flag("CTL_READ_ONLY") or getattr(settings, "read_only", False))
-    if feed is None and settings is not None:
-        from console.core.feed import LiveFeed
-
-        feed = LiveFeed(settings, max_tasks=max_tasks, rate_hz=max(1.0, 1.0 / max(refresh, 0.05)))
+    # with feed=None and settings, the app builds a LiveFeed right after its first frame
     return ConsoleApp(settings, feed, read_only=read_only, clock=clock or system_clock, remote=remote,
                       poll_interval=poll_interval, refresh=refresh, initial=initial,
                       cluster_label=cluster_label, beat_schedule_file=beat_schedule_file,
-                      action_timeout=action_timeout, cursor_blink=cursor_blink)
+                      action_timeout=action_timeout, cursor_blink=cursor_blink, max_tasks=max_tasks)
 
 
 __all__ = ["ConsoleApp", "create_app"]
