@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.core.sanitize import safe_text
+
 # TaskRow field positions (docs/ARCHITECTURE.md)
 T_UUID, T_NAME, T_STATE, T_HOST, T_RECEIVED, T_STARTED, T_RUNTIME, T_RETRIES, T_ARGS, T_KWARGS, \
     T_ROOT, T_PARENT, T_TS = range(13)
@@ -47,6 +49,14 @@ TASK_SORTS: dict[str, tuple[str, int]] = {
 
 
 FIELD_FILTERS = {"state": T_STATE, "name": T_NAME, "worker": T_HOST, "id": T_UUID, "args": T_ARGS}
+
+
+def _hay_text(r: Sequence[Any]) -> str:
+    """What the filter searches: the text as displayed (control characters escaped), lower case."""
+    text = f"{r[T_UUID]} {r[T_NAME]} {r[T_STATE]} {r[T_HOST]} {r[T_ARGS]} {r[T_KWARGS]}"
+    if not text.isprintable():
+        text = safe_text(text, oneline=True)
+    return text.lower()
 
 
 def _kind(term: str) -> str | None:
@@ -132,7 +142,7 @@ class UIModel:
             uid = r[T_UUID]
             tasks[uid] = r
             # the filter haystack, built here (bounded by the feed rate) rather than on a keystroke
-            hay[uid] = f"{uid} {r[T_NAME]} {r[T_STATE]} {r[T_HOST]} {r[T_ARGS]} {r[T_KWARGS]}".lower()
+            hay[uid] = _hay_text(r)
             tasks_changed = True
         for row in delta.workers or ():
             self.workers[row[W_HOST]] = row
@@ -151,9 +161,7 @@ class UIModel:
     def haystack(self, uid: str) -> str:
         text = self._hay.get(uid)
         if text is None:
-            r = self.tasks[uid]
-            text = f"{r[T_UUID]} {r[T_NAME]} {r[T_STATE]} {r[T_HOST]} {r[T_ARGS]} {r[T_KWARGS]}".lower()
-            self._hay[uid] = text
+            text = self._hay[uid] = _hay_text(self.tasks[uid])
         return text
 
     def sorted_ids(self) -> list[str]:

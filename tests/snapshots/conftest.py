@@ -43,13 +43,13 @@ def make_console(recording: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[.
     """Build the console exactly as ``ctl console`` does, over a replay + recorded replies."""
 
     def factory(*, with_settings: bool = True, read_only: bool = False, remote: Any = None,
-                initial: str = "workers") -> Any:
+                initial: str = "workers", path: Path | None = None) -> Any:
         from console.core.feed import ReplayFeed
         from console.core.settings import ClusterSettings
         from console.ui.app import create_app
 
         clock = FixedClock(NOW)
-        feed = ReplayFeed(recording, speed=0, clock=clock)
+        feed = ReplayFeed(path or recording, speed=0, clock=clock)
         settings = None
         if with_settings:
             # a private app with sample_proj's configuration (beat schedule) and a fixed

@@ -8,6 +8,7 @@ fixed queue depths: deterministic.  Update on purpose with
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,3 +94,21 @@ def test_replay_without_broker(snap_compare: Any, make_console: Any) -> None:
     app = make_console(with_settings=False, remote=None)
     app._remote = None  # noqa: SLF001
     assert snap_compare(app, terminal_size=(80, 24), run_before=goto("3"))
+
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo_events.jsonl.gz"
+DEMO_VIEWS = {
+    "tasks": ("2",),
+    "workers": ("1",),
+    "failed": ("2", "F"),
+    "hostile_detail": ("2", "slash", *"x1b", "enter", "enter"),
+}
+
+
+@pytest.mark.skipif(not DEMO.exists(), reason="tests/data/demo_events.jsonl.gz not present")
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("view", list(DEMO_VIEWS))
+def test_recorded_demo_stream(view: str, size: tuple[int, int], snap_compare: Any, make_console: Any) -> None:
+    """The intake engineer's recording of real sample_proj traffic (incl. a hostile task)."""
+    app = make_console(path=DEMO)
+    assert snap_compare(app, terminal_size=size, run_before=goto(*DEMO_VIEWS[view]))

@@ -155,14 +155,16 @@ class CanvasScreen(ConsoleScreen):
                     return
                 kids = getattr(child, "children", None)
                 label = node_label(child, self.uuid)
+                # only task nodes lead to a task detail (chain/group/chord ids are synthetic)
+                data = getattr(child, "id", None) if (getattr(child, "kind", "task") or "task") == "task" else None
                 if kids:
-                    branch = parent.add(label, data=getattr(child, "id", None), expand=True)
+                    branch = parent.add(label, data=data, expand=True)
                     add(branch, child)
                 else:
-                    parent.add_leaf(label, data=getattr(child, "id", None))
+                    parent.add_leaf(label, data=data)
 
         tree.root.set_label(node_label(root, self.uuid))
-        tree.root.data = getattr(root, "id", None)
+        tree.root.data = getattr(root, "id", None) if (getattr(root, "kind", "task") or "task") == "task" else None
         add(tree.root, root)
         tree.root.expand()
         bar.append(f"{count + 1} node(s)", style="bold")
