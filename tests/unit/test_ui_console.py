@@ -301,3 +301,38 @@ async def test_switching_screens_while_the_feed_is_busy(make_console: Any, fake_
         rendered = "".join(s.text for s in strips_of(header))
         if app.model.status.mode != "live":
             assert "STALE" in rendered
+
+
+@sync
+async def test_command_palette_has_every_screen_and_action(make_console: Any) -> None:
+    from textual.command import CommandPalette
+
+    from console.ui.commands import SCREEN_COMMANDS, ConsoleCommands
+
+    remote = FakeRemote()
+    app = make_console(initial="tasks", remote=remote)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press("escape")
+        await pilot.pause()
+        commands = {name: cb for name, cb, _ in ConsoleCommands(app.screen)._commands()}  # noqa: SLF001
+        for _, title, _ in SCREEN_COMMANDS:
+            assert f"Screen: {title}" in commands
+        for spec in ACTIONS.values():
+            assert f"Action: {spec.title}" in commands
+        commands["Screen: Beat"]()
+        await settle(pilot)
+        assert app.current_mode == "beat"
+        commands["Tasks: show failed"]()
+        await settle(pilot)
+        assert app.current_mode == "tasks" and app.model.view.quick == "failed"
+        commands["Action: Revoke task"]()
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "Revoke task" in app.screen.description
+        await pilot.press("n")
+        await settle(pilot)
+    assert remote.mutating_calls == []
