@@ -73,17 +73,22 @@ class ClusterSettings:
         else:
             app = Celery("ctl", set_as_current=False)
             app.conf.accept_content = ["json"]
-        # Celery reads CELERY_BROKER_URL / CELERY_RESULT_BACKEND *before* its
-        # config, so an explicit option must also win in the environment (and
-        # child processes such as the intake process inherit the same choice).
+        # Celery's ``conf.broker_url`` / ``conf.result_backend`` prefer
+        # CELERY_BROKER_URL / CELERY_RESULT_BACKEND from the environment over
+        # the config.  An explicit option must win without touching
+        # os.environ (that would leak into everything else in the process), so
+        # it is pinned where Celery looks first: broker_read/write_url for
+        # connections and ``backend_cls`` (a URL) for the result backend.
+        # Code that needs the URL uses ``effective_broker_url``.
         if self.broker_url:
-            os.environ["CELERY_BROKER_URL"] = self.broker_url
             app.conf.broker_url = self.broker_url
+            app.conf.broker_read_url = self.broker_url
+            app.conf.broker_write_url = self.broker_url
         elif not self.app_module:
             app.conf.broker_url = DEFAULT_BROKER
         if self.result_backend:
-            os.environ["CELERY_RESULT_BACKEND"] = self.result_backend
             app.conf.result_backend = self.result_backend
+            app.backend_cls = self.result_backend
         elif not self.app_module and not app.conf.result_backend:
             app.conf.result_backend = app.conf.broker_url
         # never let a one-shot CLI call sit in Celery's retry loops
@@ -100,11 +105,11 @@ class ClusterSettings:
 
     @property
     def effective_broker_url(self) -> str:
-        return str(self.app.conf.broker_url or DEFAULT_BROKER)
+        return self.broker_url or str(self.app.conf.broker_url or DEFAULT_BROKER)
 
     @property
     def effective_backend_url(self) -> str | None:
-        backend = self.app.conf.result_backend
+        backend = self.result_backend or self.app.conf.result_backend
         return str(backend) if backend else None
 
     @property

@@ -10,10 +10,17 @@ from console.core.settings import ClusterSettings, load_app
 
 def test_options_override_environment(monkeypatch):
     monkeypatch.setenv("CELERY_BROKER_URL", "redis://env:1/0")
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", "redis://envb:1/0")
     s2 = ClusterSettings.resolve()
     assert s2.effective_broker_url == "redis://env:1/0"
-    s = ClusterSettings.resolve(broker="redis://opt:2/0")
+    s = ClusterSettings.resolve(broker="redis://opt:2/0", result_backend="redis://optb:3/1")
     assert s.effective_broker_url == "redis://opt:2/0"
+    # the app really connects to the explicit URLs, without touching os.environ
+    assert s.app.connection_for_write().hostname == "opt"
+    assert s.app.backend.connparams["host"] == "optb"
+    import os
+
+    assert os.environ["CELERY_BROKER_URL"] == "redis://env:1/0"
 
 
 def test_bare_app_defaults_backend_to_broker(monkeypatch):
