@@ -92,6 +92,29 @@ def sample_app(cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch):
     yield app
 
 
+CELERY_ENV = ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CELERY_APP", "CTL_READ_ONLY")
+
+
+@pytest.fixture(autouse=True)
+def _restore_cluster_env() -> Iterator[None]:
+    """Undo what a test left in os.environ for Celery/ctl.
+
+    ``ClusterSettings`` writes an explicit --broker/--result-backend into
+    os.environ (so child processes inherit it), and Celery prefers those
+    variables over ``broker=``: without this, one test's dead broker becomes
+    every later test's broker.
+    """
+    saved = {name: os.environ.get(name) for name in CELERY_ENV}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @pytest.fixture(autouse=True)
 def _no_color(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
