@@ -10,6 +10,7 @@ beat, task detail) run in thread workers and come back as typed messages
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from collections.abc import Callable
@@ -103,6 +104,7 @@ class ConsoleApp(App[int]):
         self.action_timeout = action_timeout
         self.model = UIModel()
         self._reported: set[str] = set()
+        self._gc_threshold: tuple[int, int, int] | None = None
         self.selected_task: str | None = None
         self.action_log: list[ActionDone] = []
         self.started_at = time.perf_counter()
@@ -123,6 +125,11 @@ class ConsoleApp(App[int]):
 
     def _after_first_frame(self) -> None:
         self.first_frame = time.perf_counter() - self.started_at
+        # up to 100k rows live for minutes: fewer young-generation collections
+        # (each one costs more with a big heap) keep keypresses under ~100 ms
+        gc.freeze()
+        gen0, gen1, gen2 = self._gc_threshold = gc.get_threshold()
+        gc.set_threshold(max(gen0, 50_000), max(gen1, 20), max(gen2, 20))
         if self._label_pending:
             self._label_pending = False
             try:
@@ -163,6 +170,9 @@ class ConsoleApp(App[int]):
             sys.stdout, sys.stderr = saved
 
     def on_unmount(self) -> None:
+        if self._gc_threshold is not None:  # leave the process as we found it (tests, ctl demo)
+            gc.set_threshold(*self._gc_threshold)
+            gc.unfreeze()
         if self.feed is not None:
             try:
                 self.feed.stop()
@@ -183,6 +193,9 @@ class ConsoleApp(App[int]):
                 self._repaint(False, False)
             return
         tasks_changed, workers_changed = self.model.apply(delta)
+        if getattr(delta, "full", False) and len(delta.tasks) > 10_000:
+            # a big snapshot of long-lived rows: keep the collector from re-walking it
+            gc.freeze()
         self._repaint(tasks_changed, workers_changed)
 
     def _current(self) -> Any:

@@ -138,7 +138,10 @@ class UIModel:
                 tasks_changed = True
             hay.pop(uid, None)
         tasks = self.tasks
-        for r in delta.tasks or ():
+        # new ids enter in id order: ties in any sort then fall back to a deterministic
+        # order (the feed builds deltas from sets) without a costly tuple sort key
+        incoming = sorted(delta.tasks, key=operator.itemgetter(T_UUID)) if delta.tasks else ()
+        for r in incoming:
             uid = r[T_UUID]
             tasks[uid] = r
             # the filter haystack, built here (bounded by the feed rate) rather than on a keystroke
@@ -173,11 +176,10 @@ class UIModel:
         index = TASK_SORTS.get(view.sort, TASK_SORTS["timestamp"])[1]
         rows = [r for r in self.tasks.values() if r[index] is not None]
         nulls = [r for r in self.tasks.values() if r[index] is None] if len(rows) != len(self.tasks) else []
-        try:  # ties broken by id: the same order whatever order the rows arrived in
-            rows.sort(key=operator.itemgetter(index, T_UUID), reverse=view.reverse)
+        try:  # stable: ties keep the (deterministic) arrival order, see apply()
+            rows.sort(key=operator.itemgetter(index), reverse=view.reverse)
         except TypeError:  # mixed types
             rows.sort(key=_sort_key(index), reverse=view.reverse)
-        nulls.sort(key=operator.itemgetter(T_UUID))
         ids = [r[T_UUID] for r in rows]
         ids.extend(r[T_UUID] for r in nulls)  # unknown values last, whatever the direction
         self._sorted_cache = (key, ids)
