@@ -37,7 +37,9 @@ MIN_LINES = 5
 NAV_KEYS = ("2",)  # the Tasks screen (console/ui/app.py APP_BINDINGS)
 FILTER_KEY = "/"  # opens the task filter (console/ui/screens/tasks.py)
 CLEAR_KEYS = ("C-u",)  # Input: delete everything left of the cursor
-PROBE = "qzxjvkwqzxjv"  # unlikely to be on screen otherwise
+# typed into the filter: no key the console binds (q quits!), unlikely on screen otherwise
+PROBE = "zvwhyuzvwhyu"
+FILTER_READY = "filter: words match"  # the filter input's placeholder: it is open
 
 
 def _tool(name: str) -> str:
@@ -175,7 +177,12 @@ def keypress_latencies(tmux: Tmux, n: int = 40, timeout: float = 3.0) -> dict[st
         tmux.send(key, literal=True)
         time.sleep(0.5)
     tmux.send(FILTER_KEY, literal=True)
-    time.sleep(0.5)
+    t_open = time.perf_counter()
+    while FILTER_READY not in tmux.capture():
+        if time.perf_counter() - t_open > 15 or tmux.dead():
+            return {"p50": None, "p95": None, "n": 0, "misses": 0, "screen": tmux.capture(),
+                    "error": "the filter input did not open within 15 s"}
+        time.sleep(0.05)
     lat: list[float] = []
     misses = 0
     typed = ""
@@ -395,6 +402,8 @@ def run(ctx, quick: bool = False) -> list[dict]:
     key_note = (f"{keys['n']} keys typed into the Tasks filter ({keys['misses']} not shown "
                 f"within 3 s); tmux send-keys -> 'filter: <typed>' painted in the tasks bar "
                 f"(the table re-filtered), capture-pane polling; {_which(argv)}")
+    if keys.get("error"):
+        key_note += f" | {keys['error']}"
     if keys["n"] == 0:
         key_note += " | screen: " + _last(keys.get("screen", ""))
     rows.append(_row("5c", "keypress to screen, under load", "median", "ms",
