@@ -28,6 +28,7 @@ import math
 import multiprocessing
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -538,7 +539,18 @@ class LiveFeed:
         down_r, down_w = self._ctx.Pipe(duplex=False)
         self._proc = self._ctx.Process(target=_intake_main, args=(self.config, up_w, down_r),
                                        name="ctl-intake", daemon=True)
-        self._proc.start()
+        # A TUI (Textual) replaces sys.stdout/stderr with capture objects whose
+        # fileno() is unusable; spawn hands sys.stderr's fd to the child and
+        # fails with "bad value(s) in fds_to_keep".  Start with the real stdio.
+        saved = sys.stdout, sys.stderr
+        try:
+            if sys.__stdout__ is not None:
+                sys.stdout = sys.__stdout__
+            if sys.__stderr__ is not None:
+                sys.stderr = sys.__stderr__
+            self._proc.start()
+        finally:
+            sys.stdout, sys.stderr = saved
         up_w.close()
         down_r.close()
         self._up, self._down = up_r, down_w

@@ -11,7 +11,6 @@ beat, task detail) run in thread workers and come back as typed messages
 from __future__ import annotations
 
 import gc
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -148,26 +147,12 @@ class ConsoleApp(App[int]):
         self._repaint(False, False)
         if self.feed is not None:
             try:
-                self._start_feed()
+                self.feed.start()  # LiveFeed starts its process with the real stdio
             except Exception as exc:  # noqa: BLE001 - show it, keep the console up
                 self.notify(self._scrub(f"feed failed to start: {exc}"), severity="error", markup=False)
             self.poll_feed()
             self.set_interval(self.refresh_interval, self.poll_feed, name="feed-poll")
         self.set_interval(1.0, self._second, name="second")
-
-    def _start_feed(self) -> None:
-        """Start the feed with the real stdio: Textual replaces sys.stdout/stderr with
-        capture objects whose fileno() is not usable, and multiprocessing's spawn
-        passes sys.stderr's fd to the child ("bad value(s) in fds_to_keep")."""
-        saved = sys.stdout, sys.stderr
-        try:
-            if sys.__stdout__ is not None:
-                sys.stdout = sys.__stdout__
-            if sys.__stderr__ is not None:
-                sys.stderr = sys.__stderr__
-            self.feed.start()
-        finally:
-            sys.stdout, sys.stderr = saved
 
     def on_unmount(self) -> None:
         if self._gc_threshold is not None:  # leave the process as we found it (tests, ctl demo)
