@@ -40,6 +40,7 @@ CLEAR_KEYS = ("C-u",)  # Input: delete everything left of the cursor
 # typed into the filter: no key the console binds (q quits!), unlikely on screen otherwise
 PROBE = "zvwhyuzvwhyu"
 FILTER_READY = "filter: words match"  # the filter input's placeholder: it is open
+TASKS_READY = "/ Filter"  # the Tasks screen's footer
 
 
 def _tool(name: str) -> str:
@@ -170,12 +171,17 @@ def shown(screen: str, typed: str) -> bool:
     return f"filter: {typed}" in screen
 
 
-def keypress_latencies(tmux: Tmux, n: int = 40, timeout: float = 3.0) -> dict[str, Any]:
+def keypress_latencies(tmux: Tmux, n: int = 40, timeout: float = 5.0) -> dict[str, Any]:
     """Tasks screen, open the filter, type PROBE characters one by one; for each, the
     time until the tasks bar shows the filter applied (the table re-filtered)."""
     for key in NAV_KEYS:
         tmux.send(key, literal=True)
-        time.sleep(0.5)
+    t_nav = time.perf_counter()
+    while TASKS_READY not in tmux.capture():  # the Tasks screen's footer is painted
+        if time.perf_counter() - t_nav > 15 or tmux.dead():
+            return {"p50": None, "p95": None, "n": 0, "misses": 0, "screen": tmux.capture(),
+                    "error": "the Tasks screen did not show within 15 s"}
+        time.sleep(0.05)
     tmux.send(FILTER_KEY, literal=True)
     t_open = time.perf_counter()
     while FILTER_READY not in tmux.capture():
@@ -400,7 +406,7 @@ def run(ctx, quick: bool = False) -> list[dict]:
                      (ff["seconds"] < 1.0) if ff["seconds"] is not None else None,
                      load_note + (f" | ctl: {ff['error']}" if ff.get("error") else "")))
     key_note = (f"{keys['n']} keys typed into the Tasks filter ({keys['misses']} not shown "
-                f"within 3 s); tmux send-keys -> 'filter: <typed>' painted in the tasks bar "
+                f"within 5 s); tmux send-keys -> 'filter: <typed>' painted in the tasks bar "
                 f"(the table re-filtered), capture-pane polling; {_which(argv)}")
     if keys.get("error"):
         key_note += f" | {keys['error']}"
