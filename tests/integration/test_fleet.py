@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import statistics
@@ -173,10 +174,14 @@ def test_shards_exit_when_the_parent_is_killed(redis_server):
         assert line.startswith("fleet: 6 nodes"), line
         children = psutil.Process(parent.pid).children()
         assert len(children) == 2
+        logs = [a for c in children for a in c.cmdline() if a.startswith("{")]
+        assert len(logs) == 2
         parent.send_signal(signal.SIGKILL)
         parent.wait(5)
         gone, alive = psutil.wait_procs(children, timeout=15)
         assert not alive, f"shards outlived their parent: {alive}"
+        for spec in logs:  # the orphaned shards removed their own stderr logs
+            assert not os.path.exists(json.loads(spec)["log"])
     finally:
         if parent.poll() is None:
             parent.kill()

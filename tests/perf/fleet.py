@@ -947,6 +947,10 @@ def _shard_main(spec: dict) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         with contextlib.suppress(BaseException):
             shard.teardown()
+        if os.getppid() != parent_pid and spec.get("log"):
+            # the parent died and cannot remove our stderr log: do it ourselves
+            with contextlib.suppress(OSError):
+                os.unlink(spec["log"])
     return 0
 
 
@@ -1022,11 +1026,11 @@ class Fleet:
         env["PYTHONUNBUFFERED"] = "1"
         try:
             for i, (offset, names) in enumerate(self._split()):
-                spec = {"cfg": cfg_dict, "index": i, "offset": offset, "hostnames": names,
-                        "parent_pid": os.getpid()}
                 log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept for the child
                     prefix=f"fleet-shard-{i}-", suffix=".log", delete=False)
                 self._logs.append(log.name)
+                spec = {"cfg": cfg_dict, "index": i, "offset": offset, "hostnames": names,
+                        "parent_pid": os.getpid(), "log": log.name}
                 debug = bool(os.environ.get("FLEET_DEBUG"))
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "tests.perf.fleet", "--_shard", json.dumps(spec)],
