@@ -61,7 +61,9 @@ def _tcp_probe(host: str, port: int, timeout: float) -> None:
 
 def _redis_probe(url: str, timeout: float) -> None:
     if RespClient.supports(url):
-        client = RespClient(url, timeout)
+        # a broker that accepts but never answers (hung, wrong service) must
+        # fail within --connect-timeout too: bound the PING's read as well
+        client = RespClient(url, timeout, read_timeout=timeout)
         try:
             if client.call("PING") not in ("PONG", b"PONG"):
                 raise ConnectionError("unexpected reply to PING")
@@ -133,7 +135,7 @@ class RespClient:
     Celery.  Plain ``redis://`` URLs only (no TLS, no sentinel, no failover lists).
     """
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, read_timeout: float | None = None) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "localhost"
         self.port = parts.port or 6379
@@ -142,7 +144,7 @@ class RespClient:
         self.username = parts.username or None
         self.password = parts.password
         self.sock = socket.create_connection((self.host, self.port), timeout=timeout)
-        self.sock.settimeout(max(timeout, 5.0))
+        self.sock.settimeout(max(timeout, 5.0) if read_timeout is None else read_timeout)
         self.buf = b""
         if self.password is not None:
             if self.username:

@@ -146,3 +146,24 @@ def test_redis_flap_worker_and_cli_recover(make_cluster):
         time.sleep(1)
     assert up.returncode == 0, up.stderr
     assert set(json.loads(up.stdout)) == set(c.hostnames)
+
+
+def test_hung_broker_fails_within_connect_timeout():
+    """A listener that accepts but never answers (hung Redis, wrong service)."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        started = time.monotonic()
+        proc = ctl("--connect-timeout", "0.5", "status", env=_env(url, url))
+        elapsed = time.monotonic() - started
+        assert proc.returncode == 3
+        assert_one_clean_line(proc.stderr)
+        # the PING read is bounded by --connect-timeout (it used to wait 5 s)
+        assert elapsed < 4.0, elapsed
+    finally:
+        listener.close()
