@@ -78,6 +78,9 @@ def sample_app(cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CELERY_RESULT_BACKEND", cluster.backend_url)
     app.conf.broker_url = cluster.broker_url
     app.conf.result_backend = cluster.backend_url
+    # ClusterSettings(app="sample_proj", broker=...) sets these on this same
+    # (module-global) app, and Celery looks them up before broker_url
+    app.conf.broker_read_url = app.conf.broker_write_url = cluster.broker_url
     # drop cached connection pools / backend built for another URL
     app._pool = None  # noqa: SLF001
     app.__dict__.pop("backend", None)
