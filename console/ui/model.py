@@ -167,12 +167,19 @@ class UIModel:
             text = self._hay[uid] = _hay_text(self.tasks[uid])
         return text
 
-    def sorted_ids(self) -> list[str]:
-        """Every task id in the current sort order (cached per data version and sort)."""
+    def sorted_ids(self, allow_stale: bool = False) -> list[str]:
+        """Every task id in the current sort order (cached per data version and sort).
+
+        ``allow_stale``: reuse the last sort for the same column/direction even if
+        data changed since (a keystroke must not pay for a 100k-row re-sort while
+        events pour in; the throttled data refresh re-sorts).  May then hold ids
+        evicted since: callers drop ids not in ``tasks``.
+        """
         view = self.view
         key = (self.version, view.sort, view.reverse)
-        if self._sorted_cache is not None and self._sorted_cache[0] == key:
-            return self._sorted_cache[1]
+        cached = self._sorted_cache
+        if cached is not None and (cached[0] == key or (allow_stale and cached[0][1:] == key[1:])):
+            return cached[1]
         index = TASK_SORTS.get(view.sort, TASK_SORTS["timestamp"])[1]
         rows = [r for r in self.tasks.values() if r[index] is not None]
         nulls = [r for r in self.tasks.values() if r[index] is None] if len(rows) != len(self.tasks) else []
@@ -185,29 +192,40 @@ class UIModel:
         self._sorted_cache = (key, ids)
         return ids
 
-    def task_ids(self) -> list[str]:
+    def task_ids(self, allow_stale: bool = False) -> list[str]:
         """Task ids after quick filter and text filter, in sort order.
 
         Filtering keeps the order of the cached sorted list (no re-sort per
         keystroke), and a query that extends the previous one only filters the
         previous result (typing narrows the set: each keystroke is cheaper).
+        With ``allow_stale`` (user-driven refreshes) the last sort is reused even
+        if data arrived since; rows are still read fresh, evicted ids dropped.
         """
         view = self.view
         query = view.query.strip().lower()
-        key = (self.version, view.quick, view.sort, view.reverse)
+        sorted_all = self.sorted_ids(allow_stale)
+        version = self._sorted_cache[0][0] if self._sorted_cache is not None else self.version
+        stale = version != self.version
+        key = (version, view.quick, view.sort, view.reverse)
         cached = self._view_cache
         if cached is not None and cached[0] == key and cached[1] == query:
             return cached[2]
         if cached is not None and cached[0] == key and _narrows(cached[1], query):
             base = cached[2]
+            if stale:  # ids evicted since that result was cut
+                tasks = self.tasks
+                base = [u for u in base if u in tasks]
             terms = query.split()[-1:]
         else:
-            base = self.sorted_ids()
+            base = sorted_all
+            tasks = self.tasks
+            if stale:
+                base = [u for u in base if u in tasks]
             states = QUICK_FILTERS.get(view.quick)
             if states is not None:
-                tasks = self.tasks
                 base = [u for u in base if tasks[u][T_STATE] in states]
             terms = query.split()
+
         ids = base
         tasks = self.tasks
         for term in terms:

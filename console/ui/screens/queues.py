@@ -140,7 +140,7 @@ class QueuesScreen(ConsoleScreen):
                 for key, new, prev in zip(("name", "messages", "trend", "spark", "prio", "consumers", "workers"),
                                           values, old, strict=True):
                     if new != prev:
-                        table.update_cell(d.name, key, new)
+                        table.update_cell(d.name, key, new, update_width=True)
             self._cells[d.name] = values
 
     def _update_bar(self) -> None:

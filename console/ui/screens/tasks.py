@@ -71,7 +71,9 @@ class TasksScreen(ConsoleScreen):
             tasks_changed = True
         model = self.capp.model
         view = model.view
-        ids = model.task_ids()
+        # user-driven refreshes (typing, sort, quick filter) reuse the last sort if
+        # only data moved; data refreshes (throttled above) re-sort
+        ids = model.task_ids(allow_stale=not tasks_changed)
         cost = time.perf_counter() - now
         self._next_data_refresh = now + 4 * cost if cost > 0.02 else 0.0
         tl = self.task_list

@@ -178,7 +178,7 @@ class WorkersScreen(ConsoleScreen):
             elif old != values:
                 for (key, _), new, prev in zip(COLUMNS, values, old, strict=True):
                     if new != prev:
-                        table.update_cell(host, key, new)
+                        table.update_cell(host, key, new, update_width=True)
             self._cells[host] = values
 
     def _update_bar(self) -> None:
