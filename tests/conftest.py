@@ -81,6 +81,7 @@ def sample_app(cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch):
     # ClusterSettings(app="sample_proj", broker=...) sets these on this same
     # (module-global) app, and Celery looks them up before broker_url
     app.conf.broker_read_url = app.conf.broker_write_url = cluster.broker_url
+    app.backend_cls = None  # ClusterSettings pins an explicit backend URL here too
     # drop cached connection pools / backend built for another URL
     app._pool = None  # noqa: SLF001
     app.__dict__.pop("backend", None)
@@ -93,6 +94,21 @@ def sample_app(cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch):
     if local is not None and hasattr(local, "backend"):
         del local.backend
     yield app
+    reset_app_urls(app)
+
+
+def reset_app_urls(app) -> None:  # noqa: ANN001
+    """Forget URLs pinned on the module-global sample_proj app by a test."""
+    app.conf.broker_read_url = app.conf.broker_write_url = None
+    app.backend_cls = None
+    app._pool = None  # noqa: SLF001
+    app.__dict__.pop("backend", None)
+    app.__dict__.pop("amqp", None)
+    if hasattr(app, "_backend_cache"):
+        app._backend_cache = None  # noqa: SLF001
+    local = getattr(app, "_local", None)
+    if local is not None and hasattr(local, "backend"):
+        del local.backend
 
 
 CELERY_ENV = ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CELERY_APP", "CTL_READ_ONLY")

@@ -155,6 +155,9 @@ def private_app(make_cluster: Callable, monkeypatch: pytest.MonkeyPatch):  # noq
     monkeypatch.setenv("CELERY_RESULT_BACKEND", c.backend_url)
     saved = app.conf.broker_url, app.conf.result_backend
     app.conf.broker_url, app.conf.result_backend = c.broker_url, c.backend_url
+    # other tests may have pinned these on the shared app (Celery reads them first)
+    app.conf.broker_read_url = app.conf.broker_write_url = c.broker_url
+    app.backend_cls = None
     app._pool = None  # noqa: SLF001
     app.__dict__.pop("backend", None)
     app.__dict__.pop("amqp", None)
@@ -163,6 +166,7 @@ def private_app(make_cluster: Callable, monkeypatch: pytest.MonkeyPatch):  # noq
         yield app
     finally:
         app.conf.broker_url, app.conf.result_backend = saved
+        app.conf.broker_read_url = app.conf.broker_write_url = None
         app._pool = None  # noqa: SLF001
         app.__dict__.pop("backend", None)
         app.__dict__.pop("amqp", None)
