@@ -45,6 +45,10 @@ APP_BINDINGS = [
     Binding("q", "quit", "Quit", id="app.quit"),
 ]
 
+# Ctrl-C quits (ops users expect it); Textual's default only shows a "press ctrl+q" notice.
+# priority: it wins over focused widgets; show=False: the footer keeps "q Quit".
+CTRL_C_QUIT = Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.quit_ctrl_c")
+
 MODE_TITLES = {b.action.split("'")[1]: b.description for b in APP_BINDINGS if b.action.startswith("show(")}
 
 
@@ -78,7 +82,7 @@ class ConsoleApp(App[int]):
 
     TITLE = "ctl console"
     CSS_PATH = "styles/app.tcss"
-    BINDINGS = APP_BINDINGS
+    BINDINGS = [*APP_BINDINGS, CTRL_C_QUIT]
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     MODES = {mode: _mode_factory(mode) for mode in MODE_TITLES}  # type: ignore[dict-item]
     ENABLE_COMMAND_PALETTE = True

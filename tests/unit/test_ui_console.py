@@ -336,3 +336,18 @@ async def test_command_palette_has_every_screen_and_action(make_console: Any) ->
         await pilot.press("n")
         await settle(pilot)
     assert remote.mutating_calls == []
+
+
+@sync
+async def test_ctrl_c_quits(make_console: Any) -> None:
+    """Ctrl-C quits (not Textual's "press ctrl+q" notice), even from the tasks filter or a modal."""
+    for keys in ((), ("question_mark",), ("2", "slash")):
+        app = make_console()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            for key in keys:
+                await pilot.press(key)
+                await pilot.pause()
+            await pilot.press("ctrl+c")
+            await pilot.pause()
+            assert not app.is_running, keys
