@@ -35,6 +35,10 @@ def register(app: typer.Typer) -> None:
         poll: Annotated[float, typer.Option(
             "--poll", help="Seconds between remote-control polls (Active/Reserved/... screens).",
             min=0.5)] = 5.0,
+        beat_schedule: Annotated[str | None, typer.Option(
+            "--beat-schedule", help="celery beat's schedule file (beat -s FILE): the Beat screen shows "
+            "last run / run count from it (also CTL_BEAT_SCHEDULE; default: the app's beat_schedule_filename).",
+            envvar="CTL_BEAT_SCHEDULE", metavar="FILE")] = None,
     ) -> None:
         """Open the full-screen console (Workers, Tasks, Active, Reserved, Scheduled, Revoked, Canvas, Beat, Queues)."""
         import os
@@ -54,7 +58,8 @@ def register(app: typer.Typer) -> None:
 
                 feed = ReplayFeed(replay, speed=speed, max_tasks=max_tasks)
                 app = create_app(None, feed, read_only=read_only, refresh=refresh, poll_interval=poll,
-                                 max_tasks=max_tasks, cluster_label=f"replay {os.path.basename(replay)}")
+                                 max_tasks=max_tasks, cluster_label=f"replay {os.path.basename(replay)}",
+                                 beat_schedule_file=beat_schedule or None)
             else:
                 settings = settings_of(ctx)
                 settings.read_only = settings.read_only or read_only
@@ -65,7 +70,7 @@ def register(app: typer.Typer) -> None:
                 from console.ui.app import create_app
 
                 app = create_app(settings, read_only=read_only, refresh=refresh, poll_interval=poll,
-                                 max_tasks=max_tasks)
+                                 max_tasks=max_tasks, beat_schedule_file=beat_schedule or None)
         except CtlError as exc:
             typer.echo(f"ctl console: {exc.message}", err=True)
             raise typer.Exit(exc.exit_code) from None

@@ -351,3 +351,33 @@ async def test_ctrl_c_quits(make_console: Any) -> None:
             await pilot.press("ctrl+c")
             await pilot.pause()
             assert not app.is_running, keys
+
+
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_console_beat_schedule_option_reaches_create_app(how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import cli.main
+    import console.ui.app as app_mod
+
+    seen: dict[str, Any] = {}
+
+    class _App:
+        def run(self) -> int:
+            return 0
+
+    def fake_create_app(*args: Any, **kwargs: Any) -> _App:
+        seen.update(kwargs)
+        return _App()
+
+    monkeypatch.setattr(app_mod, "create_app", fake_create_app)
+    cli.main._register()  # noqa: SLF001
+    argv = ["console", "--replay", "tests/data/demo_events.jsonl.gz"]
+    env = {}
+    if how == "option":
+        argv += ["--beat-schedule", "/var/lib/celerybeat/celerybeat-schedule"]
+    else:
+        env["CTL_BEAT_SCHEDULE"] = "/var/lib/celerybeat/celerybeat-schedule"
+    result = CliRunner().invoke(cli.main.app, argv, env=env)
+    assert result.exit_code == 0, result.output
+    assert seen["beat_schedule_file"] == "/var/lib/celerybeat/celerybeat-schedule"
