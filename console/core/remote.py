@@ -15,6 +15,8 @@ Replies have the same shape as ``celery inspect --json``: ``{hostname: reply}``.
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -49,6 +51,35 @@ CONTROL_METHODS = {"rate_limit", "time_limit", "pool_grow", "pool_shrink", "auto
                    "disable_events", "heartbeat"}
 
 
+_OTHER_TICKET = object()
+
+
+def parse_reply(raw: bytes | str, ticket: str) -> Any:
+    """Decode one pidbox reply message (kombu's Redis envelope).
+
+    Returns the ``{hostname: reply}`` dict, ``_OTHER_TICKET`` for a reply to
+    another broadcast, or ``None`` when the message is malformed (bad JSON,
+    bad base64, not a dict): callers count those and skip them.
+    """
+    try:
+        msg = json.loads(raw)
+        if not isinstance(msg, dict):
+            return None
+        headers = msg.get("headers") or {}
+        if not isinstance(headers, dict):
+            return None
+        if headers.get("ticket", ticket) != ticket:
+            return _OTHER_TICKET
+        body = msg.get("body")
+        props = msg.get("properties") or {}
+        if isinstance(props, dict) and props.get("body_encoding") == "base64":
+            body = base64.b64decode(body, validate=True)
+        data = json.loads(body)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 @dataclass
 class BroadcastResult:
     replies: dict[str, Any] = field(default_factory=dict)
@@ -61,6 +92,8 @@ class BroadcastResult:
     #: (exact when their number matches, else a superset that may hold stale names)
     silent: list[str] = field(default_factory=list)
     silent_exact: bool = False
+    #: replies that could not be decoded or were not ``{hostname: reply}``: skipped
+    malformed: int = 0
 
     @property
     def unanswered(self) -> int:
@@ -242,6 +275,9 @@ class RemoteControl:
                 headers = message.headers or {}
                 if headers.get("ticket", ticket) != ticket:
                     return
+                if not isinstance(body, dict):
+                    result.malformed += 1
+                    return
                 if isinstance(body, dict):
                     for host, value in body.items():
                         if dest is None or host in dest:
@@ -287,8 +323,6 @@ class RemoteControl:
         PUBLISH on ``/{db}.celery.pidbox`` (returns the subscriber count), replies
         routed through the ``reply.celery.pidbox`` binding into our own list.
         """
-        import base64
-        import json
         import uuid
 
         from .connection import RespClient
@@ -338,16 +372,11 @@ class RemoteControl:
                 got = client.call("BRPOP", reply_queue, f"{max(remaining, 0.01):.3f}")
                 if not got:
                     break
-                try:
-                    msg = json.loads(got[1])
-                    headers = msg.get("headers") or {}
-                    if headers.get("ticket", ticket) != ticket:
-                        continue
-                    raw = msg.get("body")
-                    if (msg.get("properties") or {}).get("body_encoding") == "base64":
-                        raw = base64.b64decode(raw)
-                    data = json.loads(raw)
-                except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+                data = parse_reply(got[1], ticket)
+                if data is _OTHER_TICKET:
+                    continue
+                if data is None:
+                    result.malformed += 1
                     continue
                 if isinstance(data, dict):
                     for host, value in data.items():
