@@ -13,7 +13,7 @@ import pytest
 from console.core.feed import LiveFeed
 from console.core.intake import KombuEventSource, RedisEventSource, make_source
 from console.core.settings import ClusterSettings
-from tests.integration.test_intake_parse import new_state, state_factory
+from tests.integration.test_intake_parse import new_state
 
 pytestmark = pytest.mark.integration
 
@@ -140,7 +140,7 @@ def test_live_feed_brings_real_tasks_into_state(cluster, sample_app):
     from celery import chain
 
     settings = ClusterSettings.resolve(broker=cluster.broker_url, result_backend=cluster.backend_url)
-    feed = LiveFeed(settings, rate_hz=20, state_factory=state_factory())
+    feed = LiveFeed(settings, rate_hz=20)
     feed.start()
     view = FeedView(feed)
     try:
@@ -217,7 +217,7 @@ def test_live_feed_survives_broker_restart_and_resyncs(redis_server):
     from tests.perf.publish_events import generate_events, publish
 
     settings = ClusterSettings.resolve(broker=redis_server.url)
-    feed = LiveFeed(settings, rate_hz=20, state_factory=state_factory())
+    feed = LiveFeed(settings, rate_hz=20)
     feed.start()
     view = FeedView(feed)
     try:
@@ -297,7 +297,7 @@ def test_live_feed_under_burst_keeps_ui_responsive(redis_server):
 
     expected = {e["uuid"] for e in generate_events(100_000) if e["type"] == "task-received"}
     settings = ClusterSettings.resolve(broker=redis_server.url)
-    feed = LiveFeed(settings, max_tasks=100_000, rate_hz=10, state_factory=state_factory(),
+    feed = LiveFeed(settings, max_tasks=100_000, rate_hz=10,
                     initial_resync=False)
     feed.start()
     view = FeedView(feed)
@@ -397,7 +397,7 @@ def test_live_feed_records_what_it_receives(redis_server, tmp_path):
 
     path = tmp_path / "live.jsonl.gz"
     settings = ClusterSettings.resolve(broker=redis_server.url)
-    feed = LiveFeed(settings, state_factory=state_factory(), record=path, initial_resync=False)
+    feed = LiveFeed(settings, record=path, initial_resync=False)
     feed.start()
     try:
         wait_for(lambda: feed.status.mode == "live", 20, "live")

@@ -33,15 +33,9 @@ PUBLISHER = HERE / "publish_events.py"
 
 
 def _state(max_tasks: int = 200_000) -> tuple[Any, str]:
-    try:
-        from console.core.state import ClusterState
+    from console.core.state import ClusterState
 
-        return ClusterState(max_tasks=max_tasks), "ClusterState"
-    except ImportError:
-        sys.path.insert(0, str(ROOT))
-        from tests.integration.test_intake_parse import StandInState
-
-        return StandInState(max_tasks=max_tasks), "StandInState (console.core.state missing)"
+    return ClusterState(max_tasks=max_tasks), "ClusterState"
 
 
 # ---------------------------------------------------------------------------
@@ -82,7 +76,7 @@ def consume_ours(url: str, count: int, idle: float) -> dict:
     seconds = (last - first) if first and last else 0.0
     return {"received": got, "seconds": round(seconds, 3),
             "events_per_s": round(got / seconds) if seconds else 0, "gaps": max(gaps, st.gaps),
-            "died": False, "error": "", "state": state_name, "malformed": st.malformed}
+            "died": False, "error": "", "state": "ClusterState", "malformed": st.malformed}
 
 
 def consume_livefeed(url: str, count: int, idle: float) -> dict:
@@ -90,10 +84,8 @@ def consume_livefeed(url: str, count: int, idle: float) -> dict:
     from console.core.feed import LiveFeed
     from console.core.settings import ClusterSettings
 
-    _, state_name = _state(10)
-    factory = None if state_name == "ClusterState" else "tests.integration.test_intake_parse:StandInState"
     feed = LiveFeed(ClusterSettings(broker_url=url), max_tasks=200_000, rate_hz=10,
-                    state_factory=factory, initial_resync=False)
+                    initial_resync=False)
     feed.start()
     deadline = time.monotonic() + 60
     while feed.status.mode != "live" and time.monotonic() < deadline:
@@ -130,7 +122,7 @@ def consume_livefeed(url: str, count: int, idle: float) -> dict:
     seconds = (last - first + 0.1) if first and last else 0.0
     return {"received": applied, "seconds": round(seconds, 3),
             "events_per_s": round(applied / seconds) if seconds else 0, "gaps": gaps,
-            "died": False, "error": "", "state": state_name,
+            "died": False, "error": "", "state": "ClusterState",
             "max_poll_ms": round(max_poll * 1000, 2), "task_rows": rows}
 
 

@@ -12,10 +12,8 @@ DEMO = Path(__file__).resolve().parents[1] / "data" / "demo_events.jsonl.gz"
 
 
 def _new_state(clock):
-    try:
-        from console.core.state import ClusterState
-    except ImportError:
-        from tests.integration.test_intake_parse import StandInState as ClusterState
+    from console.core.state import ClusterState
+
     return ClusterState(max_tasks=100_000, clock=clock)
 
 

@@ -12,10 +12,8 @@ from console.core.recording import Recorder
 
 
 def _state(clock=None, max_tasks=100_000):
-    try:
-        from console.core.state import ClusterState
-    except ImportError:
-        from tests.integration.test_intake_parse import StandInState as ClusterState
+    from console.core.state import ClusterState
+
     return ClusterState(max_tasks=max_tasks, clock=clock or FixedClock())
 
 
