@@ -24,6 +24,7 @@ from ..model import (
     W_SUCCEEDED,
     W_SWVER,
 )
+from ..widgets.table_widths import settle_widths
 from .base import ConsoleScreen
 
 COLUMNS = (("worker", "WORKER"), ("status", "STATUS"), ("active", "ACT"), ("processed", "DONE"),
@@ -180,6 +181,7 @@ class WorkersScreen(ConsoleScreen):
                     if new != prev:
                         table.update_cell(host, key, new, update_width=True)
             self._cells[host] = values
+        settle_widths(table)  # widths right in the very next frame, not after the table's Idle
 
     def _update_bar(self) -> None:
         model = self.capp.model

@@ -1,0 +1,31 @@
+"""Compute a DataTable's auto column widths now instead of on its next Idle.
+
+Textual's DataTable measures added rows / ``update_cell(update_width=True)``
+cells lazily in ``_on_idle``.  A frame painted (or a screenshot taken) between
+the change and that Idle shows the new cells squeezed into the old widths
+(``alpha@`` for ``alpha@demo``); on a loaded machine that window is real, and
+the snapshot tests hit it.  The console changes a table at a bounded rate with
+a handful of rows, so doing the same work synchronously is cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def settle_widths(table: Any) -> None:
+    """Do now what ``DataTable._on_idle`` would do later (a no-op when nothing is pending)."""
+    updated = getattr(table, "_updated_cells", None)
+    update_widths = getattr(table, "_update_column_widths", None)
+    update_dimensions = getattr(table, "_update_dimensions", None)
+    if updated is None or update_widths is None or update_dimensions is None:
+        return  # another DataTable implementation: its own Idle handles it
+    if updated:
+        cells = set(updated)
+        updated.clear()
+        update_widths(cells)
+    if getattr(table, "_require_update_dimensions", False):
+        table._require_update_dimensions = False  # noqa: SLF001
+        new_rows = list(table._new_rows)  # noqa: SLF001
+        table._new_rows.clear()  # noqa: SLF001
+        update_dimensions(new_rows)
