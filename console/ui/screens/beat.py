@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static
 
 from ..fmt import cell, clock_time, duration
 from ..messages import BeatLoaded
+from ..widgets.table_widths import settle_widths
 from .base import ConsoleScreen
 
 COLS = (("name", "ENTRY"), ("countdown", "NEXT IN"), ("next", "NEXT RUN"), ("last", "LAST RUN"),
@@ -99,6 +100,7 @@ class BeatScreen(ConsoleScreen):
             table.clear()
             for e in self.entries:
                 table.add_row(*self._cells(e), key=e.name)
+            settle_widths(table)
         self._update_bar()
 
     def _countdown(self, e: Any) -> Text:

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static
 from ..fmt import cell, clock_time
 from ..messages import QueuesLoaded
 from ..widgets.spark_text import spark
+from ..widgets.table_widths import settle_widths
 from .base import ConsoleScreen
 
 HISTORY = 30
@@ -142,6 +143,7 @@ class QueuesScreen(ConsoleScreen):
                     if new != prev:
                         table.update_cell(d.name, key, new, update_width=True)
             self._cells[d.name] = values
+        settle_widths(table)
 
     def _update_bar(self) -> None:
         bar = Text(no_wrap=True, overflow="ellipsis")

@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Static
 from ..fmt import cell, clock_time
 from ..messages import RemoteAnswer
 from ..model import W_STATUS
+from ..widgets.table_widths import settle_widths
 from .base import ConsoleScreen
 
 TITLES = {"active": "Active", "reserved": "Reserved", "scheduled": "Scheduled", "revoked": "Revoked"}
@@ -180,6 +181,7 @@ class RemoteViewScreen(ConsoleScreen):
                 if key not in self._ids:
                     table.add_row(*cells, key=key)
                     self._ids[key] = tid
+            settle_widths(table)
         self.count = len(rows)
 
     def _update_bar(self) -> None:
