@@ -209,6 +209,14 @@ def test_real_stream_retries_workers_and_stats(capture: Capture, sample_app: Any
     assert detail["retries"] == 1
     assert state.stats.transitions["RETRY"] >= 1
     assert state.stats.transitions["STARTED"] >= 2  # started again after the retry
+    # workers are known from task events at once; their heartbeat fields come
+    # with the next worker-heartbeat (every 2 s): wait for one from each
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        state = capture.state()
+        if all(h in state.workers and state.worker_row(h).last_heartbeat for h in cluster.hostnames):
+            break
+        time.sleep(0.2)
     for host in cluster.hostnames:
         # "late" is possible: on a loaded machine a heartbeat can be a few seconds overdue
         assert state.worker_status(host) in ("online", "late"), host
