@@ -54,6 +54,15 @@ CONTROL_METHODS = {"rate_limit", "time_limit", "pool_grow", "pool_shrink", "auto
 _OTHER_TICKET = object()
 
 
+def _merge_reply(data: dict, dest: Any, replies: dict[str, Any],
+                 latency: dict[str, float], started: float) -> None:
+    """Record one ``{hostname: reply}`` message (kept to ``dest`` when given)."""
+    for host, value in data.items():
+        if dest is None or host in dest:
+            replies[str(host)] = value
+            latency.setdefault(str(host), time.monotonic() - started)
+
+
 def parse_reply(raw: bytes | str, ticket: str) -> Any:
     """Decode one pidbox reply message (kombu's Redis envelope).
 
@@ -278,11 +287,7 @@ class RemoteControl:
                 if not isinstance(body, dict):
                     result.malformed += 1
                     return
-                if isinstance(body, dict):
-                    for host, value in body.items():
-                        if dest is None or host in dest:
-                            replies[str(host)] = value
-                            latency.setdefault(str(host), time.monotonic() - started)
+                _merge_reply(body, dest, replies, latency, started)
 
             consumer = Consumer(chan, [mailbox.reply_queue], accept=mailbox.accept, no_ack=True)
             consumer.register_callback(on_message)
@@ -378,11 +383,7 @@ class RemoteControl:
                 if data is None:
                     result.malformed += 1
                     continue
-                if isinstance(data, dict):
-                    for host, value in data.items():
-                        if dest is None or host in dest:
-                            replies[str(host)] = value
-                            latency.setdefault(str(host), time.monotonic() - started)
+                _merge_reply(data, dest, replies, latency, started)
             result.replies = replies
             result.latency = latency
             if dest:
