@@ -218,16 +218,10 @@ def _apply_safely(state: Any, batch: list[dict]) -> int:
         return skipped
 
 
-def _new_state(max_tasks: int, clock: Callable[[], float], factory: str | None = None) -> Any:
-    """A ClusterState (or the class named ``module:attr`` by ``factory``, for tests)."""
-    if factory:
-        import importlib
+def _new_state(max_tasks: int, clock: Callable[[], float]) -> Any:
+    from .state import ClusterState
 
-        modname, _, attr = factory.partition(":")
-        cls = getattr(importlib.import_module(modname), attr)
-    else:
-        from .state import ClusterState as cls
-    return cls(max_tasks=max_tasks, clock=clock)
+    return ClusterState(max_tasks=max_tasks, clock=clock)
 
 
 def _canvas(state: Any, uuid: str, backend: Any = None) -> Any:
@@ -357,7 +351,7 @@ class _IntakeLoop:
             read_only=True,
         )
         self.app = self.settings.app
-        self.state = _new_state(config.get("max_tasks", 100_000), time.time, config.get("state_factory"))
+        self.state = _new_state(config.get("max_tasks", 100_000), time.time)
         self.source = make_source(self.app, url=config.get("broker_url"), kind=config.get("source", "auto"),
                                   connect_timeout=self.settings.connect_timeout)
         self.builder = _DeltaBuilder(self.state, max_rows=config.get("max_rows", 20_000))
@@ -497,7 +491,7 @@ class LiveFeed:
     def __init__(self, settings: Any, max_tasks: int = 100_000, rate_hz: float = 10, *,
                  source: str = "auto", record: str | os.PathLike[str] | None = None,
                  request_timeout: float = 1.0, max_rows: int = 20_000,
-                 start_method: str = "spawn", state_factory: str | None = None,
+                 start_method: str = "spawn",
                  initial_resync: bool = True) -> None:
         self.settings = settings
         self.max_tasks = max_tasks
@@ -513,7 +507,6 @@ class LiveFeed:
             "source": source,
             "record": str(record) if record else None,
             "max_rows": max_rows,
-            "state_factory": state_factory,
             "initial_resync": initial_resync,
         }
         self._ctx = multiprocessing.get_context(start_method)
