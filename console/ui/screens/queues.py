@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static
 from ..fmt import cell, clock_time
 from ..messages import QueuesLoaded
 from ..widgets.spark_text import spark
-from ..widgets.table_widths import settle_widths
+from ..widgets.table_widths import settle_widths, update_cell_growing
 from .base import ConsoleScreen
 
 HISTORY = 30
@@ -141,7 +141,7 @@ class QueuesScreen(ConsoleScreen):
                 for key, new, prev in zip(("name", "messages", "trend", "spark", "prio", "consumers", "workers"),
                                           values, old, strict=True):
                     if new != prev:
-                        table.update_cell(d.name, key, new, update_width=True)
+                        update_cell_growing(table, d.name, key, new)
             self._cells[d.name] = values
         settle_widths(table)
 

@@ -24,7 +24,7 @@ from ..model import (
     W_SUCCEEDED,
     W_SWVER,
 )
-from ..widgets.table_widths import settle_widths
+from ..widgets.table_widths import settle_widths, update_cell_growing
 from .base import ConsoleScreen
 
 COLUMNS = (("worker", "WORKER"), ("status", "STATUS"), ("active", "ACT"), ("processed", "DONE"),
@@ -179,7 +179,7 @@ class WorkersScreen(ConsoleScreen):
             elif old != values:
                 for (key, _), new, prev in zip(COLUMNS, values, old, strict=True):
                     if new != prev:
-                        table.update_cell(host, key, new, update_width=True)
+                        update_cell_growing(table, host, key, new)
             self._cells[host] = values
         settle_widths(table)  # widths right in the very next frame, not after the table's Idle
 
