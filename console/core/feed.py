@@ -12,6 +12,10 @@
   deterministically with :meth:`ReplayFeed.load_all` (snapshot tests).
 * :class:`StaticFeed` -- an existing in-process ClusterState (tests).
 
+Once the UI calls ``request_view`` (console/core/taskview.py), the task list
+is filtered, sorted and cut next to the state -- in the intake process for a
+LiveFeed -- and deltas carry that window instead of task rows.
+
 Memory is bounded everywhere: pending changes are sets of task ids that
 exist in the state (itself bounded by ``max_tasks``), deltas carry at most
 ``max_rows`` task rows (the rest follow in the next delta), the UI-side
@@ -69,6 +73,8 @@ class StateDelta:
     rate_history: list[float] = field(default_factory=list)
     status: FeedStatus = field(default_factory=FeedStatus)
     full: bool = False
+    # once the UI asked for a task view (request_view): the window on it, instead of task rows
+    window: Any = None  # console.core.taskview.TaskWindow
 
 
 # ---------------------------------------------------------------------------
@@ -197,7 +203,8 @@ def _merge(into: StateDelta | None, delta: StateDelta) -> StateDelta:
         workers[w[0]] = w
     return StateDelta(tasks=list(rows.values()), removed=list(removed), workers=list(workers.values()),
                       stats=delta.stats, rate=delta.rate, rate_history=delta.rate_history,
-                      status=delta.status, full=into.full)
+                      status=delta.status, full=into.full,
+                      window=delta.window if delta.window is not None else into.window)
 
 
 def _apply_safely(state: Any, batch: list[dict]) -> int:
@@ -222,6 +229,14 @@ def _new_state(max_tasks: int, clock: Callable[[], float]) -> Any:
     from .state import ClusterState
 
     return ClusterState(max_tasks=max_tasks, clock=clock)
+
+
+def _view_host(state: Any, hold: float = 0.0) -> Any:
+    """``hold``: after a user request, no re-sort for that long (the intake process:
+    the next keystroke must not queue behind a 100k-row sort)."""
+    from .taskview import ViewHost
+
+    return ViewHost(lambda: [state.task_row(u) for u in list(state.tasks)], hold=hold)
 
 
 def _canvas(state: Any, uuid: str, backend: Any = None) -> Any:
@@ -355,6 +370,7 @@ class _IntakeLoop:
         self.source = make_source(self.app, url=config.get("broker_url"), kind=config.get("source", "auto"),
                                   connect_timeout=self.settings.connect_timeout)
         self.builder = _DeltaBuilder(self.state, max_rows=config.get("max_rows", 20_000))
+        self.view = _view_host(self.state, hold=config.get("view_hold", 0.5))
         self.history = RateHistory(60)
         self.recorder = None
         if config.get("record"):
@@ -402,7 +418,8 @@ class _IntakeLoop:
         now = time.time()
         state_history = getattr(self.state, "rate_history", None)
         history = state_history(60) if callable(state_history) else self.history.history(now)
-        delta = self.builder.build(self.status(), self.state.task_rate(10.0), history, full=full)
+        delta = self.view.absorb(self.builder.build(self.status(), self.state.task_rate(10.0), history,
+                                                    full=full))
         mono = time.monotonic()
         elapsed = mono - self._rate_mark[0]
         if elapsed >= 1.0:
@@ -421,6 +438,8 @@ class _IntakeLoop:
             return False
         if kind == "full":
             self.send_delta(full=True)
+        elif kind == "view":
+            self.up.send(("window", self.view.request(msg[1])))
         elif kind in ("task_detail", "canvas"):
             req_id, uuid = msg[1], msg[2]
             try:
@@ -472,7 +491,7 @@ class _IntakeLoop:
                     next_tick = now + period
                     status = self.status()
                     self.builder.collect()
-                    if self.builder.dirty or status != last_status:
+                    if self.builder.dirty or status != last_status or self.view.due:
                         self.send_delta()
                         last_status = status
         finally:
@@ -523,6 +542,9 @@ class LiveFeed:
         self._ids = itertools.count(1)
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._meta = StateDelta()  # the latest delta's stats / rate (window-only deltas carry them)
+        #: called from the receiver thread when a window asked for by request_view arrives
+        self.on_window: Callable[[], None] | None = None
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> None:
@@ -589,6 +611,16 @@ class LiveFeed:
             kind = msg[0]
             if kind == "delta":
                 self._on_delta(msg[1])
+            elif kind == "window":
+                with self._lock:
+                    meta = self._meta
+                    self._pending = _merge(self._pending, StateDelta(
+                        window=msg[1], stats=meta.stats, rate=meta.rate, rate_history=meta.rate_history,
+                        status=self._status))
+                callback = self.on_window
+                if callback is not None:
+                    with contextlib.suppress(Exception):
+                        callback()
             elif kind == "reply":
                 req_id, value = msg[1], msg[2]
                 with self._lock:
@@ -615,6 +647,7 @@ class LiveFeed:
         request_full = False
         with self._lock:
             self._status = delta.status
+            self._meta = delta
             self._pending = _merge(self._pending, delta)
             size = len(self._pending.tasks) + len(self._pending.removed)
             if size > 2 * self.max_tasks + 1000:
@@ -638,6 +671,12 @@ class LiveFeed:
     @property
     def status(self) -> FeedStatus:
         return self._status
+
+    def request_view(self, spec: Any) -> None:
+        """Ask for the task view ``spec`` (a ViewSpec); the window arrives in a later
+        poll() (``on_window`` is called when it does).  From then on deltas carry
+        windows instead of task rows."""
+        self._request(("view", spec))
 
     def _roundtrip(self, kind: str, uuid: str, timeout: float | None) -> Any:
         if not self.alive:
@@ -673,6 +712,9 @@ class _LocalFeed:
         self._lock = threading.RLock()
         self._builder = _DeltaBuilder(state, max_rows=10**9)
         self.history = RateHistory(60)
+        self.view = _view_host(state)
+        self._window: Any = None  # answer to request_view, for the next poll
+        self.on_window: Callable[[], None] | None = None
 
     def _status(self) -> FeedStatus:
         raise NotImplementedError
@@ -684,10 +726,20 @@ class _LocalFeed:
         with self._lock:
             self._builder.collect()
             status = self._status()
-            if not self._builder.dirty and status == getattr(self, "_last_status", None):
+            window, self._window = self._window, None
+            if (not self._builder.dirty and status == getattr(self, "_last_status", None)
+                    and window is None and not self.view.due):
                 return None
             self._last_status = status
-            return self._builder.build(status, self._rate(), self.history.history())
+            delta = self.view.absorb(self._builder.build(status, self._rate(), self.history.history()))
+            if delta.window is None:
+                delta.window = window
+            return delta
+
+    def request_view(self, spec: Any) -> None:
+        """The task view ``spec`` (a ViewSpec): computed now, returned by the next poll()."""
+        with self._lock:
+            self._window = self.view.request(spec)
 
     def task_detail(self, uuid: str) -> dict | None:
         with self._lock:

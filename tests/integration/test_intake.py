@@ -170,6 +170,62 @@ def test_live_feed_brings_real_tasks_into_state(cluster, sample_app):
     assert not feed.alive
 
 
+def test_live_feed_filters_in_the_intake_process_and_sends_windows(cluster, sample_app):
+    """request_view: the intake process filters / sorts; the UI gets only the window."""
+    import threading
+
+    from console.core.taskview import ViewSpec
+
+    settings = ClusterSettings.resolve(broker=cluster.broker_url, result_backend=cluster.backend_url)
+    feed = LiveFeed(settings, rate_hz=20)
+    arrived = threading.Event()
+    feed.on_window = arrived.set
+    feed.start()
+    try:
+        wait_for(lambda: feed.status.mode == "live", 20, "feed live")
+        time.sleep(0.3)
+        adds = [sample_app.send_task("sample_proj.tasks.add", args=(i, i)) for i in range(6)]
+        mul = sample_app.send_task("sample_proj.tasks.mul", args=(6, 7))
+        for r in [*adds, mul]:
+            r.get(timeout=15)
+        feed.request_view(ViewSpec(query="tasks.mul", limit=50, seq=1))
+        assert arrived.wait(5), "no window within 5 s"
+        window = None
+
+        def got_mul() -> bool:
+            nonlocal window
+            delta = feed.poll()
+            if delta is not None and delta.window is not None:
+                window = delta.window
+            return window is not None and any(r.uuid == mul.id and r.state == "SUCCESS" for r in window.rows)
+
+        wait_for(got_mul, 10, "the mul task in a window")
+        assert window.spec.query == "tasks.mul" and window.matched == len(window.rows) >= 1
+        assert all(r.name == "sample_proj.tasks.mul" for r in window.rows)
+        assert window.total >= 7
+        # from now on deltas carry the window, not task rows; a new task shows up in it
+        later = sample_app.send_task("sample_proj.tasks.mul", args=(2, 2))
+        later.get(timeout=15)
+        seen: list[Any] = []
+
+        def later_in_window() -> bool:
+            delta = feed.poll()
+            if delta is not None:
+                seen.append(delta)
+            return any(d.window is not None and any(r.uuid == later.id for r in d.window.rows) for d in seen)
+
+        wait_for(later_in_window, 10, "the later task in a window")
+        assert all(d.tasks == [] for d in seen), "task rows sent to a UI that asked for windows"
+        # the view moves with the UI: another filter, answered from the intake process
+        arrived.clear()
+        feed.request_view(ViewSpec(query=f"id:{adds[0].id}", limit=50, seq=2))
+        assert arrived.wait(5)
+        delta = feed.poll()
+        assert delta is not None and [r.uuid for r in delta.window.rows] == [adds[0].id]
+    finally:
+        feed.stop()
+
+
 def test_redis_outage_disconnects_fast_and_recovers(redis_server):
     source = RedisEventSource(redis_server.url)
     source.start(require_connection=True)

@@ -1,0 +1,412 @@
+"""The task list as a service: filter, sort and cut a window of up to 100,000 task rows.
+
+Pure Python, no Textual.  A :class:`TaskViewer` lives next to the
+ClusterState -- in the intake process for a LiveFeed, in-process for replay
+and static feeds -- and is fed the same :class:`~console.core.feed.StateDelta`
+stream a UI would get.  The UI never holds or sorts the 100k rows: it sends a
+:class:`ViewSpec` (query, quick filter, sort, the rows it can show) and gets
+back a :class:`TaskWindow` -- the matching count and just the rows on screen
+(plus a margin).  A keystroke then costs the UI process one small message,
+whatever the event rate (docs/ARCHITECTURE.md, "Task view").
+
+Cost control: a re-sort / re-filter after *data* changes is ``fresh=True``
+and the feed does it at a bounded rate (:class:`Throttle`); a *user* change
+(typing, another sort, a quick filter) reuses the last sort of the same
+column and only filters, and a query that extends the previous one only
+filters the previous result.  Rows in a window are always the latest.
+"""
+
+from __future__ import annotations
+
+import operator
+import time
+from itertools import compress, repeat
+from operator import contains
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .sanitize import safe_text
+
+# TaskRow field positions (console/core/state.py TaskRow)
+T_UUID, T_NAME, T_STATE, T_HOST, T_RECEIVED, T_STARTED, T_RUNTIME, T_RETRIES, T_ARGS, T_KWARGS, \
+    T_ROOT, T_PARENT, T_TS = range(13)
+
+TASK_STATES = ("PENDING", "RECEIVED", "STARTED", "SUCCESS", "FAILURE", "RETRY", "REVOKED", "REJECTED")
+# quick filters: label -> states (None: everything)
+QUICK_FILTERS: dict[str, frozenset[str] | None] = {
+    "all": None,
+    "failed": frozenset({"FAILURE", "REJECTED"}),
+    "retrying": frozenset({"RETRY"}),
+    "revoked": frozenset({"REVOKED"}),
+    "running": frozenset({"STARTED"}),
+    "waiting": frozenset({"PENDING", "RECEIVED"}),
+    "succeeded": frozenset({"SUCCESS"}),
+}
+
+# sortable task columns: key -> (title, field index)
+TASK_SORTS: dict[str, tuple[str, int]] = {
+    "timestamp": ("updated", T_TS),
+    "received": ("received", T_RECEIVED),
+    "started": ("started", T_STARTED),
+    "runtime": ("runtime", T_RUNTIME),
+    "name": ("name", T_NAME),
+    "state": ("state", T_STATE),
+    "worker": ("worker", T_HOST),
+    "retries": ("retries", T_RETRIES),
+    "uuid": ("id", T_UUID),
+    "args": ("args", T_ARGS),
+}
+
+FIELD_FILTERS = {"state": T_STATE, "name": T_NAME, "worker": T_HOST, "id": T_UUID, "args": T_ARGS}
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """What the UI wants to see: the list parameters and the rows it can show.
+
+    ``offset``/``limit``: the slice of the filtered, sorted list wanted
+    (``limit=0``: no rows, just keep the view warm).  ``cursor``: a task id
+    whose position the UI wants to know (its cursor follows a task, not a
+    line).  ``seq`` numbers requests so late answers can be told apart.
+    """
+
+    query: str = ""
+    quick: str = "all"
+    sort: str = "timestamp"
+    reverse: bool = True
+    offset: int = 0
+    limit: int = 0
+    cursor: str | None = None
+    seq: int = 0
+
+    def same_list(self, other: ViewSpec | None) -> bool:
+        """Same filter / sort (the rows differ only by the slice)."""
+        return other is not None and (self.query, self.quick, self.sort, self.reverse) == (
+            other.query, other.quick, other.sort, other.reverse)
+
+
+@dataclass
+class TaskWindow:
+    """The answer to a ViewSpec: a slice of the task list and its size."""
+
+    spec: ViewSpec = field(default_factory=ViewSpec)
+    total: int = 0  # tasks tracked
+    matched: int = 0  # tasks matching the filter
+    offset: int = 0  # index of rows[0] in the filtered list
+    rows: list[Any] = field(default_factory=list)  # TaskRow
+    cursor_index: int | None = None  # where spec.cursor is in the filtered list (None: not in it)
+
+    def same_content(self, other: TaskWindow | None) -> bool:
+        return other is not None and (self.spec, self.total, self.matched, self.offset,
+                                      self.cursor_index, self.rows) == (
+            other.spec, other.total, other.matched, other.offset, other.cursor_index, other.rows)
+
+
+def _hay_text(r: Sequence[Any]) -> str:
+    """What the filter searches: the text as displayed (control characters escaped), lower case."""
+    text = f"{r[T_UUID]} {r[T_NAME]} {r[T_STATE]} {r[T_HOST]} {r[T_ARGS]} {r[T_KWARGS]}"
+    if not text.isprintable():
+        text = safe_text(text, oneline=True)
+    return text.lower()
+
+
+def _kind(term: str) -> str | None:
+    name, sep, _ = term.partition(":")
+    return name if sep and name in FIELD_FILTERS else None
+
+
+def _narrows(old: str, new: str) -> bool:
+    """True when every row matching ``new`` also matches ``old`` (only the last term grew)."""
+    if not old or not new.startswith(old):
+        return False
+    a, b = old.split(), new.split()
+    if len(a) != len(b) or a[:-1] != b[:-1] or old.endswith(" "):
+        return False
+    return _kind(a[-1]) == _kind(b[-1])
+
+
+def _sort_key(index: int) -> Callable[[Sequence[Any]], tuple[int, Any, Any]]:
+    """None sorts first (ascending); mixed types never raise."""
+
+    def key(row: Sequence[Any]) -> tuple[int, Any, Any]:
+        value = row[index] if len(row) > index else None
+        if value is None:
+            return (0, 0, row[T_UUID])
+        if isinstance(value, int | float):
+            return (1, value, row[T_UUID])
+        return (2, str(value).lower(), row[T_UUID])
+
+    return key
+
+
+class TaskViewer:
+    """Every task row, its filter text, and cached sorted / filtered id lists."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Any] = {}  # uuid -> TaskRow, in arrival order
+        self._hay: dict[str, str] = {}
+        self.version = 0  # bumps on every row change
+        self._sorted: tuple[tuple[int, str, bool], list[str]] | None = None
+        # (sort version, quick, sort, reverse), query, ids, the row version they were cut at
+        self._filtered: tuple[tuple[int, str, str, bool], str, list[str], int] | None = None
+
+    # -- data -----------------------------------------------------------------
+    def apply(self, delta: Any) -> bool:
+        """Merge a StateDelta's task rows; True when any row changed."""
+        changed = False
+        if getattr(delta, "full", False):
+            changed = bool(self.rows or delta.tasks)
+            self.rows = {}
+            self._hay = {}
+        rows, hay = self.rows, self._hay
+        for uid in delta.removed or ():
+            if rows.pop(uid, None) is not None:
+                changed = True
+            hay.pop(uid, None)
+        # new ids enter in id order: ties in any sort then fall back to a deterministic
+        # order (feeds build deltas from sets)
+        for r in sorted(delta.tasks, key=operator.itemgetter(T_UUID)) if delta.tasks else ():
+            uid = r[T_UUID]
+            rows[uid] = r
+            hay[uid] = _hay_text(r)
+            changed = True
+        if changed:
+            self.version += 1
+        return changed
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    # -- the list -----------------------------------------------------------
+    def _sort(self, rows: list[Any], sort: str, reverse: bool) -> list[str]:
+        """Ids of ``rows`` (in arrival order) sorted by ``sort``; unknown values last."""
+        index = TASK_SORTS.get(sort, TASK_SORTS["timestamp"])[1]
+        known = [r for r in rows if r[index] is not None]
+        nulls = [r for r in rows if r[index] is None] if len(known) != len(rows) else []
+        try:  # stable: ties keep the (deterministic) arrival order, see apply()
+            known.sort(key=operator.itemgetter(index), reverse=reverse)
+        except TypeError:  # mixed types
+            known.sort(key=_sort_key(index), reverse=reverse)
+        ids = [r[T_UUID] for r in known]
+        ids.extend(r[T_UUID] for r in nulls)  # unknown values last, whatever the direction
+        return ids
+
+    def sorted_ids(self, sort: str, reverse: bool, fresh: bool = True) -> list[str]:
+        """Every task id in ``sort`` order.  ``fresh=False`` reuses the last sort of the
+        same column/direction even if rows changed since (it may then hold evicted
+        ids and miss new ones: callers drop ids not in ``rows``)."""
+        key = (self.version, sort, reverse)
+        cached = self._sorted
+        if cached is not None and (cached[0] == key or (not fresh and cached[0][1:] == key[1:])):
+            return cached[1]
+        ids = self._sort(list(self.rows.values()), sort, reverse)
+        self._sorted = (key, ids)
+        return ids
+
+    def _keep(self, ids: list[str] | None, terms: list[str], states: frozenset[str] | None) -> list[str]:
+        """The ids (None: every row, arrival order) in ``states`` matching every term."""
+        rows, hay = self.rows, self._hay
+        if ids is None:
+            if states is not None:
+                ids = [u for u, r in rows.items() if r[T_STATE] in states]
+            elif terms and not _kind(terms[0]):  # the common case: one pass over the haystacks
+                term, terms = terms[0], terms[1:]
+                ids = list(compress(hay.keys(), map(contains, hay.values(), repeat(term))))
+            else:
+                ids = list(rows)
+        elif states is not None:
+            ids = [u for u in ids if (r := rows.get(u)) is not None and r[T_STATE] in states]
+        for term in terms:
+            field_name, sep, value = term.partition(":")
+            if sep and field_name in FIELD_FILTERS:
+                index = FIELD_FILTERS[field_name]
+                ids = [u for u in ids if value in str(rows[u][index] or "").lower()]
+            else:  # (map/compress: the loop runs in C, ~2x a list comprehension)
+                ids = list(compress(ids, map(contains, map(hay.__getitem__, ids), repeat(term))))
+        return ids
+
+    def ids(self, spec: ViewSpec, fresh: bool = True) -> list[str]:
+        """Task ids after quick filter and text filter, in sort order.
+
+        * ``fresh``: filter every row, then sort only the matches (a narrow
+          filter on 100k rows sorts a few hundred).
+        * not ``fresh`` (a user change while data flows): filter the last sort
+          of the same column, keeping its order -- no sort at all; if the
+          parameters are the same as last time only evicted ids are dropped.
+        * Either way, a query that extends the previous one (typing) only
+          filters the previous result.
+        """
+        query = spec.query.strip().lower()
+        terms = query.split()
+        states = QUICK_FILTERS.get(spec.quick)
+        rows = self.rows
+        cached = self._filtered
+        sort_key = (spec.quick, spec.sort, spec.reverse)
+        if cached is not None and cached[0][1:] == sort_key and (not fresh or cached[0][0] == self.version):
+            order_version = cached[0][0]
+            if cached[1] == query:
+                if cached[3] == self.version:
+                    return cached[2]
+                ids = [u for u in cached[2] if u in rows]  # drop ids evicted since
+                self._filtered = (cached[0], query, ids, self.version)
+                return ids
+            if _narrows(cached[1], query):
+                ids = cached[2] if cached[3] == self.version else [u for u in cached[2] if u in rows]
+                ids = self._keep(ids, terms[-1:], None)
+                self._filtered = (cached[0], query, ids, self.version)
+                return ids
+        sorted_cache = self._sorted
+        if not fresh and sorted_cache is not None and sorted_cache[0][1:] == (spec.sort, spec.reverse):
+            order_version = sorted_cache[0][0]
+            base = sorted_cache[1]
+            if order_version != self.version:
+                base = [u for u in base if u in rows]
+            ids = self._keep(base, terms, states) if (terms or states is not None) else base
+        elif not terms and states is None:
+            ids = self.sorted_ids(spec.sort, spec.reverse, fresh=True)
+            order_version = self.version
+        else:
+            matched = self._keep(None, terms, states)
+            ids = self._sort([rows[u] for u in matched], spec.sort, spec.reverse)
+            order_version = self.version
+        self._filtered = ((order_version, *sort_key), query, ids, self.version)
+        return ids
+
+    def window(self, spec: ViewSpec, fresh: bool = True) -> TaskWindow:
+        """The rows ``spec`` asks for (``limit=0``: none), the counts, the cursor's place."""
+        if spec.limit <= 0 and spec.cursor is None:  # a warm view nobody looks at: no work
+            return TaskWindow(spec=spec, total=len(self.rows), matched=len(self.rows))
+        ids = self.ids(spec, fresh)
+        rows = self.rows
+        offset = max(0, min(spec.offset, max(0, len(ids) - 1)))
+        cut = ids[offset:offset + max(0, spec.limit)]
+        window_rows = [rows[u] for u in cut if u in rows]
+        cursor_index = None
+        if spec.cursor is not None:
+            try:
+                cursor_index = cut.index(spec.cursor) + offset
+            except ValueError:
+                try:
+                    cursor_index = ids.index(spec.cursor)
+                except ValueError:
+                    cursor_index = None
+        return TaskWindow(spec=spec, total=len(rows), matched=len(ids), offset=offset,
+                          rows=window_rows, cursor_index=cursor_index)
+
+
+class Throttle:
+    """Re-sorts after data changes at a bounded share of the time.
+
+    ``due()``: may the next window be ``fresh``?  ``spent(seconds)``: after a
+    fresh window that cost ``seconds``, wait ``ratio`` times that before the
+    next (a 100k-row re-sort costs tens of ms: at most ~1/(1+ratio) of a core).
+    Cheap re-sorts (under ``free`` seconds) are never held back.
+    """
+
+    def __init__(self, ratio: float = 4.0, free: float = 0.01,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.ratio, self.free, self.clock = ratio, free, clock
+        self._next = 0.0
+
+    def due(self) -> bool:
+        return self.clock() >= self._next
+
+    def defer(self, seconds: float) -> None:
+        """No fresh window for ``seconds`` from now (or longer, if already held)."""
+        self._next = max(self._next, self.clock() + seconds)
+
+    def spent(self, seconds: float) -> None:
+        self._next = self.clock() + self.ratio * seconds if seconds > self.free else 0.0
+
+
+class ViewHost:
+    """A feed's side of the task view: the viewer, the UI's latest spec, throttled refreshes.
+
+    Created lazily on the first :meth:`request` (until then a feed sends task
+    rows in its deltas, as before: tests and other consumers).  ``all_rows``
+    returns every current TaskRow (the viewer's starting point).
+    """
+
+    def __init__(self, all_rows: Callable[[], list[Any]], throttle: Throttle | None = None,
+                 hold: float = 0.0) -> None:
+        self.all_rows = all_rows
+        self.hold = hold
+        self.viewer: TaskViewer | None = None
+        self.spec: ViewSpec | None = None
+        self.throttle = throttle or Throttle()
+        self.last: TaskWindow | None = None
+        self._stale = False  # a window was cut from an old sort since the rows last changed
+
+    @property
+    def active(self) -> bool:
+        return self.viewer is not None
+
+    def request(self, spec: ViewSpec) -> TaskWindow:
+        """A user change: answer at once (reusing the last sort when only data moved)."""
+        if self.viewer is None:
+            from types import SimpleNamespace
+
+            self.viewer = TaskViewer()
+            self.viewer.apply(SimpleNamespace(tasks=self.all_rows(), removed=(), full=True))
+            self._stale = False
+        old = self.spec
+        self.spec = spec
+        # the user is typing / scrolling: no re-sort for a moment (the next keystroke
+        # must not wait behind one, and the rows should not jump under the cursor)
+        self.throttle.defer(self.hold)
+        if old is None or not spec.same_list(old):
+            self._stale = True  # the next data tick re-sorts (and shows tasks that came in since)
+        window = self.viewer.window(spec, fresh=False)
+        self.last = window
+        return window
+
+    def absorb(self, delta: Any) -> Any:
+        """Take ``delta``'s task rows into the viewer; ``delta.window``: the refreshed
+        window when it changed.  The rows are dropped from the delta (the UI gets
+        the window instead)."""
+        viewer, spec = self.viewer, self.spec
+        if viewer is None or spec is None:
+            return delta
+        if viewer.apply(delta):
+            self._stale = True
+        delta.tasks, delta.removed = [], []
+        window = self.refresh()
+        if window is not None:
+            delta.window = window
+        return delta
+
+    @property
+    def due(self) -> bool:
+        """A refresh is owed (rows changed since the last fresh window) and allowed now."""
+        return self.viewer is not None and self._stale and self.throttle.due()
+
+    def refresh(self) -> TaskWindow | None:
+        """A fresh window if one is owed and allowed; None when nothing new to show."""
+        viewer, spec = self.viewer, self.spec
+        if viewer is None or spec is None or not self._stale:
+            return None
+        if self.throttle.due():
+            t0 = time.perf_counter()
+            window = viewer.window(spec, fresh=True)
+            self.throttle.spent(time.perf_counter() - t0)
+            self._stale = False
+        else:  # between re-sorts: the same order, the rows as they are now
+            window = viewer.window(spec, fresh=False)
+        if window.same_content(self.last):
+            return None
+        self.last = window
+        return window
+
+
+__all__ = [
+    "FIELD_FILTERS",
+    "QUICK_FILTERS",
+    "TASK_SORTS",
+    "TASK_STATES",
+    "TaskViewer",
+    "TaskWindow",
+    "Throttle",
+    "ViewHost",
+    "ViewSpec",
+]

@@ -1,0 +1,199 @@
+"""The task view service (console/core/taskview.py): windows, filters, sorts, throttling.
+
+Pure data: rows are plain tuples shaped like TaskRow.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from console.core.feed import StateDelta
+from console.core.taskview import (
+    T_NAME,
+    T_STATE,
+    T_TS,
+    T_UUID,
+    TaskViewer,
+    Throttle,
+    ViewHost,
+    ViewSpec,
+)
+
+STATES = ("RECEIVED", "STARTED", "SUCCESS", "FAILURE", "RETRY", "REVOKED")
+
+
+def row(i: int, name: str = "proj.add", state: str = "SUCCESS", ts: float | None = None,
+        host: str = "alpha@h", args: str = "(1, 2)") -> tuple:
+    uid = f"{i:08d}-0000-0000-0000-000000000000"
+    return (uid, name, state, host, 100.0 + i, 100.0 + i, 0.5, 0, args, "{}", uid, None,
+            float(i) if ts is None else ts, False)
+
+
+def delta(rows: list[tuple], removed: list[str] = (), full: bool = False) -> Any:
+    return SimpleNamespace(tasks=list(rows), removed=list(removed), full=full)
+
+
+def viewer_with(rows: list[tuple]) -> TaskViewer:
+    v = TaskViewer()
+    v.apply(delta(rows, full=True))
+    return v
+
+
+def brute(rows: dict[str, tuple], spec: ViewSpec) -> list[str]:
+    """The list the viewer must produce, computed the obvious way."""
+    from console.core.taskview import FIELD_FILTERS, QUICK_FILTERS, TASK_SORTS, _hay_text
+
+    states = QUICK_FILTERS[spec.quick]
+    out = [r for r in rows.values() if states is None or r[T_STATE] in states]
+    for term in spec.query.lower().split():
+        name, sep, value = term.partition(":")
+        if sep and name in FIELD_FILTERS:
+            out = [r for r in out if value in str(r[FIELD_FILTERS[name]] or "").lower()]
+        else:
+            out = [r for r in out if term in _hay_text(r)]
+    index = TASK_SORTS[spec.sort][1]
+    known = sorted((r for r in out if r[index] is not None), key=lambda r: r[index], reverse=spec.reverse)
+    return [r[T_UUID] for r in known] + [r[T_UUID] for r in out if r[index] is None]
+
+
+def test_window_is_a_slice_with_counts_and_cursor() -> None:
+    v = viewer_with([row(i) for i in range(1000)])
+    spec = ViewSpec(offset=10, limit=5, cursor=row(500)[T_UUID])
+    w = v.window(spec)
+    assert (w.total, w.matched, w.offset) == (1000, 1000, 10)
+    assert [r[T_TS] for r in w.rows] == [989.0, 988.0, 987.0, 986.0, 985.0]  # newest first
+    assert w.cursor_index == 499
+    # no rows asked: no sorting at all, just the counts
+    idle = viewer_with([row(i) for i in range(1000)])
+    assert idle.window(ViewSpec(limit=0, query="x")).rows == [] and idle._sorted is None  # noqa: SLF001
+    # offset past the end is clamped to the last row
+    assert v.window(ViewSpec(offset=5000, limit=3)).rows == [row(0)]
+
+
+def test_unknown_values_sort_last_both_ways_and_mixed_types_do_not_raise() -> None:
+    rows = [row(1, ts=5.0), row(2, ts=None), row(3, ts=7.0)]
+    rows[1] = rows[1][:T_TS] + (None,) + rows[1][T_TS + 1:]
+    v = viewer_with(rows)
+    for reverse in (True, False):
+        ids = v.ids(ViewSpec(reverse=reverse))
+        assert ids[-1] == row(2)[T_UUID]
+    mixed = [row(1, name="b"), row(2, name=None), row(3, name=3)]  # type: ignore[arg-type]
+    v = viewer_with(mixed)
+    assert len(v.ids(ViewSpec(sort="name", reverse=False))) == 3
+
+
+def test_field_filters_quick_filters_and_words() -> None:
+    rows = [row(i, name="proj.add" if i % 2 else "proj.pipeline.resize",
+                state=STATES[i % len(STATES)], host="alpha@h" if i < 50 else "bravo@h") for i in range(100)]
+    v = viewer_with(rows)
+    by_id = {r[T_UUID]: r for r in rows}
+    for spec in (ViewSpec(query="pipeline"), ViewSpec(query="state:failure"),
+                 ViewSpec(query="worker:bravo resize"), ViewSpec(quick="failed"),
+                 ViewSpec(quick="running", query="alpha"), ViewSpec(query="nothing-like-this")):
+        assert v.ids(spec) == brute(by_id, spec), spec
+
+
+def test_typing_narrows_the_previous_result_and_matches_a_full_filter() -> None:
+    rows = [row(i, name=f"proj.task{i % 37}") for i in range(2000)]
+    v = viewer_with(rows)
+    by_id = {r[T_UUID]: r for r in rows}
+    for typed in ("t", "ta", "tas", "task", "task1", "task12", "task1", "task 3"):
+        assert v.ids(ViewSpec(query=typed)) == brute(by_id, ViewSpec(query=typed)), typed
+
+
+def test_stale_windows_keep_the_order_but_show_current_rows() -> None:
+    v = viewer_with([row(i) for i in range(10)])
+    spec = ViewSpec(limit=10)
+    first = [r[T_UUID] for r in v.window(spec).rows]
+    # task 0 becomes the newest and fails; task 9 is evicted; task 10 arrives
+    v.apply(delta([row(0, state="FAILURE", ts=99.0), row(10, ts=50.0)], removed=[row(9)[T_UUID]]))
+    stale = v.window(spec, fresh=False)
+    assert [r[T_UUID] for r in stale.rows] == [u for u in first if u != row(9)[T_UUID]]
+    assert stale.rows[-1][T_STATE] == "FAILURE"  # the row is current, its place is not (yet)
+    assert stale.matched == 9  # evicted: gone at once; new: shown by the next fresh window
+    fresh = v.window(spec, fresh=True)
+    assert [r[T_TS] for r in fresh.rows][:2] == [99.0, 50.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.sampled_from(STATES), st.integers(0, 5)), max_size=80),
+       st.sampled_from(["", "add", "state:fail", "worker:bravo", "1"]),
+       st.sampled_from(["all", "failed", "running"]),
+       st.sampled_from(["timestamp", "name", "state", "uuid"]), st.booleans())
+def test_any_sequence_of_changes_gives_the_obvious_list(changes: list[tuple[int, str, int]], query: str,
+                                                        quick: str, sort: str, reverse: bool) -> None:
+    v = TaskViewer()
+    truth: dict[str, tuple] = {}
+    for i, state, what in changes:
+        r = row(i, state=state, name="proj.add" if what % 2 else "proj.mul",
+                host="bravo@h" if what > 2 else "alpha@h", ts=float(what * 100 + i))
+        if what == 0 and r[T_UUID] in truth:
+            del truth[r[T_UUID]]
+            v.apply(delta([], removed=[r[T_UUID]]))
+        else:
+            truth[r[T_UUID]] = r
+            v.apply(delta([r]))
+    spec = ViewSpec(query=query, quick=quick, sort=sort, reverse=reverse, limit=1000)
+    got = v.window(spec).rows
+    want = brute(truth, spec)
+    assert sorted(r[T_UUID] for r in got) == sorted(want)
+    index = {"timestamp": T_TS, "name": T_NAME, "state": T_STATE, "uuid": T_UUID}[sort]
+    assert [r[index] for r in got] == [truth[u][index] for u in want]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_view_host_trades_rows_for_windows_and_throttles_resorts() -> None:
+    rows = {r[T_UUID]: r for r in (row(i) for i in range(100))}
+    clock = Clock()
+    host = ViewHost(lambda: list(rows.values()), Throttle(ratio=4.0, free=0.0, clock=clock))
+    d = StateDelta(tasks=[row(200)])
+    assert host.absorb(d).tasks == [row(200)] and d.window is None  # no view asked yet: rows pass
+    w = host.request(ViewSpec(limit=3, seq=1))
+    assert w.total == 100 and [r[T_TS] for r in w.rows] == [99.0, 98.0, 97.0]
+    # data arrives: the delta loses its rows, carries a window instead
+    d = host.absorb(StateDelta(tasks=[row(300)]))
+    assert d.tasks == [] and d.window is not None and d.window.rows[0][T_TS] == 300.0
+    # a re-sort that cost time holds the next one back: same order, current rows
+    host.throttle.spent(0.5)  # "that sort took 0.5 s": next fresh one at t = 2.0
+    d = host.absorb(StateDelta(tasks=[row(400), row(299, state="FAILURE", ts=299.0)]))
+    assert d.window is None or d.window.rows[0][T_TS] == 300.0
+    assert host.due is False
+    clock.t = 2.5
+    assert host.due is True
+    w = host.refresh()
+    assert w is not None and w.rows[0][T_TS] == 400.0
+    assert host.refresh() is None  # nothing new since: nothing sent
+
+
+def test_local_feed_answers_a_view_at_the_next_poll(tmp_path: Any) -> None:
+    from console.core.clock import FixedClock
+    from console.core.feed import StaticFeed
+    from console.core.state import ClusterState
+
+    clock = FixedClock()
+    state = ClusterState(max_tasks=1000, clock=clock)
+    for i in range(50):
+        state.apply({"type": "task-received", "uuid": f"t{i:03d}", "name": "proj.add" if i % 2 else "proj.mul",
+                     "hostname": "alpha@h", "timestamp": 1000.0 + i, "args": "()", "kwargs": "{}"})
+    feed = StaticFeed(state)
+    first = feed.poll()
+    assert first is not None and len(first.tasks) == 50 and first.window is None
+    feed.request_view(ViewSpec(query="mul", limit=10, seq=1))
+    d = feed.poll()
+    assert d is not None and d.window is not None and d.window.matched == 25
+    assert all(r[T_NAME] == "proj.mul" for r in d.window.rows) and len(d.window.rows) == 10
+    state.apply({"type": "task-received", "uuid": "t999", "name": "proj.mul", "hostname": "alpha@h",
+                 "timestamp": 2000.0, "args": "()", "kwargs": "{}"})
+    d = feed.poll()
+    assert d is not None and d.tasks == [] and d.window.matched == 26 and d.window.rows[0][0] == "t999"
