@@ -3,7 +3,10 @@
 The app consumes a Feed (docs/ARCHITECTURE.md): a ``set_interval`` timer at
 ``refresh`` seconds (default 0.2 s = 5 Hz) calls ``feed.poll()``, merges the
 StateDelta into the :class:`~console.ui.model.UIModel` by diff and asks only
-the *active* screen to repaint.  Network calls (remote control, queues,
+the *active* screen to repaint.  The task list is filtered and sorted by the
+feed (:meth:`ConsoleApp.request_view`): the UI process holds only the rows on
+screen, and a window asked for by a keystroke is painted as soon as it
+arrives (:class:`~console.ui.messages.WindowReady`), not at the next tick.  Network calls (remote control, queues,
 beat, task detail) run in thread workers and come back as typed messages
 (:mod:`console.ui.messages`); the UI thread never blocks on the network.
 """
@@ -25,7 +28,7 @@ from console.core.sanitize import mask_url
 
 from .actions import ACTIONS, ActionRequest, execute
 from .commands import ConsoleCommands
-from .messages import ActionDone
+from .messages import ActionDone, WindowReady
 from .model import UIModel
 
 SCREENS_GROUP = Binding.Group("Screens", compact=True)
@@ -120,6 +123,7 @@ class ConsoleApp(App[int]):
                                                                    else "(no broker)")
         self.cluster_label = cluster_label
         self.max_tasks = max_tasks
+        self._view_spec: Any = None  # the task view last asked for (ViewSpec)
 
     # -- lifecycle ----------------------------------------------------------
     def on_mount(self) -> None:
@@ -150,10 +154,15 @@ class ConsoleApp(App[int]):
                 self.notify(self.error_text(exc), severity="error", markup=False)
         self._repaint(False, False)
         if self.feed is not None:
+            if hasattr(self.feed, "on_window"):
+                self.feed.on_window = self._window_arrived
             try:
                 self.feed.start()  # LiveFeed starts its process with the real stdio
             except Exception as exc:  # noqa: BLE001 - show it, keep the console up
                 self.notify(self._scrub(f"feed failed to start: {exc}"), severity="error", markup=False)
+            # a Tasks screen may have asked before the feed existed; otherwise a warm view
+            # with no rows: from the start the feed sends counts and windows, never every row
+            self.request_view(self._view_spec if self._view_spec is not None else self.model.spec(limit=0))
             self.poll_feed()
             self.set_interval(self.refresh_interval, self.poll_feed, name="feed-poll")
         self.set_interval(1.0, self._second, name="second")
@@ -168,6 +177,30 @@ class ConsoleApp(App[int]):
             except Exception:  # noqa: BLE001
                 pass
 
+    def _window_arrived(self) -> None:
+        """From the feed's receiver thread: a window asked for is there."""
+        self.post_message(WindowReady())
+
+    def on_window_ready(self, _message: WindowReady) -> None:
+        self.poll_feed()
+
+    def request_view(self, spec: Any) -> None:
+        """Ask for the task-list window ``spec`` (a ViewSpec); painted when it arrives."""
+        self._view_spec = spec
+        if self.feed is None:  # not started yet (the first frame comes first): sent on start
+            return
+        request = getattr(self.feed, "request_view", None)
+        if request is None:  # a feed of plain rows: the view is computed here
+            self.model.view_locally(spec)
+            self._repaint(True, False)
+            return
+        try:
+            request(spec)
+        except Exception as exc:  # noqa: BLE001
+            self._report_once(self._scrub(f"feed error: {exc}"))
+            return
+        self.poll_feed()  # in-process feeds answer at once
+
     def poll_feed(self) -> None:
         """Merge everything the feed has, then repaint the active screen once."""
         try:
@@ -176,6 +209,9 @@ class ConsoleApp(App[int]):
             self.notify(self._scrub(f"feed error: {exc}"), severity="error", markup=False)
             return
         if delta is None:
+            if self.model.refresh_local():
+                self._repaint(True, False)
+                return
             status = getattr(self.feed, "status", None)
             if status is not None and status != self.model.status:
                 self.model.status = status

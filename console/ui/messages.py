@@ -55,3 +55,7 @@ class BeatLoaded(Message):
     entries: Any
     error: str | None
     at: float
+
+
+class WindowReady(Message):
+    """The feed has the task window asked for (posted from the feed's receiver thread)."""

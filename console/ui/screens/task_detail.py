@@ -23,6 +23,7 @@ from ..messages import DetailLoaded
 from .base import ConsoleScreen
 
 DETAIL_CAP = 64 * 1024
+FINAL_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED", "REJECTED"})
 
 
 def capped(value: Any, cap: int = DETAIL_CAP) -> Text:
@@ -169,6 +170,8 @@ class TaskDetailScreen(ConsoleScreen):
             summary.update(inert(f"task {self.uuid}: "
                                  + (message.error or "not known (evicted, or not seen by this console)")))
             return
+        if message.detail == self.detail:
+            return  # a periodic reload with nothing new: keep the screen as it is
         d = self.detail = message.detail
         summary.update(summary_text(d))
         self.query_one("#detail-timeline", Static).update(timeline_text(d))
@@ -188,6 +191,12 @@ class TaskDetailScreen(ConsoleScreen):
         if tasks_changed and row is not None and self.detail is not None:
             if row[2] != self.detail.get("state") or row[12] != self.detail.get("timestamp"):
                 self.load()
+
+    def tick(self) -> None:
+        """Once a second: reload a task that may still change (its row may be off the
+        task list's window, so ``refresh_model`` would not see it move)."""
+        if self.detail is not None and self.detail.get("state") not in FINAL_STATES:
+            self.load()
 
     def current_task(self) -> tuple[str, str] | None:
         name = (self.detail or {}).get("name") or ""

@@ -1,8 +1,12 @@
-"""Tasks: live from the event stream; ``/`` filters as you type, ``s`` sorts, ``f`` quick filters."""
+"""Tasks: live from the event stream; ``/`` filters as you type, ``s`` sorts, ``f`` quick filters.
+
+Filtering and sorting run where the rows are (the feed's TaskViewer, in the
+intake process for a live cluster): this screen sends the view parameters and
+the rows it can show, and paints the window it gets back.  The bar shows the
+filter *of the rows on screen*, so it never claims a filter not yet applied.
+"""
 
 from __future__ import annotations
-
-import time
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,7 +23,6 @@ QUICK_ORDER = list(QUICK_FILTERS)
 
 class TasksScreen(ConsoleScreen):
     MODE = "tasks"
-    _deferred = False
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/", id="tasks.filter",
                 tooltip="filter as you type on name/state/worker/id/args (state:failure name:add ...)"),
@@ -52,52 +55,55 @@ class TasksScreen(ConsoleScreen):
     def on_mount(self) -> None:
         self.query_one("#tasks-filter", Input).cursor_blink = getattr(self.app, "cursor_blink", True)
         self.query_one(TaskList).focus()
+        self.request_window()
+
+    def on_screen_suspend(self) -> None:
+        # nobody looks at the list: the feed keeps its view warm but cuts no rows
+        self.capp.request_view(self.capp.model.spec(limit=0))
+
+    def on_screen_resume(self) -> None:  # (ConsoleScreen.on_screen_resume runs too: Textual calls both)
+        self.request_window()
 
     @property
     def task_list(self) -> TaskList:
         return self.query_one(TaskList)
 
-    _next_data_refresh = 0.0
+    def request_window(self) -> None:
+        """Ask the feed for the current view: the rows around the visible part."""
+        tl = self.task_list
+        offset, limit = tl.wanted()
+        self.capp.request_view(self.capp.model.spec(offset=offset, limit=limit, cursor=tl.cursor_id))
+
+    _shown = -1
 
     def refresh_model(self, tasks_changed: bool, workers_changed: bool) -> None:
-        """Repaint; live data changes re-sort at most ~20% of the time (a 100k-row re-sort
-        can cost tens of ms), user changes (filter, sort, quick filter) apply at once."""
-        now = time.perf_counter()
-        if tasks_changed and now < self._next_data_refresh:
-            self._deferred = True
-            return
-        if self._deferred:
-            self._deferred = False
-            tasks_changed = True
+        """Paint the window the feed sent (cheap: the feed filtered and sorted)."""
         model = self.capp.model
-        view = model.view
-        # user-driven refreshes (typing, sort, quick filter) reuse the last sort if
-        # only data moved; data refreshes (throttled above) re-sort
-        ids = model.task_ids(allow_stale=not tasks_changed)
-        cost = time.perf_counter() - now
-        self._next_data_refresh = now + 4 * cost if cost > 0.02 else 0.0
+        window = model.window
         tl = self.task_list
-        if tasks_changed or ids is not tl.ids:
-            tl.set_rows(ids, model.tasks, view.sort, view.reverse)
+        if self._shown != model.version or tl.window is not window:
+            self._shown = model.version
+            tl.set_window(window)
+        spec = window.spec
         bar = Text(no_wrap=True, overflow="ellipsis")
-        bar.append(f"{len(ids):,}", style="bold")
-        bar.append(f" of {len(model.tasks):,} tasks")
-        if view.quick != "all":
+        bar.append(f"{window.matched:,}", style="bold")
+        bar.append(f" of {model.total_tasks:,} tasks")
+        if spec.quick != "all":
             bar.append(" │ state: ")
-            bar.append(view.quick, style="bold reverse")
-        if view.query:
+            bar.append(spec.quick, style="bold reverse")
+        if spec.query:
             bar.append(" │ filter: ")
-            bar.append(view.query, style="bold")  # typed by the user: still plain Text
-        bar.append(f" │ sort: {TASK_SORTS[view.sort][0]} {'desc' if view.reverse else 'asc'}")
+            bar.append(spec.query, style="bold")  # typed by the user: still plain Text
+        bar.append(f" │ sort: {TASK_SORTS.get(spec.sort, TASK_SORTS['timestamp'])[0]} "
+                   f"{'desc' if spec.reverse else 'asc'}")
         evicted = model.stats.get("evicted")
         if evicted:
             bar.append(f" │ {evicted:,} evicted", style="dim")
         self.query_one("#tasks-bar", Static).update(bar)
 
-    def tick(self) -> None:
-        """Once a second: show live changes a throttled refresh held back."""
-        if self._deferred:
-            self.refresh_model(False, False)
+    def on_task_list_window_needed(self, event: TaskList.WindowNeeded) -> None:
+        event.stop()
+        self.request_window()
 
     # -- filtering / sorting -----------------------------------------------
     def action_filter(self) -> None:
@@ -108,7 +114,7 @@ class TasksScreen(ConsoleScreen):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "tasks-filter":
             self.capp.model.view.query = event.value
-            self.refresh_model(False, False)
+            self.request_window()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "tasks-filter":
@@ -122,35 +128,35 @@ class TasksScreen(ConsoleScreen):
         box.remove_class("-visible")
         self.capp.model.view.query = ""
         self.task_list.focus()
-        self.refresh_model(False, False)
+        self.request_window()
 
     def action_sort_next(self) -> None:
         view = self.capp.model.view
         i = SORT_ORDER.index(view.sort) if view.sort in SORT_ORDER else -1
         view.sort = SORT_ORDER[(i + 1) % len(SORT_ORDER)]
-        self.refresh_model(False, False)
+        self.request_window()
 
     def action_sort_reverse(self) -> None:
         self.capp.model.view.reverse = not self.capp.model.view.reverse
-        self.refresh_model(False, False)
+        self.request_window()
 
     def set_sort(self, key: str, reverse: bool | None = None) -> None:
         self.capp.model.view.sort = key
         if reverse is not None:
             self.capp.model.view.reverse = reverse
-        self.refresh_model(False, False)
+        self.request_window()
 
     def action_quick_next(self) -> None:
         view = self.capp.model.view
         view.quick = QUICK_ORDER[(QUICK_ORDER.index(view.quick) + 1) % len(QUICK_ORDER)]
-        self.refresh_model(False, False)
+        self.request_window()
 
     def action_quick(self, name: str) -> None:
         self.set_quick(name)
 
     def set_quick(self, name: str) -> None:
         self.capp.model.view.quick = name if name in QUICK_FILTERS else "all"
-        self.refresh_model(False, False)
+        self.request_window()
 
     # -- selection ----------------------------------------------------------
     def current_task(self) -> tuple[str, str] | None:

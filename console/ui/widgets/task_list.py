@@ -1,9 +1,12 @@
-"""A Line-API task table: renders only the visible rows, so 100,000 tasks stay smooth.
+"""A Line-API task table over a *window* of the task list, so 100,000 tasks stay smooth.
 
-The widget holds no rows of its own: it renders ``ids`` (filtered / sorted
-task ids from the UI model) by looking up ``rows[uuid]`` for the lines on
-screen.  Line 0 is the column header; the cursor follows a task id (not a
-position) across updates.
+The widget shows a :class:`~console.core.taskview.TaskWindow`: the number of
+matching tasks (its virtual height) and the rows around the visible part
+(``window.offset`` ...).  When scrolling or the cursor leaves those rows it
+posts :class:`TaskList.WindowNeeded`; the screen asks the feed for them
+(lines not known yet draw as a dim placeholder for that moment).  Line 0 is
+the column header; the cursor follows a task id (not a position) across
+updates.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from ..model import (
     T_STARTED,
     T_STATE,
     T_UUID,
+    TaskWindow,
 )
 
 _NULL = Style.null()
@@ -109,53 +113,91 @@ class TaskList(ScrollView, can_focus=True):
             super().__init__()
             self.uuid = uuid
 
+    class WindowNeeded(Message):
+        """Rows around the visible part are not in the window: ask the feed for them."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.ids: list[str] = []
-        self.rows: dict[str, Any] = {}
+        self.window = TaskWindow()
         self.sort_key = "timestamp"
         self.reverse = True
         self.cursor_id: str | None = None
         self._cache: dict[tuple[Any, ...], tuple[Any, Strip]] = {}
         self._header_cache: tuple[Any, Strip] | None = None
+        self._asked: tuple[int, int] | None = None  # (offset, seq) of the window last asked for
 
     # -- data ---------------------------------------------------------------
-    def set_rows(self, ids: list[str], rows: dict[str, Any], sort_key: str = "timestamp",
-                 reverse: bool = True) -> None:
-        """New view (cheap: keeps references, renders lazily)."""
-        self.ids = ids
-        self.rows = rows
-        self.sort_key, self.reverse = sort_key, reverse
+    @property
+    def matched(self) -> int:
+        return self.window.matched
+
+    def row_at(self, index: int) -> Any:
+        """The row at ``index`` of the filtered list, or None if not in the window."""
+        i = index - self.window.offset
+        rows = self.window.rows
+        return rows[i] if 0 <= i < len(rows) else None
+
+    def wanted(self) -> tuple[int, int]:
+        """(offset, limit) to ask for: the visible rows with a page either side."""
+        height = max(1, self.scrollable_content_region.height - 1, self.size.height - 1)
+        top = int(self.scroll_offset.y)
+        return max(0, top - height), 3 * height + 2
+
+    def set_window(self, window: TaskWindow) -> None:
+        """New rows / counts (cheap: renders lazily); the cursor follows its task."""
+        self.window = window
+        self.sort_key, self.reverse = window.spec.sort, window.spec.reverse
         if len(self._cache) > 2000:
             self._cache.clear()
-        if self.cursor_id is not None:
-            try:
-                index = ids.index(self.cursor_id) if (self.cursor < len(ids) and ids[self.cursor] != self.cursor_id) \
-                    or self.cursor >= len(ids) else self.cursor
-            except ValueError:
-                index = min(self.cursor, max(0, len(ids) - 1))
-        else:
-            index = 0
-        self.virtual_size = Size(self.size.width, len(ids) + 1)
-        self._set_cursor(index, scroll=False)
+        index = self.cursor
+        following = (self.cursor_id is not None and window.spec.cursor == self.cursor_id
+                     and window.cursor_index is not None)
+        if following:
+            index = window.cursor_index
+        self.virtual_size = Size(self.size.width, window.matched + 1)
+        # following its task, the cursor may leave the rows sent (no scroll): keep the id
+        self._set_cursor(index, scroll=False, keep_id=following)
         self.refresh()
+        self.check_window()
+
+    def check_window(self) -> None:
+        """Post WindowNeeded when the visible lines are not all in the window."""
+        n = self.window.matched
+        if not n:
+            return
+        height = max(1, self.scrollable_content_region.height - 1)
+        top = int(self.scroll_offset.y)
+        first, last = top, min(n, top + height) - 1
+        off, count = self.window.offset, len(self.window.rows)
+        if off <= first and (last < off + count or off + count >= n):
+            return
+        ask = (self.wanted()[0], self.window.spec.seq)
+        if ask != self._asked:  # once per window: the answer (or a data tick) resets it
+            self._asked = ask
+            self.post_message(self.WindowNeeded())
 
     @property
     def selected(self) -> str | None:
-        if 0 <= self.cursor < len(self.ids):
-            return self.ids[self.cursor]
-        return None
+        row = self.row_at(self.cursor)
+        return row[T_UUID] if row is not None else self.cursor_id
 
-    def _set_cursor(self, index: int, scroll: bool = True) -> None:
-        n = len(self.ids)
+    def _set_cursor(self, index: int, scroll: bool = True, keep_id: bool = False) -> None:
+        n = self.window.matched
         index = max(0, min(index, n - 1)) if n else 0
         old = self.cursor_id
         self.cursor = index
-        self.cursor_id = self.ids[index] if n else None
+        row = self.row_at(index)
+        if row is not None or not keep_id:
+            self.cursor_id = row[T_UUID] if row is not None else None  # None: not known yet
         if scroll:
             self._scroll_to_cursor()
         if self.cursor_id != old:
             self.post_message(self.Highlighted(self.cursor_id))
+
+    def _moved(self) -> None:
+        """After a user move: live updates should follow the task now under the cursor."""
+        if self.cursor_id != self.window.spec.cursor:
+            self.post_message(self.WindowNeeded())
 
     def _scroll_to_cursor(self) -> None:
         height = max(1, self.scrollable_content_region.height - 1)
@@ -168,12 +210,15 @@ class TaskList(ScrollView, can_focus=True):
     # -- actions ------------------------------------------------------------
     def action_cursor(self, delta: int) -> None:
         self._set_cursor(self.cursor + delta)
+        self._moved()
 
     def action_page(self, direction: int) -> None:
         self._set_cursor(self.cursor + direction * max(1, self.scrollable_content_region.height - 2))
+        self._moved()
 
     def action_jump(self, where: int) -> None:
-        self._set_cursor(0 if where == 0 else len(self.ids) - 1)
+        self._set_cursor(0 if where == 0 else self.window.matched - 1)
+        self._moved()
 
     def action_select(self) -> None:
         if self.selected:
@@ -183,6 +228,7 @@ class TaskList(ScrollView, can_focus=True):
         y = event.y
         if y >= 1:
             self._set_cursor(int(self.scroll_offset.y) + y - 1, scroll=False)
+            self._moved()
 
     # -- rendering ----------------------------------------------------------
     def _layout(self, width: int) -> list[tuple[str, str, int]]:
@@ -211,7 +257,7 @@ class TaskList(ScrollView, can_focus=True):
         layout = self._layout(width)
         widths = [w for _, _, w in layout]
         if y == 0:
-            key = (width, self.sort_key, self.reverse, len(self.ids))
+            key = (width, self.sort_key, self.reverse)
             if self._header_cache and self._header_cache[0] == key:
                 return self._header_cache[1]
             titles = []
@@ -224,19 +270,19 @@ class TaskList(ScrollView, can_focus=True):
             self._header_cache = (key, strip)
             return strip
         index = int(self.scroll_offset.y) + y - 1
-        if index >= len(self.ids):
-            if index == 0 and not self.ids:
-                return Strip([Segment("  no tasks match" if self.rows else "  no tasks yet", _NULL)]
+        if index >= self.window.matched:
+            if index == 0 and not self.window.matched:
+                return Strip([Segment("  no tasks match" if self.window.total else "  no tasks yet", _NULL)]
                              ).adjust_cell_length(width, _NULL)
             return Strip.blank(width, _NULL)
-        uid = self.ids[index]
-        row = self.rows.get(uid)
-        if row is None:
-            return Strip.blank(width, _NULL)
+        row = self.row_at(index)
+        if row is None:  # not in the window yet (asked for: check_window)
+            return Strip([Segment("  …", Style(dim=True))]).adjust_cell_length(width, _NULL)
+        uid = row[T_UUID]
         selected = index == self.cursor
         ckey = (uid, width, selected, self.has_focus)
         cached = self._cache.get(ckey)
-        if cached is not None and cached[0] is row:
+        if cached is not None and cached[0] == row:
             return cached[1]
         style = self.get_component_rich_style("task-list--cursor") if selected else None
         strip = self._line([_value(row, k) for k, _, _ in layout], widths, width, style)
@@ -246,7 +292,13 @@ class TaskList(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self._cache.clear()
         self._header_cache = None
-        self.virtual_size = Size(self.size.width, len(self.ids) + 1)
+        self.virtual_size = Size(self.size.width, self.window.matched + 1)
+        self._asked = None
+        self.post_message(self.WindowNeeded())  # the window's size follows the height
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self.check_window()
 
     def watch_has_focus(self, _value: bool) -> None:
         self.refresh()
