@@ -384,6 +384,9 @@ class _IntakeLoop:
         self.resync_wanted: str | None = None
         self.applied = 0
         self.skipped = 0
+        # requests from the UI, read by a thread that wakes the event wait: a keystroke's
+        # view request is served at once, not after the next event (or a 50 ms timeout)
+        self.inbox: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self._rate_mark = (time.monotonic(), 0)
         self._intake_rate = 0.0
 
@@ -449,9 +452,33 @@ class _IntakeLoop:
             self.up.send(("reply", req_id, value))
         return True
 
+    def _read_requests(self) -> None:
+        """Thread: UI requests into ``inbox``, waking the main loop's event wait."""
+        while True:
+            try:
+                msg = self.down.recv()
+            except (EOFError, OSError):
+                msg = ("stop",)  # the UI process is gone
+            self.inbox.put(msg)
+            wake = getattr(self.source, "wake", None)
+            if wake is not None:
+                wake()
+            if msg[0] == "stop":
+                return
+
+    def _handle_inbox(self) -> bool:
+        while True:
+            try:
+                msg = self.inbox.get_nowait()
+            except queue.Empty:
+                return True
+            if not self.handle(msg):
+                return False
+
     def run(self, parent: int) -> None:
-        source, state, down = self.source, self.state, self.down
+        source, state = self.source, self.state
         source.start(require_connection=False)
+        threading.Thread(target=self._read_requests, name="ui-requests", daemon=True).start()
         if self.config.get("initial_resync", True):
             self._resync("start")
         period = 1.0 / max(0.1, float(self.config.get("rate_hz", 10)))
@@ -461,7 +488,11 @@ class _IntakeLoop:
         try:
             while True:
                 now = time.monotonic()
+                if not self._handle_inbox():
+                    return
                 batch = source.read_batch(timeout=max(0.0, min(0.05, next_tick - now)))
+                if not self._handle_inbox():  # woken for a request: serve it before the batch
+                    return
                 if batch:
                     self.skipped += _apply_safely(state, batch)
                     self.history.add_events(batch)
@@ -478,9 +509,8 @@ class _IntakeLoop:
                     except queue.Empty:
                         break
                     self.skipped += _apply_safely(state, synthetic)
-                while down.poll(0):
-                    if not self.handle(down.recv()):
-                        return
+                if not self._handle_inbox():
+                    return
                 now = time.monotonic()
                 if now >= next_second:
                     next_second = now + 1.0

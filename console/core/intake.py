@@ -89,11 +89,20 @@ class EventSource(Protocol):
 
     def take_gap(self) -> bool: ...
 
+    def wake(self) -> None: ...
+
     def close(self) -> None: ...
 
 
 class _StatusMixin:
     """Thread-safe status bookkeeping shared by both sources."""
+
+    _cond: threading.Condition
+
+    def wake(self) -> None:
+        """End a ``read_batch`` wait now (another thread has work for the reader)."""
+        with self._cond:
+            self._cond.notify_all()
 
     def _init_status(self, scrub: Callable[[str], str]) -> None:
         self._status = SourceStatus()

@@ -197,3 +197,18 @@ def test_local_feed_answers_a_view_at_the_next_poll(tmp_path: Any) -> None:
                  "timestamp": 2000.0, "args": "()", "kwargs": "{}"})
     d = feed.poll()
     assert d is not None and d.tasks == [] and d.window.matched == 26 and d.window.rows[0][0] == "t999"
+
+
+def test_a_request_wakes_the_intake_event_wait() -> None:
+    """The intake loop waits for events in read_batch; a UI request must end that wait
+    (console/core/feed.py _IntakeLoop._read_requests calls source.wake())."""
+    import threading
+    import time as _time
+
+    from console.core.intake import RedisEventSource
+
+    source = RedisEventSource("redis://127.0.0.1:1/0")  # never started: nothing will arrive
+    threading.Timer(0.2, source.wake).start()
+    t0 = _time.monotonic()
+    assert source.read_batch(timeout=30) == []
+    assert _time.monotonic() - t0 < 20, "wake() did not end the wait"
