@@ -230,6 +230,7 @@ async def test_revoke_whole_canvas(cluster: Any, cluster_env: Any, sample_app: A
             countdown=60)
         ids = [res.id, res.parent.id, res.parent.parent.id]
         first = ids[-1]
+        await pilot.press("2")  # the Tasks screen: the feed sends the newest rows (the window)
         await wait_until(pilot, lambda: first in app.model.tasks, 20, "the first task of the chain")
         app.open_task(first)
         await pilot.pause()

@@ -240,8 +240,9 @@ def headless_keypresses(broker_url: str, n: int = 40, want_tasks: int = 100_000,
     The app is ``create_app(settings=...)`` with its default LiveFeed on the
     loaded broker.  Latency: from posting the key (``pilot.press`` in a task)
     until the first screen update (``App._display``, called with the
-    compositor's update even when headless) made after the model's filter
-    query equals the typed text -- no terminal, no tmux in the measure.
+    compositor's update even when headless) made once the task window on
+    screen answers the typed text (the feed filtered it: a round trip to the
+    intake process) -- no terminal, no tmux in the measure.
     """
     import asyncio
 
@@ -273,7 +274,7 @@ def headless_keypresses(broker_url: str, n: int = 40, want_tasks: int = 100_000,
 
             def display(screen: Any, renderable: Any) -> Any:
                 if (state["want"] is not None and state["t"] is None and renderable is not None
-                        and app.model.view.query == state["want"]):
+                        and app.model.window.spec.query == state["want"]):  # painted rows answer it
                     state["t"] = time.perf_counter()
                 return original(screen, renderable)
 
