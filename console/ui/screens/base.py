@@ -29,6 +29,19 @@ class ConsoleScreen(Screen):
     def capp(self) -> ConsoleApp:
         return self.app  # type: ignore[return-value]
 
+    @property
+    def active_bindings(self) -> dict[str, Any]:
+        """Textual's active bindings with the app's first (screens, help, quit).
+
+        The footer lists them in this order: at 80 columns it cuts the end, so
+        the keys that get you anywhere (``1``-``9``, ``?``, ``q``) stay visible
+        and this screen's actions follow as far as they fit (all are in ``?``).
+        """
+        bindings = super().active_bindings
+        app = self.app
+        first = {k: b for k, b in bindings.items() if b.node is app}
+        return first | {k: b for k, b in bindings.items() if k not in first}
+
     def compose(self) -> ComposeResult:
         yield ClusterHeader(self.MODE)
         yield from self.compose_body()
