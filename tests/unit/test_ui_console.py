@@ -46,7 +46,7 @@ async def settle(pilot: Any) -> None:
 
 
 def visible_rows(tl: TaskList) -> list[str]:
-    return [tl.render_line(y).text for y in range(1, min(len(tl.ids), tl.size.height - 1) + 1)]
+    return [tl.render_line(y).text for y in range(1, min(tl.matched, tl.size.height - 1) + 1)]
 
 
 def strips_of(widget: Any) -> list[Any]:
