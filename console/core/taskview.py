@@ -299,11 +299,7 @@ class TaskViewer:
                     cursor_index = ids.index(spec.cursor)
                 except ValueError:
                     cursor_index = None
-        # no filter: every tracked task matches, even while the order is a held-back
-        # re-sort that misses the newest (the count must not flap between refreshes)
-        unfiltered = not spec.query.strip() and QUICK_FILTERS.get(spec.quick) is None
-        return TaskWindow(spec=spec, total=len(rows), matched=len(rows) if unfiltered else len(ids),
-                          offset=offset,
+        return TaskWindow(spec=spec, total=len(rows), matched=len(ids), offset=offset,
                           rows=window_rows, cursor_index=cursor_index)
 
 

@@ -112,3 +112,38 @@ async def test_filtering_counts_everything_and_the_cursor_follows_its_task() -> 
         await until(pilot, lambda: tl.matched == N // 10 + 1, "the new task counted")
         assert shown_ids(tl)[0] == "task-new"
         assert tl.selected == followed and tl.cursor == 3
+
+
+class ShortFeed(StaticFeed):
+    """Answers every request with fewer rows than the slice asked for (as a feed does
+    while a re-sort is held back and the list does not hold the newest tasks yet)."""
+
+    requests = 0
+
+    def request_view(self, spec: Any) -> None:
+        ShortFeed.requests += 1
+        super().request_view(spec)
+        with self._lock:
+            w = self._window
+            w.rows = w.rows[: len(w.rows) // 2]
+
+
+@sync
+async def test_a_short_answer_is_not_asked_for_again_and_again() -> None:
+    """Regression: lines the answer could not fill made the list re-ask on every
+    answer; each request held the feed's re-sort back, so nothing ever changed."""
+    ShortFeed.requests = 0
+    state = big_state()
+    app = create_app(None, ShortFeed(state), clock=FixedClock(2_000_000_000.0), poll_interval=0,
+                     refresh=0.05, initial="tasks", cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = app.screen.query_one(TaskList)
+        await until(pilot, lambda: tl.matched == N, "the list counted")
+        await pilot.press("end")
+        await pilot.pause(0.3)
+        settled = ShortFeed.requests
+        for i in range(10):  # data keeps arriving: each poll brings a window
+            state.apply({"type": "task-received", "uuid": f"more-{i}", "hostname": "alpha@h",
+                         "name": "proj.add", "timestamp": 1.0 + i, "args": "()", "kwargs": "{}"})
+            await pilot.pause(0.06)
+        assert ShortFeed.requests - settled <= 2, ShortFeed.requests - settled

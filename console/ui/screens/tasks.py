@@ -86,7 +86,10 @@ class TasksScreen(ConsoleScreen):
             tl.set_window(window)
         spec = window.spec
         bar = Text(no_wrap=True, overflow="ellipsis")
-        bar.append(f"{window.matched:,}", style="bold")
+        # unfiltered, every tracked task matches (between re-sorts the list may not hold
+        # the newest yet: the count must not flap)
+        filtered = bool(spec.query.strip()) or spec.quick != "all"
+        bar.append(f"{window.matched if filtered else model.total_tasks:,}", style="bold")
         bar.append(f" of {model.total_tasks:,} tasks")
         if spec.quick != "all":
             bar.append(" │ state: ")

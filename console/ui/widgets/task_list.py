@@ -124,7 +124,7 @@ class TaskList(ScrollView, can_focus=True):
         self.cursor_id: str | None = None
         self._cache: dict[tuple[Any, ...], tuple[Any, Strip]] = {}
         self._header_cache: tuple[Any, Strip] | None = None
-        self._asked: tuple[int, int] | None = None  # (offset, seq) of the window last asked for
+        self._asked: tuple[int, int, int] | None = None  # (offset, limit, answer seq) last asked for
 
     # -- data ---------------------------------------------------------------
     @property
@@ -171,9 +171,12 @@ class TaskList(ScrollView, can_focus=True):
         off, count = self.window.offset, len(self.window.rows)
         if off <= first and (last < off + count or off + count >= n):
             return
-        ask = (self.wanted()[0], self.window.spec.seq)
-        if ask != self._asked:  # once per window: the answer (or a data tick) resets it
-            self._asked = ask
+        offset, limit = self.wanted()
+        spec = self.window.spec
+        if (offset, limit) == (spec.offset, spec.limit):
+            return  # this is the answer to exactly that slice: asking again cannot help
+        if (offset, limit, spec.seq) != self._asked:  # once per slice and answer
+            self._asked = (offset, limit, spec.seq)
             self.post_message(self.WindowNeeded())
 
     @property
