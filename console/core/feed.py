@@ -231,12 +231,13 @@ def _new_state(max_tasks: int, clock: Callable[[], float]) -> Any:
     return ClusterState(max_tasks=max_tasks, clock=clock)
 
 
-def _view_host(state: Any, hold: float = 0.0) -> Any:
-    """``hold``: after a user request, no re-sort for that long (the intake process:
-    the next keystroke must not queue behind a 100k-row sort)."""
+def _view_host(state: Any, hold: float = 0.0, quick: bool = False) -> Any:
+    """``hold``: after a user request, no re-sort for that long; ``quick``: answer a new
+    word filter with a first screenful, then the full list (the intake process: the
+    next keystroke must not queue behind a 100k-row sort)."""
     from .taskview import ViewHost
 
-    return ViewHost(lambda: [state.task_row(u) for u in list(state.tasks)], hold=hold)
+    return ViewHost(lambda: [state.task_row(u) for u in list(state.tasks)], hold=hold, quick=quick)
 
 
 def _canvas(state: Any, uuid: str, backend: Any = None) -> Any:
@@ -370,7 +371,7 @@ class _IntakeLoop:
         self.source = make_source(self.app, url=config.get("broker_url"), kind=config.get("source", "auto"),
                                   connect_timeout=self.settings.connect_timeout)
         self.builder = _DeltaBuilder(self.state, max_rows=config.get("max_rows", 20_000))
-        self.view = _view_host(self.state, hold=config.get("view_hold", 0.5))
+        self.view = _view_host(self.state, hold=config.get("view_hold", 0.5), quick=True)
         self.history = RateHistory(60)
         self.recorder = None
         if config.get("record"):
@@ -443,6 +444,11 @@ class _IntakeLoop:
             self.send_delta(full=True)
         elif kind == "view":
             self.up.send(("window", self.view.request(msg[1])))
+            # after a quick first answer: the complete list (unless the user typed on:
+            # the next request answers that, and a data tick completes it anyway)
+            full = self.view.finish() if self.inbox.empty() else None
+            if full is not None:
+                self.up.send(("window", full))
         elif kind in ("task_detail", "canvas"):
             req_id, uuid = msg[1], msg[2]
             try:

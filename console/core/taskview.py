@@ -22,7 +22,7 @@ import operator
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, repeat
+from itertools import compress, islice, repeat
 from operator import contains
 from typing import Any
 
@@ -281,6 +281,39 @@ class TaskViewer:
         self._filtered = ((order_version, *sort_key), query, ids, self.version)
         return ids
 
+    def quick_window(self, spec: ViewSpec) -> TaskWindow | None:
+        """A first answer to a new one-word filter, before the full list is built.
+
+        The count is one pass in C over every row's filter text; the rows are
+        the first matches in the last sort's order, scanned lazily (a common
+        word finds a screenful in a few hundred rows).  The full filtered,
+        sorted list follows (:meth:`window`), so a typed first character is
+        painted without waiting for a sort of every match.  None when not
+        applicable (several words, a field or quick filter, no earlier sort of
+        this column, or a query the last result narrows: that one is cheap).
+        """
+        query = spec.query.strip().lower()
+        terms = query.split()
+        if len(terms) != 1 or _kind(terms[0]) or QUICK_FILTERS.get(spec.quick) is not None:
+            return None
+        cached = self._filtered
+        if cached is not None and cached[0][1:] == (spec.quick, spec.sort, spec.reverse) and (
+                cached[1] == query or _narrows(cached[1], query)):
+            return None
+        sorted_cache = self._sorted
+        if sorted_cache is None or sorted_cache[0][1:] != (spec.sort, spec.reverse):
+            return None
+        term, hay, rows = terms[0], self._hay, self.rows
+        matched = sum(map(contains, hay.values(), repeat(term)))
+        ids = sorted_cache[1]
+        first = list(islice(compress(ids, map(contains, map(hay.get, ids, repeat("")), repeat(term))),
+                            spec.offset + max(0, spec.limit)))
+        offset = min(spec.offset, max(0, len(first) - 1)) if first else 0
+        cut = first[offset:]
+        cursor_index = offset + cut.index(spec.cursor) if spec.cursor in cut else None
+        return TaskWindow(spec=spec, total=len(rows), matched=matched, offset=offset,
+                          rows=[rows[u] for u in cut], cursor_index=cursor_index)
+
     def window(self, spec: ViewSpec, fresh: bool = True) -> TaskWindow:
         """The rows ``spec`` asks for (``limit=0``: none), the counts, the cursor's place."""
         if spec.limit <= 0 and spec.cursor is None:  # a warm view nobody looks at: no work
@@ -337,14 +370,16 @@ class ViewHost:
     """
 
     def __init__(self, all_rows: Callable[[], list[Any]], throttle: Throttle | None = None,
-                 hold: float = 0.0) -> None:
+                 hold: float = 0.0, quick: bool = False) -> None:
         self.all_rows = all_rows
         self.hold = hold
+        self.quick = quick  # answer a new word filter in two steps (quick_window, then finish)
         self.viewer: TaskViewer | None = None
         self.spec: ViewSpec | None = None
         self.throttle = throttle or Throttle()
         self.last: TaskWindow | None = None
         self._stale = False  # a window was cut from an old sort since the rows last changed
+        self._owed: ViewSpec | None = None  # a quick answer was sent: the full window follows
 
     @property
     def active(self) -> bool:
@@ -365,7 +400,21 @@ class ViewHost:
         self.throttle.defer(self.hold)
         if old is None or not spec.same_list(old):
             self._stale = True  # the next data tick re-sorts (and shows tasks that came in since)
+        window = self.viewer.quick_window(spec) if self.quick else None
+        self._owed = spec if window is not None else None
+        if window is None:
+            window = self.viewer.window(spec, fresh=False)
+        self.last = window
+        return window
+
+    def finish(self) -> TaskWindow | None:
+        """After a quick answer: the full window (None if nothing is owed or it is the same)."""
+        spec, self._owed = self._owed, None
+        if spec is None or self.viewer is None or spec is not self.spec:
+            return None
         window = self.viewer.window(spec, fresh=False)
+        if window.same_content(self.last):
+            return None
         self.last = window
         return window
 

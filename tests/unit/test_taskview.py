@@ -213,3 +213,26 @@ def test_a_request_wakes_the_intake_event_wait() -> None:
     t0 = _time.monotonic()
     assert source.read_batch(timeout=30) == []
     assert _time.monotonic() - t0 < 20, "wake() did not end the wait"
+
+
+def test_a_new_word_is_answered_quickly_then_completed() -> None:
+    """ViewHost(quick=True): the first answer to a new word is the first screenful in the
+    last order with the exact count; finish() then sends the full, current window."""
+    rows = {r[T_UUID]: r for r in (row(i, name="proj.resize" if i % 4 == 0 else "proj.add")
+                                    for i in range(2000))}
+    host = ViewHost(lambda: list(rows.values()), quick=True, hold=60.0)  # no re-sort during the test
+    host.request(ViewSpec(limit=20, seq=1))  # the plain list: sorted once
+    host.absorb(StateDelta(tasks=[row(5000, name="proj.resize", ts=9999.0)]))  # newer than the sort
+    spec = ViewSpec(query="resize", limit=20, seq=2)
+    quick = host.request(spec)
+    assert quick.matched == 501  # exact: every row's text was searched
+    assert len(quick.rows) == 20 and all(r[T_NAME] == "proj.resize" for r in quick.rows)
+    assert [r[T_TS] for r in quick.rows] == sorted((r[T_TS] for r in quick.rows), reverse=True)
+    full = host.finish()
+    assert full is not None and full.matched == 501
+    assert full.rows[0][T_TS] == 9999.0  # the complete list is current: the new task is first
+    assert host.finish() is None  # nothing owed any more
+    # typing on narrows the full result: no quick step (it is cheap), same rows as a fresh list
+    narrowed = host.request(ViewSpec(query="resize 19", limit=20, seq=3))
+    assert host.finish() is None
+    assert all("19" in r[8] or "19" in r[T_UUID] for r in narrowed.rows)
