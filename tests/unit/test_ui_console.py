@@ -241,6 +241,19 @@ async def test_confirmation_names_the_action_and_no_means_no(make_console: Any) 
 
 
 @sync
+async def test_remote_view_names_the_selected_task_from_the_reply(make_console: Any) -> None:
+    """Active screen: the task under the cursor is named as its worker reported it (the
+    task list holds only its window, so it may not know the task)."""
+    app = make_console(initial="active")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.screen.action_refresh()
+        await settle(pilot)
+        tid, name = app.screen.current_task()
+        assert name == "sample_proj.tasks.sleepy", (tid, name)
+
+
+@sync
 async def test_huge_values_are_capped_in_detail(make_console: Any) -> None:
     app = make_console()
     async with app.run_test(size=SIZE) as pilot:

@@ -112,6 +112,7 @@ class RemoteViewScreen(ConsoleScreen):
         self._polling = False
         self._stale = False
         self._ids: dict[str, str] = {}
+        self._names: dict[str, str] = {}  # row key -> task name as the worker reported it
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text(f"{TITLES[self.kind]}: asking the workers …"), classes="remote-bar", id="remote-bar")
@@ -177,10 +178,12 @@ class RemoteViewScreen(ConsoleScreen):
                 if key not in new_keys:
                     table.remove_row(key)
                     del self._ids[key]
+                    self._names.pop(key, None)
             for key, tid, cells in rows:
                 if key not in self._ids:
                     table.add_row(*cells, key=key)
                     self._ids[key] = tid
+                    self._names[key] = cells[2].plain if isinstance(cells[2], Text) else ""
             settle_widths(table)
         self.count = len(rows)
 
@@ -213,8 +216,11 @@ class RemoteViewScreen(ConsoleScreen):
         tid = self._ids.get(str(key))
         if not tid:
             return None
-        row = self.capp.model.tasks.get(tid)
-        return tid, str(row[1] or "") if row is not None else ""
+        name = self._names.get(str(key))
+        if not name:  # (revoked ids come without a name) the task list may know it
+            row = self.capp.model.tasks.get(tid)
+            name = str(row[1] or "") if row is not None else ""
+        return tid, name
 
     def current_worker(self) -> str | None:
         table = self.query_one(DataTable)
