@@ -254,6 +254,20 @@ async def test_remote_view_names_the_selected_task_from_the_reply(make_console: 
 
 
 @sync
+async def test_canvas_names_the_selected_node(make_console: Any) -> None:
+    from tests.snapshots.events import uid
+
+    app = make_console()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.selected_task = uid(912)  # an upload deep in the pipeline's chord
+        await pilot.press("7")
+        await settle(pilot)
+        tid, name = app.screen.current_task()
+        assert tid == uid(912) and name == "sample_proj.pipeline.upload", (tid, name)
+
+
+@sync
 async def test_huge_values_are_capped_in_detail(make_console: Any) -> None:
     app = make_console()
     async with app.run_test(size=SIZE) as pilot:

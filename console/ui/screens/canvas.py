@@ -146,10 +146,12 @@ class CanvasScreen(ConsoleScreen):
             self.query_one("#canvas-bar", Static).update(bar)
             return
         count = 0
+        names = self._names = {}
 
         def add(parent: Any, node: Any) -> None:
             nonlocal count
             for child in getattr(node, "children", None) or []:
+                names[getattr(child, "id", "")] = str(getattr(child, "name", "") or "")
                 count += 1
                 if count > MAX_NODES:
                     return
@@ -163,6 +165,7 @@ class CanvasScreen(ConsoleScreen):
                 else:
                     parent.add_leaf(label, data=data)
 
+        names[getattr(root, "id", "")] = str(getattr(root, "name", "") or "")
         tree.root.set_label(node_label(root, self.uuid))
         tree.root.data = getattr(root, "id", None) if (getattr(root, "kind", "task") or "task") == "task" else None
         add(tree.root, root)
@@ -179,8 +182,11 @@ class CanvasScreen(ConsoleScreen):
         tid = node.data if node is not None and node.data else self.uuid
         if not tid:
             return None
-        row = self.capp.model.tasks.get(tid)
-        return tid, str(row[1] or "") if row is not None else ""
+        name = getattr(self, "_names", {}).get(tid)  # as the canvas graph knows it
+        if not name:
+            row = self.capp.model.tasks.get(tid)
+            name = str(row[1] or "") if row is not None else ""
+        return tid, name
 
     def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
         event.stop()
