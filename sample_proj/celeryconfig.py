@@ -35,6 +35,10 @@ task_routes = {
     "sample_proj.pipeline.*": {"queue": "images"},
 }
 
+# beat writes its schedule file (last run, run count: the console's Beat screen reads
+# them) after every task it sends, not only every 3 minutes
+beat_sync_every = 1
+
 beat_schedule = {
     # interval entries
     "heartbeat-add-every-10s": {

@@ -417,3 +417,24 @@ def test_console_beat_schedule_option_reaches_create_app(how: str, monkeypatch: 
     result = CliRunner().invoke(cli.main.app, argv, env=env)
     assert result.exit_code == 0, result.output
     assert seen["beat_schedule_file"] == "/var/lib/celerybeat/celerybeat-schedule"
+
+
+@sync
+async def test_beat_never_run_entries_show_no_last_run(make_console: Any) -> None:
+    """celery stores a new entry's start time as last_run_at; with 0 runs it never ran."""
+    import datetime as dt
+
+    from console.core.beat import BeatEntry
+
+    app = make_console(initial="beat")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        screen.state_known = True
+        at = dt.datetime(2026, 1, 1, 0, 0, 5, tzinfo=dt.UTC)
+        new = BeatEntry("new", "proj.add", "interval", "every 10 seconds", {}, last_run_at=at,
+                        total_run_count=0)
+        ran = BeatEntry("ran", "proj.add", "interval", "every 10 seconds", {}, last_run_at=at,
+                        total_run_count=3)
+        assert screen._cells(new)[3].plain == "never"  # noqa: SLF001
+        assert screen._cells(ran)[3].plain != "never" and screen._cells(ran)[4].plain == "3"  # noqa: SLF001

@@ -113,7 +113,9 @@ class BeatScreen(ConsoleScreen):
         return Text(duration(left), style="bold" if left < 60 else "")
 
     def _cells(self, e: Any) -> tuple[Any, ...]:
-        last = _ts(e.last_run_at)
+        # celery stores a never-run entry's start time as its "last run" (the schedule's
+        # reference point); with a run count of 0 it has not run
+        last = _ts(e.last_run_at) if e.total_run_count != 0 else None
         return (
             cell(e.name, 60),
             self._countdown(e),
