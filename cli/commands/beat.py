@@ -50,6 +50,8 @@ def register(app: typer.Typer) -> None:
                                    default=str, ensure_ascii=False)
                 table.add_row(
                     inert(e.name), inert(e.task), inert(e.schedule_words), inert(extra),
+                    # (0 runs: celery's stored time is the schedule's start, not a run)
+                    "never" if e.total_run_count == 0 else
                     e.last_run_at.isoformat(timespec="seconds") if e.last_run_at else "-",
                     str(e.total_run_count) if e.total_run_count is not None else "-",
                     e.next_run_at.isoformat(timespec="seconds") if e.next_run_at else "?",
