@@ -232,6 +232,16 @@ def test_beat_reads_schedule_state(tmp_path, cluster) -> None:
     assert doc["state_readable"] is True
     assert entry["total_run_count"] == 7 and entry["last_run_at"] == last.isoformat()
     assert entry["next_run_at"] == (last + timedelta(hours=1)).isoformat()
+    # an entry beat has not run yet: its stored time is not a run
+    with shelve.open(path) as db:
+        entries = db["entries"]
+        entries["nightly-cleanup"] = ScheduleEntry(name="nightly-cleanup", task="sample_proj.tasks.sleepy",
+                                                   last_run_at=last, total_run_count=0, app=app)
+        db["entries"] = entries
+    res = invoke("-A", "sample_proj", "beat", "--schedule-file", path)
+    assert res.exit_code == 0, res.stderr
+    line = next(ln for ln in res.stdout.splitlines() if "nightly-cleanup" in ln)
+    assert "never" in line and last.isoformat(timespec="seconds") not in line
 
 
 KOMBU_PATH_APP = """
