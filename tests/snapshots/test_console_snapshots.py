@@ -112,3 +112,14 @@ def test_recorded_demo_stream(view: str, size: tuple[int, int], snap_compare: An
     """The intake engineer's recording of real sample_proj traffic (incl. a hostile task)."""
     app = make_console(path=DEMO)
     assert snap_compare(app, terminal_size=size, run_before=goto(*DEMO_VIEWS[view]))
+
+
+@pytest.mark.parametrize("screen", ["tasks", "task_detail_failed"])
+def test_monochrome(screen: str, snap_compare: Any, make_console: Any, fake_queue_depths: None,
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """NO_COLOR: Textual paints in grays; states keep their marks (✓ ✗ ↻ ⊘ ▶), the
+    cursor row its reverse shade and bold, tracebacks stay readable."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_console()
+    assert app.no_color
+    assert snap_compare(app, terminal_size=(80, 24), run_before=goto(*SCREENS[screen]))
