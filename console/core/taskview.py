@@ -60,6 +60,9 @@ TASK_SORTS: dict[str, tuple[str, int]] = {
 
 FIELD_FILTERS = {"state": T_STATE, "name": T_NAME, "worker": T_HOST, "id": T_UUID, "args": T_ARGS}
 
+# a new word with more matches than this is answered in two steps (TaskViewer.quick_window)
+QUICK_SORT_MAX = 20_000
+
 
 @dataclass(frozen=True)
 class ViewSpec:
@@ -150,6 +153,7 @@ class TaskViewer:
         self._sorted: tuple[tuple[int, str, bool], list[str]] | None = None
         # (sort version, quick, sort, reverse), query, ids, the row version they were cut at
         self._filtered: tuple[tuple[int, str, str, bool], str, list[str], int] | None = None
+        self._found: tuple[int, str, list[str]] | None = None  # quick_window's matches, for ids()
 
     # -- data -----------------------------------------------------------------
     def apply(self, delta: Any) -> bool:
@@ -267,7 +271,12 @@ class TaskViewer:
         if terms or states is not None:
             # one pass over every row (in C for a word), then sort just the matches:
             # cheaper than filtering a sorted 100k list, and current
-            matched = self._keep(None, terms, states)
+            found = self._found
+            self._found = None
+            if found is not None and found[:2] == (self.version, query) and states is None:
+                matched = found[2]  # quick_window's pass over every row
+            else:
+                matched = self._keep(None, terms, states)
             ids = self._sort([rows[u] for u in matched], spec.sort, spec.reverse)
             order_version = self.version
         elif not fresh and sorted_cache is not None and sorted_cache[0][1:] == (spec.sort, spec.reverse):
@@ -284,13 +293,15 @@ class TaskViewer:
     def quick_window(self, spec: ViewSpec) -> TaskWindow | None:
         """A first answer to a new one-word filter, before the full list is built.
 
-        The count is one pass in C over every row's filter text; the rows are
-        the first matches in the last sort's order, scanned lazily (a common
-        word finds a screenful in a few hundred rows).  The full filtered,
-        sorted list follows (:meth:`window`), so a typed first character is
-        painted without waiting for a sort of every match.  None when not
-        applicable (several words, a field or quick filter, no earlier sort of
-        this column, or a query the last result narrows: that one is cheap).
+        One pass in C over every row's filter text counts the matches.  Up to
+        ``QUICK_SORT_MAX`` of them: None (sorting them is cheap, and
+        :meth:`window` reuses the pass).  More: the rows are the first matches
+        in the last sort's order, scanned lazily (at that density a screenful
+        is a few hundred rows in), and the full filtered, sorted list follows
+        (:meth:`window`), so a typed first character is painted without
+        waiting for a sort of every match.  None as well when not applicable
+        (several words, a field or quick filter, no earlier sort of this
+        column, or a query the last result narrows: that one is cheap).
         """
         query = spec.query.strip().lower()
         terms = query.split()
@@ -304,7 +315,14 @@ class TaskViewer:
         if sorted_cache is None or sorted_cache[0][1:] != (spec.sort, spec.reverse):
             return None
         term, hay, rows = terms[0], self._hay, self.rows
-        matched = sum(map(contains, hay.values(), repeat(term)))
+        found = list(compress(hay.keys(), map(contains, hay.values(), repeat(term))))
+        if len(found) <= QUICK_SORT_MAX:
+            # few matches: sorting them is cheap, and scanning the sorted list for a
+            # screenful of a rare word would cost more -- the full answer now (ids()
+            # reuses this pass)
+            self._found = (self.version, query, found)
+            return None
+        matched = len(found)
         ids = sorted_cache[1]
         first = list(islice(compress(ids, map(contains, map(hay.get, ids, repeat("")), repeat(term))),
                             spec.offset + max(0, spec.limit)))

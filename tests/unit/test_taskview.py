@@ -215,9 +215,13 @@ def test_a_request_wakes_the_intake_event_wait() -> None:
     assert _time.monotonic() - t0 < 20, "wake() did not end the wait"
 
 
-def test_a_new_word_is_answered_quickly_then_completed() -> None:
-    """ViewHost(quick=True): the first answer to a new word is the first screenful in the
-    last order with the exact count; finish() then sends the full, current window."""
+def test_a_new_word_is_answered_quickly_then_completed(monkeypatch: Any) -> None:
+    """ViewHost(quick=True): the first answer to a new word with many matches is the first
+    screenful in the last order with the exact count; finish() then sends the full,
+    current window.  A word with few matches is answered in one step."""
+    import console.core.taskview as taskview
+
+    monkeypatch.setattr(taskview, "QUICK_SORT_MAX", 100)  # "many" = over 100 here
     rows = {r[T_UUID]: r for r in (row(i, name="proj.resize" if i % 4 == 0 else "proj.add")
                                     for i in range(2000))}
     host = ViewHost(lambda: list(rows.values()), quick=True, hold=60.0)  # no re-sort during the test
@@ -236,3 +240,7 @@ def test_a_new_word_is_answered_quickly_then_completed() -> None:
     narrowed = host.request(ViewSpec(query="resize 19", limit=20, seq=3))
     assert host.finish() is None
     assert all("19" in r[8] or "19" in r[T_UUID] for r in narrowed.rows)
+    # a word with few matches (<= QUICK_SORT_MAX): the full answer at once
+    rare = host.request(ViewSpec(query="00001999", limit=20, seq=4))
+    assert host.finish() is None
+    assert [r[T_UUID] for r in rare.rows] == [row(1999)[T_UUID]] and rare.matched == 1
