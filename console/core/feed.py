@@ -496,7 +496,10 @@ class _IntakeLoop:
                 now = time.monotonic()
                 if not self._handle_inbox():
                     return
-                batch = source.read_batch(timeout=max(0.0, min(0.05, next_tick - now)))
+                # bounded bites (~1,000 events, a few ms to apply): a UI request waits for
+                # at most one of them, not for a backlog of 10,000
+                batch = source.read_batch(timeout=max(0.0, min(0.05, next_tick - now)),
+                                          max_events=1000)
                 if not self._handle_inbox():  # woken for a request: serve it before the batch
                     return
                 if batch:

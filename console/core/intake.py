@@ -721,7 +721,12 @@ class RedisEventSource(_StatusMixin):
     # -- reading ------------------------------------------------------------
     def read_batch(self, timeout: float = 0.1, max_events: int = 20_000,
                    max_bytes: int = 4 << 20) -> list[dict]:
-        """Events received since the last call (waits up to ``timeout`` for the first)."""
+        """Events received since the last call (waits up to ``timeout`` for the first).
+
+        At most ``max_bytes`` of raw stream, and roughly ``max_events`` (counted as
+        256 bytes each: events are read in received chunks, not one by one).
+        """
+        max_bytes = min(max_bytes, max(64 << 10, max_events * 256))
         with self._cond:
             if not self._chunks and timeout > 0:
                 self._cond.wait(timeout)
