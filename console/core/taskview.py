@@ -364,7 +364,7 @@ class Throttle:
     Cheap re-sorts (under ``free`` seconds) are never held back.
     """
 
-    def __init__(self, ratio: float = 4.0, free: float = 0.01,
+    def __init__(self, ratio: float = 8.0, free: float = 0.01,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self.ratio, self.free, self.clock = ratio, free, clock
         self._next = 0.0
