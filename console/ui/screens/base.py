@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from textual.app import ComposeResult
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer
 
 from ..widgets.header import ClusterHeader
 
@@ -91,3 +91,72 @@ class ConsoleScreen(Screen):
 
     def request(self, action: str, target: str | None, label: str = "", **params: Any) -> None:
         self.capp.request_action(action, target, label=label, params=params or None)
+
+
+class PolledScreen(ConsoleScreen):
+    """A screen that asks the cluster (in a thread worker): on mount, on demand and
+    every ``poll_interval`` seconds (times ``POLL_FACTOR``, at least ``POLL_MIN``)
+    while it is shown; a poll that falls due while hidden runs on resume.
+
+    Subclasses implement ``start_poll`` (start the worker), ``_update_bar`` and,
+    when not remote control, ``unavailable``; their answer handler calls
+    :meth:`answered` first and :meth:`schedule_next` last.
+    """
+
+    POLL_FACTOR = 1.0
+    POLL_MIN = 0.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.error: str | None = None
+        self._polling = False
+        self._stale = False
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()
+        self.poll()
+
+    def on_screen_resume(self) -> None:
+        # (ConsoleScreen.on_screen_resume runs too: Textual calls each class's handler)
+        if self._stale:
+            self._stale = False
+            self.poll()
+
+    def unavailable(self) -> str | None:
+        """Why this screen cannot ask (None: it can)."""
+        return None if self.capp.remote is not None else self.capp.remote_unavailable_reason
+
+    def poll(self) -> None:
+        if self._polling:
+            return
+        reason = self.unavailable()
+        if reason:
+            self.error = reason
+            self._update_bar()
+            return
+        self._polling = True
+        self.start_poll()
+
+    def start_poll(self) -> None:
+        raise NotImplementedError
+
+    def _update_bar(self) -> None:
+        raise NotImplementedError
+
+    def answered(self, error: str | None) -> None:
+        self._polling = False
+        self.error = error
+
+    def schedule_next(self) -> None:
+        interval = self.capp.poll_interval
+        if interval and interval > 0:
+            self.set_timer(max(interval * self.POLL_FACTOR, self.POLL_MIN), self._scheduled)
+
+    def _scheduled(self) -> None:
+        if self.is_current:
+            self.poll()
+        else:
+            self._stale = True
+
+    def action_refresh(self) -> None:
+        self.poll()

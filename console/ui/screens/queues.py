@@ -15,7 +15,7 @@ from ..fmt import cell, clock_time
 from ..messages import QueuesLoaded
 from ..widgets.spark_text import spark
 from ..widgets.table_widths import settle_widths, update_cell_growing
-from .base import ConsoleScreen
+from .base import PolledScreen
 
 HISTORY = 30
 
@@ -34,7 +34,7 @@ def trend(samples: deque[tuple[float, int]]) -> Text:
     return Text(f"▼ {per_min:.0f}/min", style="green")
 
 
-class QueuesScreen(ConsoleScreen):
+class QueuesScreen(PolledScreen):
     MODE = "queues"
     BINDINGS = [
         Binding("r", "refresh", "Refresh", id="queues.refresh"),
@@ -50,9 +50,6 @@ class QueuesScreen(ConsoleScreen):
         self.history: dict[str, deque[tuple[float, int]]] = {}
         self.depths: list[Any] = []
         self.answer_at: float | None = None
-        self.error: str | None = None
-        self._polling = False
-        self._stale = False
         self._cells: dict[str, tuple[Any, ...]] = {}
 
     def compose_body(self) -> ComposeResult:
@@ -64,24 +61,10 @@ class QueuesScreen(ConsoleScreen):
             table.add_column(title, key=key)
         yield table
 
-    def on_mount(self) -> None:
-        self.query_one(DataTable).focus()
-        self.poll()
+    def unavailable(self) -> str | None:
+        return "queue depths need a broker (not available in replay mode)" if self.capp.settings is None else None
 
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
-        if self._stale:
-            self._stale = False
-            self.poll()
-
-    def poll(self) -> None:
-        if self._polling:
-            return
-        if self.capp.settings is None:
-            self.error = "queue depths need a broker (not available in replay mode)"
-            self._update_bar()
-            return
-        self._polling = True
+    def start_poll(self) -> None:
         self._poll(self.capp.settings, self.capp.remote)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="queues-poll")
@@ -95,8 +78,7 @@ class QueuesScreen(ConsoleScreen):
         self.post_message(QueuesLoaded(depths, error, self.capp.clock()))
 
     def on_queues_loaded(self, message: QueuesLoaded) -> None:
-        self._polling = False
-        self.error = message.error
+        self.answered(message.error)
         if message.depths is not None:
             self.answer_at = message.at
             self.depths = list(message.depths)
@@ -104,15 +86,7 @@ class QueuesScreen(ConsoleScreen):
                 self.history.setdefault(d.name, deque(maxlen=HISTORY)).append((message.at, int(d.messages)))
             self._fill()
         self._update_bar()
-        interval = self.capp.poll_interval
-        if interval and interval > 0:
-            self.set_timer(interval, self._scheduled)
-
-    def _scheduled(self) -> None:
-        if self.is_current:
-            self.poll()
-        else:
-            self._stale = True
+        self.schedule_next()
 
     def _fill(self) -> None:
         table = self.query_one(DataTable)
@@ -155,9 +129,6 @@ class QueuesScreen(ConsoleScreen):
             bar.append(" │ ")
             bar.append(self.error[:300], style="bold red")
         self.query_one("#queues-bar", Static).update(bar)
-
-    def action_refresh(self) -> None:
-        self.poll()
 
     def current_queue(self) -> str | None:
         table = self.query_one(DataTable)

@@ -20,7 +20,7 @@ from ..fmt import cell, clock_time
 from ..messages import RemoteAnswer
 from ..model import W_STATUS
 from ..widgets.table_widths import settle_widths
-from .base import ConsoleScreen
+from .base import PolledScreen
 
 TITLES = {"active": "Active", "reserved": "Reserved", "scheduled": "Scheduled", "revoked": "Revoked"}
 
@@ -89,7 +89,7 @@ def rows_of(kind: str, replies: dict[str, Any], now: float | None = None,
     return out
 
 
-class RemoteViewScreen(ConsoleScreen):
+class RemoteViewScreen(PolledScreen):
     BINDINGS = [
         Binding("r", "refresh", "Refresh", id="remote.refresh", tooltip="ask the workers now"),
         Binding("enter", "detail", "Detail", id="remote.detail"),
@@ -107,10 +107,7 @@ class RemoteViewScreen(ConsoleScreen):
         self.MODE = kind
         self.answer_at: float | None = None
         self.missing: list[str] = []
-        self.error: str | None = None
         self.count = 0
-        self._polling = False
-        self._stale = False
         self._ids: dict[str, str] = {}
         self._names: dict[str, str] = {}  # row key -> task name as the worker reported it
 
@@ -120,27 +117,9 @@ class RemoteViewScreen(ConsoleScreen):
         table.add_columns("WORKER", "ID", "NAME", "INFO" if self.kind != "scheduled" else "ETA", "ARGS")
         yield table
 
-    def on_mount(self) -> None:
-        self.query_one(DataTable).focus()
-        self.poll()
-
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
-        if self._stale:
-            self._stale = False
-            self.poll()
-
-    def poll(self) -> None:
-        if self._polling:
-            return
-        remote = self.capp.remote
-        if remote is None:
-            self.error = self.capp.remote_unavailable_reason
-            self._update_bar()
-            return
-        self._polling = True
-        self._update_bar()
-        self._poll(remote)
+    def start_poll(self) -> None:
+        self._update_bar()  # "asking …"
+        self._poll(self.capp.remote)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="remote-poll")
     def _poll(self, remote: Any) -> None:
@@ -151,8 +130,7 @@ class RemoteViewScreen(ConsoleScreen):
         self.post_message(RemoteAnswer(self.kind, result, error, self.capp.clock()))
 
     def on_remote_answer(self, message: RemoteAnswer) -> None:
-        self._polling = False
-        self.error = message.error
+        self.answered(message.error)
         if message.result is not None:
             replies = dict(getattr(message.result, "replies", {}) or {})
             self.answer_at = message.at
@@ -160,15 +138,7 @@ class RemoteViewScreen(ConsoleScreen):
             self.missing = sorted(set(getattr(message.result, "missing", []) or []) | (known - set(replies)))
             self._fill(rows_of(self.kind, replies, message.at, short_ids=self.app.size.width < 140))
         self._update_bar()
-        interval = self.capp.poll_interval
-        if interval and interval > 0:
-            self.set_timer(interval, self._scheduled)
-
-    def _scheduled(self) -> None:
-        if self.is_current:
-            self.poll()
-        else:
-            self._stale = True
+        self.schedule_next()
 
     def _fill(self, rows: list[tuple[str, str, tuple[Any, ...]]]) -> None:
         table = self.query_one(DataTable)
@@ -201,9 +171,6 @@ class RemoteViewScreen(ConsoleScreen):
             bar.append("│ ")
             bar.append(self.error[:300], style="bold red")
         self.query_one("#remote-bar", Static).update(bar)
-
-    def action_refresh(self) -> None:
-        self.poll()
 
     def current_task(self) -> tuple[str, str] | None:
         table = self.query_one(DataTable)

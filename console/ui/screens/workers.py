@@ -25,7 +25,7 @@ from ..model import (
     W_SWVER,
 )
 from ..widgets.table_widths import settle_widths, update_cell_growing
-from .base import ConsoleScreen
+from .base import PolledScreen
 
 COLUMNS = (("worker", "WORKER"), ("status", "STATUS"), ("active", "ACT"), ("processed", "DONE"),
            ("okfail", "OK/FAIL"), ("rate", "RATE/s"), ("load", "LOAD"), ("pool", "POOL"),
@@ -44,7 +44,8 @@ def pool_text(stats: dict[str, Any] | None, hint: Any) -> str:
     return str(hint) if hint else "-"
 
 
-class WorkersScreen(ConsoleScreen):
+class WorkersScreen(PolledScreen):
+    POLL_FACTOR, POLL_MIN = 2.0, 2.0  # stats: every other interval, at least 2 s apart
     MODE = "workers"
     BINDINGS = [
         Binding("enter", "detail", "Detail", id="workers.detail", tooltip="stats, registered, queues, conf"),
@@ -69,10 +70,7 @@ class WorkersScreen(ConsoleScreen):
         self.queues: dict[str, Any] = {}
         self.answer_at: float | None = None
         self.missing: list[str] = []
-        self.error: str | None = None
         self._cells: dict[str, tuple[Any, ...]] = {}
-        self._polling = False
-        self._timer: Any = None
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="workers-bar")
@@ -81,21 +79,9 @@ class WorkersScreen(ConsoleScreen):
             table.add_column(title, key=key)
         yield table
 
-    def on_mount(self) -> None:
-        self.query_one(DataTable).focus()
-        self.poll()
-
     # -- remote stats ---------------------------------------------------------
-    def poll(self) -> None:
-        if self._polling:
-            return
-        remote = self.capp.remote
-        if remote is None:
-            self.error = self.capp.remote_unavailable_reason
-            self._update_bar()
-            return
-        self._polling = True
-        self._poll(remote)
+    def start_poll(self) -> None:
+        self._poll(self.capp.remote)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="workers-poll")
     def _poll(self, remote: Any) -> None:
@@ -109,8 +95,7 @@ class WorkersScreen(ConsoleScreen):
         self.post_message(RemoteAnswer("workers", result, error, self.capp.clock()))
 
     def on_remote_answer(self, message: RemoteAnswer) -> None:
-        self._polling = False
-        self.error = message.error
+        self.answered(message.error)
         if message.result is not None:
             stats, queues = message.result
             self.stats = dict(stats.replies)
@@ -119,24 +104,7 @@ class WorkersScreen(ConsoleScreen):
             self.missing = sorted(set(self.capp.model.workers) - set(self.stats)
                                   - {h for h, w in self.capp.model.workers.items() if w[W_STATUS] == "offline"})
         self.refresh_model(False, True)
-        interval = self.capp.poll_interval
-        if interval and interval > 0:
-            self._timer = self.set_timer(max(interval * 2, 2.0), self._scheduled_poll)
-
-    def _scheduled_poll(self) -> None:
-        if self.is_current:
-            self.poll()
-        else:
-            self._stale = True
-
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
-        if getattr(self, "_stale", False):
-            self._stale = False
-            self.poll()
-
-    def action_refresh(self) -> None:
-        self.poll()
+        self.schedule_next()
 
     # -- table --------------------------------------------------------------
     def _row(self, w: Any) -> tuple[Any, ...]:
