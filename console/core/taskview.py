@@ -197,13 +197,12 @@ class TaskViewer:
         ids.extend(r[T_UUID] for r in nulls)  # unknown values last, whatever the direction
         return ids
 
-    def sorted_ids(self, sort: str, reverse: bool, fresh: bool = True) -> list[str]:
-        """Every task id in ``sort`` order.  ``fresh=False`` reuses the last sort of the
-        same column/direction even if rows changed since (it may then hold evicted
-        ids and miss new ones: callers drop ids not in ``rows``)."""
+    def sorted_ids(self, sort: str, reverse: bool) -> list[str]:
+        """Every task id in ``sort`` order (cached per row version; :meth:`ids` reuses
+        an older one itself when a user change should not pay for a re-sort)."""
         key = (self.version, sort, reverse)
         cached = self._sorted
-        if cached is not None and (cached[0] == key or (not fresh and cached[0][1:] == key[1:])):
+        if cached is not None and cached[0] == key:
             return cached[1]
         ids = self._sort(list(self.rows.values()), sort, reverse)
         self._sorted = (key, ids)
@@ -286,7 +285,7 @@ class TaskViewer:
             if order_version != self.version:
                 ids = self._keep(ids, [], None)  # drop ids evicted since the sort
         else:
-            ids = self.sorted_ids(spec.sort, spec.reverse, fresh=True)
+            ids = self.sorted_ids(spec.sort, spec.reverse)
             order_version = self.version
         self._filtered = ((order_version, *sort_key), query, ids, self.version)
         return ids

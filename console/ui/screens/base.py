@@ -160,3 +160,14 @@ class PolledScreen(ConsoleScreen):
 
     def action_refresh(self) -> None:
         self.poll()
+
+    def cursor_key(self) -> str | None:
+        """The row key under the table's cursor (None: empty table)."""
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:  # noqa: BLE001
+            return None
+        return str(key) if key is not None else None

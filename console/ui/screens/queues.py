@@ -131,14 +131,7 @@ class QueuesScreen(PolledScreen):
         self.query_one("#queues-bar", Static).update(bar)
 
     def current_queue(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:  # noqa: BLE001
-            return None
-        return str(key) if key is not None else None
+        return self.cursor_key()  # rows are keyed by queue name
 
     def action_do_purge(self) -> None:
         self.request("purge", self.current_queue())

@@ -173,31 +173,19 @@ class RemoteViewScreen(PolledScreen):
         self.query_one("#remote-bar", Static).update(bar)
 
     def current_task(self) -> tuple[str, str] | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:  # noqa: BLE001
-            return None
-        tid = self._ids.get(str(key))
+        key = self.cursor_key()
+        tid = self._ids.get(key) if key is not None else None
         if not tid:
             return None
-        name = self._names.get(str(key))
+        name = self._names.get(key)
         if not name:  # (revoked ids come without a name) the task list may know it
             row = self.capp.model.tasks.get(tid)
             name = str(row[1] or "") if row is not None else ""
         return tid, name
 
     def current_worker(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:  # noqa: BLE001
-            return None
-        return str(key).split("\x00", 1)[0]
+        key = self.cursor_key()  # "host\x00task id\x00index"
+        return key.split("\x00", 1)[0] if key is not None else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_detail()

@@ -170,14 +170,7 @@ class WorkersScreen(PolledScreen):
 
     # -- selection / actions ----------------------------------------------
     def current_worker(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        except Exception:  # noqa: BLE001
-            return None
-        return str(key.value) if key is not None and key.value is not None else None
+        return self.cursor_key()  # rows are keyed by hostname
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_detail()
