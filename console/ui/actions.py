@@ -26,26 +26,41 @@ class ActionSpec:
     target: str  # "task" | "worker" | "queue"
     destructive: bool
     fields: tuple[tuple[str, str, str], ...] = ()  # (name, label, default)
+    #: what will be done, for the confirmation: ``{task}`` / ``{workers}`` / ``{target}``
+    #: and the parameters by name (ActionRequest.describe fills them, sanitized)
+    sentence: str = "{target}"
 
 
 ACTIONS: dict[str, ActionSpec] = {a.id: a for a in (
-    ActionSpec("revoke", "Revoke task", "task", True),
+    ActionSpec("revoke", "Revoke task", "task", True,
+               sentence="Revoke {task}: workers will discard it if it has not started."),
     ActionSpec("terminate", "Revoke and terminate task (choose signal)", "task", True,
-               (("signal", "Signal", "SIGTERM"),)),
-    ActionSpec("revoke_canvas", "Revoke the whole canvas of task", "task", True),
+               (("signal", "Signal", "SIGTERM"),),
+               sentence="Revoke {task} and send {signal} to the process running it."),
+    ActionSpec("revoke_canvas", "Revoke the whole canvas of task", "task", True,
+               sentence="Revoke every unfinished task of the canvas of {task}."),
     ActionSpec("rate_limit", "Set rate limit of a task type", "worker", False,
-               (("task_name", "Task name", ""), ("rate_limit", "Rate (e.g. 10/m, 0 = none)", "10/m"))),
+               (("task_name", "Task name", ""), ("rate_limit", "Rate (e.g. 10/m, 0 = none)", "10/m")),
+               sentence="Set the rate limit of {task_name} to {rate_limit} on {workers}."),
     ActionSpec("time_limit", "Set time limits of a task type", "worker", False,
                (("task_name", "Task name", ""), ("soft", "Soft limit (s)", "60"),
-                ("hard", "Hard limit (s)", "120"))),
-    ActionSpec("pool_grow", "Grow worker pool", "worker", False, (("n", "Processes to add", "1"),)),
-    ActionSpec("pool_shrink", "Shrink worker pool", "worker", True, (("n", "Processes to remove", "1"),)),
+                ("hard", "Hard limit (s)", "120")),
+               sentence="Set time limits of {task_name} to soft={soft}s hard={hard}s on {workers}."),
+    ActionSpec("pool_grow", "Grow worker pool", "worker", False, (("n", "Processes to add", "1"),),
+               sentence="Grow the pool of {workers} by {n} process(es)."),
+    ActionSpec("pool_shrink", "Shrink worker pool", "worker", True, (("n", "Processes to remove", "1"),),
+               sentence="Shrink the pool of {workers} by {n} process(es)."),
     ActionSpec("autoscale", "Set autoscale max/min", "worker", False,
-               (("max", "Max processes", "4"), ("min", "Min processes", "1"))),
-    ActionSpec("add_consumer", "Add queue consumer", "worker", False, (("queue", "Queue", ""),)),
-    ActionSpec("cancel_consumer", "Cancel queue consumer", "worker", True, (("queue", "Queue", ""),)),
-    ActionSpec("shutdown", "Shut down worker", "worker", True),
-    ActionSpec("purge", "Purge queue (delete every waiting message)", "queue", True),
+               (("max", "Max processes", "4"), ("min", "Min processes", "1")),
+               sentence="Set autoscale of {workers} to max={max} min={min}."),
+    ActionSpec("add_consumer", "Add queue consumer", "worker", False, (("queue", "Queue", ""),),
+               sentence="Make {workers} start consuming from queue {queue}."),
+    ActionSpec("cancel_consumer", "Cancel queue consumer", "worker", True, (("queue", "Queue", ""),),
+               sentence="Make {workers} stop consuming from queue {queue}."),
+    ActionSpec("shutdown", "Shut down worker", "worker", True,
+               sentence="Shut down {workers} (warm shutdown: running tasks finish first)."),
+    ActionSpec("purge", "Purge queue (delete every waiting message)", "queue", True,
+               sentence="Purge queue {target}: delete every message waiting in it. This cannot be undone."),
 )}
 
 
@@ -67,33 +82,19 @@ class ActionRequest:
         label = safe_text(self.label, 80, oneline=True)
         task = f"task {t}" + (f" ({label})" if label else "")
         workers = f"worker {t}" if t else "EVERY worker"
-        a = self.action
-        if a == "revoke":
-            return f"Revoke {task}: workers will discard it if it has not started."
-        if a == "terminate":
-            return f"Revoke {task} and send {p.get('signal', 'SIGTERM')} to the process running it."
-        if a == "revoke_canvas":
-            return f"Revoke every unfinished task of the canvas of {task}."
-        if a == "rate_limit":
-            return f"Set the rate limit of {p.get('task_name')} to {p.get('rate_limit')} on {workers}."
-        if a == "time_limit":
-            return (f"Set time limits of {p.get('task_name')} to soft={p.get('soft')}s "
-                    f"hard={p.get('hard')}s on {workers}.")
-        if a == "pool_grow":
-            return f"Grow the pool of {workers} by {p.get('n', '1')} process(es)."
-        if a == "pool_shrink":
-            return f"Shrink the pool of {workers} by {p.get('n', '1')} process(es)."
-        if a == "autoscale":
-            return f"Set autoscale of {workers} to max={p.get('max')} min={p.get('min')}."
-        if a == "add_consumer":
-            return f"Make {workers} start consuming from queue {p.get('queue')}."
-        if a == "cancel_consumer":
-            return f"Make {workers} stop consuming from queue {p.get('queue')}."
-        if a == "shutdown":
-            return f"Shut down {workers} (warm shutdown: running tasks finish first)."
-        if a == "purge":
-            return f"Purge queue {t}: delete every message waiting in it. This cannot be undone."
-        return f"{a} {t}"
+        spec = ACTIONS.get(self.action)
+        if spec is None:
+            return f"{self.action} {t}"
+        # a parameter not given reads "None"; signal and n have the defaults execute() uses
+        values = _Values({"signal": "SIGTERM", "n": "1"} | p, task=task, workers=workers, target=t)
+        return spec.sentence.format_map(values)
+
+
+class _Values(dict):
+    """format_map values: a missing name reads "None" (it was never given)."""
+
+    def __missing__(self, key: str) -> str:
+        return "None"
 
 
 @dataclass
