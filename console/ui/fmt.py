@@ -86,3 +86,16 @@ def loadavg(value: Any) -> str:
     if isinstance(value, list | tuple):
         return " ".join(f"{v:.2f}" if isinstance(v, int | float) else "?" for v in value[:3])
     return number(value)
+
+
+DETAIL_CAP = 64 * 1024
+
+
+def capped(value: Any, cap: int = DETAIL_CAP) -> Text:
+    """A long value as inert Text, cut at ``cap`` characters with a notice saying how much more."""
+    raw = value if isinstance(value, str) else repr(value) if value is not None else ""
+    text = inert(raw[:cap])
+    if len(raw) > cap:
+        text.append(f"\n… {len(raw) - cap:,} more characters not shown (first {cap // 1024} KB)",
+                    style="bold reverse")
+    return text

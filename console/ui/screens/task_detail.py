@@ -18,21 +18,11 @@ from textual.widgets import Static
 
 from console.core.sanitize import inert, safe_text
 
-from ..fmt import clock_time, duration, state_text
+from ..fmt import DETAIL_CAP, capped, clock_time, duration, state_text
 from ..messages import DetailLoaded
 from .base import ConsoleScreen
 
-DETAIL_CAP = 64 * 1024
 FINAL_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED", "REJECTED"})
-
-
-def capped(value: Any, cap: int = DETAIL_CAP) -> Text:
-    raw = value if isinstance(value, str) else repr(value) if value is not None else ""
-    text = inert(raw[:cap])
-    if len(raw) > cap:
-        text.append(f"\n… {len(raw) - cap:,} more characters not shown (first {cap // 1024} KB)",
-                    style="bold reverse")
-    return text
 
 
 def traceback_renderable(tb: Any) -> Any:

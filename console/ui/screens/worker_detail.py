@@ -14,13 +14,12 @@ from textual.widgets import Static
 
 from console.core.sanitize import inert
 
-from ..fmt import clock_time
+from ..fmt import capped, clock_time
 from ..messages import RemoteAnswer
 from .base import ConsoleScreen
 
 SECTIONS = (("stats", "Stats"), ("registered", "Registered tasks"), ("active_queues", "Active queues"),
             ("conf", "Configuration"))
-CAP = 64 * 1024
 
 
 def pretty(value: Any) -> Text:
@@ -28,10 +27,7 @@ def pretty(value: Any) -> Text:
         raw = json.dumps(value, indent=2, sort_keys=True, default=repr)
     except (TypeError, ValueError):
         raw = repr(value)
-    text = inert(raw[:CAP])
-    if len(raw) > CAP:
-        text.append(f"\n… {len(raw) - CAP:,} more characters", style="bold reverse")
-    return text
+    return capped(raw)
 
 
 class WorkerDetailScreen(ConsoleScreen):
