@@ -11,26 +11,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from console.core.redis_server import EmbeddedRedis
+from tests.cli_runner import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 CTL = str(Path(sys.executable).with_name("ctl"))
 CELERY = str(Path(sys.executable).with_name("celery"))
 
 
-def _app():  # noqa: ANN202
-    from cli.app import app
-    from cli.main import _register
-
-    if not any(c.name == "status" for c in app.registered_commands):
-        _register()
-    return app
-
-
-def invoke(*args: str, input: str | None = None):  # noqa: ANN201
-    return CliRunner().invoke(_app(), list(args), input=input)
 
 
 def test_status_json_shape_and_early_return(cluster, cluster_env) -> None:

@@ -14,20 +14,8 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from typer.testing import CliRunner
 
-
-def _app():  # noqa: ANN202
-    from cli.app import app
-    from cli.main import _register
-
-    if not any(c.name == "status" for c in app.registered_commands):
-        _register()
-    return app
-
-
-def invoke(*args: str, input: str | None = None):  # noqa: ANN201
-    return CliRunner().invoke(_app(), list(args), input=input)
+from tests.cli_runner import invoke
 
 
 def revoke_json(*args: str) -> dict:

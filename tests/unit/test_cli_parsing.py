@@ -10,25 +10,12 @@ import json
 import socket
 
 import pytest
-from typer.testing import CliRunner
 
 from console.core import beat as beat_core
 from console.core.broker_scan import decode_message, embedded_tasks
 from console.core.results import child_ids
 from console.core.revoke_tree import Node, _components
-
-
-def _app():  # noqa: ANN202
-    from cli.app import app
-    from cli.main import _register
-
-    if not any(c.name == "status" for c in app.registered_commands):
-        _register()
-    return app
-
-
-def invoke(*args: str, env: dict[str, str] | None = None, input: str | None = None):  # noqa: ANN201
-    return CliRunner().invoke(_app(), list(args), env=env, input=input)
+from tests.cli_runner import invoke
 
 
 def _dead_url() -> str:
