@@ -19,6 +19,12 @@ EXIT_CODES_HELP = (
     "4 result --wait: task failed or was revoked; 5 result --wait: timed out."
 )
 
+# options shared by the broadcast commands (status, inspect)
+DestinationOption = Annotated[
+    list[str] | None, typer.Option("-d", "--destination", help="Only this worker (repeatable).")]
+ReplyTimeoutOption = Annotated[
+    float, typer.Option("--timeout", "-t", help="Seconds to wait for replies.", min=0.01)]
+
 app = typer.Typer(
     name="ctl",
     help="Operations console and runbook CLI for Celery clusters.\n\n" + EXIT_CODES_HELP,

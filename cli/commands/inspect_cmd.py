@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.app import DestinationOption, ReplyTimeoutOption
+
 TASK_LIST_METHODS = {"active", "reserved", "scheduled", "query-task", "query_task"}
 WHAT_HELP = ("active, reserved, scheduled, revoked, stats, registered, active-queues, "
              "query-task ID..., ping, conf, report, clock")
@@ -86,11 +88,8 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         what: Annotated[str, typer.Argument(help=WHAT_HELP, show_default=False)],
         ids: Annotated[list[str] | None, typer.Argument(help="Task ids (query-task only).", show_default=False)] = None,
-        destination: Annotated[
-            list[str] | None,
-            typer.Option("-d", "--destination", help="Only this worker (repeatable)."),
-        ] = None,
-        timeout: Annotated[float, typer.Option("--timeout", "-t", help="Seconds to wait for replies.", min=0.01)] = 1.0,
+        destination: DestinationOption = None,
+        timeout: ReplyTimeoutOption = 1.0,
         as_json: Annotated[bool, typer.Option("--json", help="One JSON document {worker: reply}, as `celery inspect --json`.")] = False,
     ) -> None:
         """Inspect workers: WHAT is one of active, reserved, scheduled, revoked, stats,

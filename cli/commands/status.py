@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from cli.app import DestinationOption, ReplyTimeoutOption
+
 
 def register(app: typer.Typer) -> None:
     """Register the command on ``app``."""
@@ -13,11 +15,8 @@ def register(app: typer.Typer) -> None:
     @app.command("status")
     def status(
         ctx: typer.Context,
-        destination: Annotated[
-            list[str] | None,
-            typer.Option("-d", "--destination", help="Only this worker (repeatable)."),
-        ] = None,
-        timeout: Annotated[float, typer.Option("--timeout", "-t", help="Seconds to wait for replies.", min=0.01)] = 1.0,
+        destination: DestinationOption = None,
+        timeout: ReplyTimeoutOption = 1.0,
         as_json: Annotated[bool, typer.Option("--json", help="One JSON document: {worker: {\"ok\": \"pong\"}} (as `celery status --json`).")] = False,
     ) -> None:
         """Workers that answer a ping, with reply latency, and a summary line.
