@@ -21,9 +21,11 @@ EXIT_CODES_HELP = (
 
 # options shared by the broadcast commands (status, inspect)
 DestinationOption = Annotated[
-    list[str] | None, typer.Option("-d", "--destination", help="Only this worker (repeatable).")]
+    list[str] | None, typer.Option("-d", "--destination", help="Only this worker (repeatable).")
+]
 ReplyTimeoutOption = Annotated[
-    float, typer.Option("--timeout", "-t", help="Seconds to wait for replies.", min=0.01)]
+    float, typer.Option("--timeout", "-t", help="Seconds to wait for replies.", min=0.01)
+]
 
 app = typer.Typer(
     name="ctl",
@@ -40,19 +42,33 @@ def global_options(
     ctx: typer.Context,
     app_module: Annotated[
         str | None,
-        typer.Option("-A", "--app", help="Celery app module to import (for its config and beat schedule).", envvar="CELERY_APP"),
+        typer.Option(
+            "-A",
+            "--app",
+            help="Celery app module to import (for its config and beat schedule).",
+            envvar="CELERY_APP",
+        ),
     ] = None,
     broker: Annotated[
         str | None,
-        typer.Option("--broker", "-b", help="Broker URL.", envvar="CELERY_BROKER_URL", show_envvar=True),
+        typer.Option(
+            "--broker", "-b", help="Broker URL.", envvar="CELERY_BROKER_URL", show_envvar=True
+        ),
     ] = None,
     result_backend: Annotated[
         str | None,
-        typer.Option("--result-backend", help="Result backend URL.", envvar="CELERY_RESULT_BACKEND", show_envvar=True),
+        typer.Option(
+            "--result-backend",
+            help="Result backend URL.",
+            envvar="CELERY_RESULT_BACKEND",
+            show_envvar=True,
+        ),
     ] = None,
     connect_timeout: Annotated[
         float,
-        typer.Option("--connect-timeout", help="Seconds to wait for the broker/backend connection.", min=0.05),
+        typer.Option(
+            "--connect-timeout", help="Seconds to wait for the broker/backend connection.", min=0.05
+        ),
     ] = 1.0,
     read_only: Annotated[
         bool,
@@ -64,8 +80,11 @@ def global_options(
 
     with guard():
         ctx.obj = ClusterSettings.resolve(
-            app=app_module, broker=broker, result_backend=result_backend,
-            connect_timeout=connect_timeout, read_only=True if read_only else None,
+            app=app_module,
+            broker=broker,
+            result_backend=result_backend,
+            connect_timeout=connect_timeout,
+            read_only=True if read_only else None,
         )
 
 

@@ -46,9 +46,17 @@ def _console(stderr: bool) -> Console:
         except ValueError:
             width = None
         width = max(width or 0, 400)
-    return Console(file=stream, no_color=no_color, color_system=None if (no_color or not is_tty) else "auto",
-                   force_terminal=False if not is_tty else None, width=width,
-                   highlight=False, markup=False, emoji=False, soft_wrap=False)
+    return Console(
+        file=stream,
+        no_color=no_color,
+        color_system=None if (no_color or not is_tty) else "auto",
+        force_terminal=False if not is_tty else None,
+        width=width,
+        highlight=False,
+        markup=False,
+        emoji=False,
+        soft_wrap=False,
+    )
 
 
 def out_console() -> Console:
@@ -80,7 +88,8 @@ def _is_connection_error(exc: BaseException) -> bool:
     name = type(exc).__name__
     module = type(exc).__module__ or ""
     return name in {"OperationalError", "ConnectionError", "TimeoutError"} or (
-        module.startswith(("redis", "kombu", "amqp")) and "onnect" in name)
+        module.startswith(("redis", "kombu", "amqp")) and "onnect" in name
+    )
 
 
 @contextmanager
@@ -96,7 +105,7 @@ def guard(settings: ClusterSettings | None = None) -> Iterator[None]:
     except CtlError as exc:
         error_line(scrub(exc.message))
         raise typer.Exit(exc.exit_code) from None
-    except Exception as exc:  # noqa: BLE001 - never a traceback
+    except Exception as exc:
         text = str(exc).splitlines()[0] if str(exc) else ""
         message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
         if _is_connection_error(exc):
@@ -122,8 +131,11 @@ def validate_task_id(task_id: str) -> str:
 
     tid = task_id.strip()
     if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,127}", tid) or not re.fullmatch(
-            r"[0-9a-fA-F-]{8,64}", tid):
-        raise UsageError(f"malformed task id {safe_text(task_id, 80, oneline=True)!r} (expected a UUID)")
+        r"[0-9a-fA-F-]{8,64}", tid
+    ):
+        raise UsageError(
+            f"malformed task id {safe_text(task_id, 80, oneline=True)!r} (expected a UUID)"
+        )
     return tid
 
 

@@ -83,7 +83,7 @@ def sample_app(cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch):
     app.conf.broker_read_url = app.conf.broker_write_url = cluster.broker_url
     app.backend_cls = None  # ClusterSettings pins an explicit backend URL here too
     # drop cached connection pools / backend built for another URL
-    app._pool = None  # noqa: SLF001
+    app._pool = None
     app.__dict__.pop("backend", None)
     app.__dict__.pop("amqp", None)
     # Celery 5.7 caches the backend per thread and per app
@@ -97,15 +97,15 @@ def sample_app(cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch):
     reset_app_urls(app)
 
 
-def reset_app_urls(app) -> None:  # noqa: ANN001
+def reset_app_urls(app) -> None:
     """Forget URLs pinned on the module-global sample_proj app by a test."""
     app.conf.broker_read_url = app.conf.broker_write_url = None
     app.backend_cls = None
-    app._pool = None  # noqa: SLF001
+    app._pool = None
     app.__dict__.pop("backend", None)
     app.__dict__.pop("amqp", None)
     if hasattr(app, "_backend_cache"):
-        app._backend_cache = None  # noqa: SLF001
+        app._backend_cache = None
     local = getattr(app, "_local", None)
     if local is not None and hasattr(local, "backend"):
         del local.backend
@@ -138,4 +138,3 @@ def _restore_cluster_env() -> Iterator[None]:
 def _no_color(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("CTL_READ_ONLY", raising=False)
-

@@ -20,25 +20,61 @@ def register(app: typer.Typer) -> None:
     @app.command("console")
     def console(
         ctx: typer.Context,
-        read_only: Annotated[bool, typer.Option(
-            "--read-only", help="Hide and refuse every action (also CTL_READ_ONLY=1).",
-            envvar="CTL_READ_ONLY")] = False,
-        replay: Annotated[str | None, typer.Option(
-            "--replay", help="Replay a recording (ctl events --record) instead of the live cluster; no broker needed.",
-            metavar="FILE")] = None,
-        speed: Annotated[float, typer.Option(
-            "--speed", help="Replay speed factor (0 = load everything at once).", min=0.0)] = 1.0,
-        max_tasks: Annotated[int, typer.Option(
-            "--max-tasks", help="Tasks kept in memory (oldest finished evicted first).", min=100)] = 100_000,
-        refresh: Annotated[float, typer.Option(
-            "--refresh", help="Seconds between screen refreshes (feed polls).", min=0.05, max=5.0)] = 0.2,
-        poll: Annotated[float, typer.Option(
-            "--poll", help="Seconds between remote-control polls (Active/Reserved/... screens).",
-            min=0.5)] = 5.0,
-        beat_schedule: Annotated[str | None, typer.Option(
-            "--beat-schedule", help="celery beat's schedule file (beat -s FILE): the Beat screen shows "
-            "last run / run count from it (also CTL_BEAT_SCHEDULE; default: the app's beat_schedule_filename).",
-            envvar="CTL_BEAT_SCHEDULE", metavar="FILE")] = None,
+        read_only: Annotated[
+            bool,
+            typer.Option(
+                "--read-only",
+                help="Hide and refuse every action (also CTL_READ_ONLY=1).",
+                envvar="CTL_READ_ONLY",
+            ),
+        ] = False,
+        replay: Annotated[
+            str | None,
+            typer.Option(
+                "--replay",
+                help="Replay a recording (ctl events --record) instead of the live cluster; no broker needed.",
+                metavar="FILE",
+            ),
+        ] = None,
+        speed: Annotated[
+            float,
+            typer.Option(
+                "--speed", help="Replay speed factor (0 = load everything at once).", min=0.0
+            ),
+        ] = 1.0,
+        max_tasks: Annotated[
+            int,
+            typer.Option(
+                "--max-tasks", help="Tasks kept in memory (oldest finished evicted first).", min=100
+            ),
+        ] = 100_000,
+        refresh: Annotated[
+            float,
+            typer.Option(
+                "--refresh",
+                help="Seconds between screen refreshes (feed polls).",
+                min=0.05,
+                max=5.0,
+            ),
+        ] = 0.2,
+        poll: Annotated[
+            float,
+            typer.Option(
+                "--poll",
+                help="Seconds between remote-control polls (Active/Reserved/... screens).",
+                min=0.5,
+            ),
+        ] = 5.0,
+        beat_schedule: Annotated[
+            str | None,
+            typer.Option(
+                "--beat-schedule",
+                help="celery beat's schedule file (beat -s FILE): the Beat screen shows "
+                "last run / run count from it (also CTL_BEAT_SCHEDULE; default: the app's beat_schedule_filename).",
+                envvar="CTL_BEAT_SCHEDULE",
+                metavar="FILE",
+            ),
+        ] = None,
     ) -> None:
         """Open the full-screen console (Workers, Tasks, Active, Reserved, Scheduled, Revoked, Canvas, Beat, Queues)."""
         import os
@@ -57,9 +93,16 @@ def register(app: typer.Typer) -> None:
                 from console.ui.app import create_app
 
                 feed = ReplayFeed(replay, speed=speed, max_tasks=max_tasks)
-                app = create_app(None, feed, read_only=read_only, refresh=refresh, poll_interval=poll,
-                                 max_tasks=max_tasks, cluster_label=f"replay {os.path.basename(replay)}",
-                                 beat_schedule_file=beat_schedule or None)
+                app = create_app(
+                    None,
+                    feed,
+                    read_only=read_only,
+                    refresh=refresh,
+                    poll_interval=poll,
+                    max_tasks=max_tasks,
+                    cluster_label=f"replay {os.path.basename(replay)}",
+                    beat_schedule_file=beat_schedule or None,
+                )
             else:
                 settings = settings_of(ctx)
                 settings.read_only = settings.read_only or read_only
@@ -69,8 +112,14 @@ def register(app: typer.Typer) -> None:
                     parse_url(settings.broker_url)
                 from console.ui.app import create_app
 
-                app = create_app(settings, read_only=read_only, refresh=refresh, poll_interval=poll,
-                                 max_tasks=max_tasks, beat_schedule_file=beat_schedule or None)
+                app = create_app(
+                    settings,
+                    read_only=read_only,
+                    refresh=refresh,
+                    poll_interval=poll,
+                    max_tasks=max_tasks,
+                    beat_schedule_file=beat_schedule or None,
+                )
         except CtlError as exc:
             typer.echo(f"ctl console: {exc.message}", err=True)
             raise typer.Exit(exc.exit_code) from None

@@ -11,8 +11,15 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
         ctx: typer.Context,
-        no_console: Annotated[bool, typer.Option("--no-console", help="Run the cluster in the foreground without the console.")] = False,
-        workers: Annotated[int, typer.Option(help="Number of sample_proj workers.", min=1, max=8)] = 2,
+        no_console: Annotated[
+            bool,
+            typer.Option(
+                "--no-console", help="Run the cluster in the foreground without the console."
+            ),
+        ] = False,
+        workers: Annotated[
+            int, typer.Option(help="Number of sample_proj workers.", min=1, max=8)
+        ] = 2,
         traffic: Annotated[bool, typer.Option(help="Run the traffic generator.")] = True,
     ) -> None:
         """Start a real local cluster (embedded Redis, workers, beat, traffic) and open the console on it."""

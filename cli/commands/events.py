@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from console.core.settings import ClusterSettings
 
 
-def _type_matcher(patterns: list[str] | None):  # noqa: ANN202 - small closure factory
+def _type_matcher(patterns: list[str] | None):
     if not patterns:
         return None
     import fnmatch
@@ -65,16 +65,27 @@ def run_events(
             from console.core.recording import Recorder
 
             try:
-                recorder = Recorder(record, secrets=[settings.broker_url, settings.result_backend,
-                                                     settings.effective_broker_url,
-                                                     settings.effective_backend_url])
+                recorder = Recorder(
+                    record,
+                    secrets=[
+                        settings.broker_url,
+                        settings.result_backend,
+                        settings.effective_broker_url,
+                        settings.effective_backend_url,
+                    ],
+                )
             except OSError as exc:
                 from console.core.errors import UsageError
 
-                raise UsageError(f"cannot write --record file {str(record)!r}: "
-                                 f"{exc.strerror or exc}") from None
-        src = make_source(app, url=settings.effective_broker_url, kind=source,
-                          connect_timeout=settings.connect_timeout)
+                raise UsageError(
+                    f"cannot write --record file {str(record)!r}: {exc.strerror or exc}"
+                ) from None
+        src = make_source(
+            app,
+            url=settings.effective_broker_url,
+            kind=source,
+            connect_timeout=settings.connect_timeout,
+        )
         src.start(require_connection=True)
         tune_gc()
         deadline = time.monotonic() + duration if duration is not None else None
@@ -97,8 +108,11 @@ def run_events(
                 if st.mode != "live" or st.gaps != last_gaps:
                     from console.core.sanitize import safe_text
 
-                    err.write("ctl: events: " + safe_text(f"{st.mode}: {settings.scrub(st.message)}",
-                                                          oneline=True) + "\n")
+                    err.write(
+                        "ctl: events: "
+                        + safe_text(f"{st.mode}: {settings.scrub(st.message)}", oneline=True)
+                        + "\n"
+                    )
                     err.flush()
                 last_mode, last_gaps = st.mode, st.gaps
             if not batch:
@@ -140,18 +154,28 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         type_: Annotated[
             list[str] | None,
-            typer.Option("--type", "-t", help="Only these event types (repeatable; globs like 'task-*')."),
+            typer.Option(
+                "--type", "-t", help="Only these event types (repeatable; globs like 'task-*')."
+            ),
         ] = None,
         record: Annotated[
             Path | None,
-            typer.Option("--record", help="Also write the events to FILE (JSON lines; gzip if it ends in .gz)."),
+            typer.Option(
+                "--record",
+                help="Also write the events to FILE (JSON lines; gzip if it ends in .gz).",
+            ),
         ] = None,
-        limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Stop after N events.")] = None,
+        limit: Annotated[
+            int | None, typer.Option("--limit", "-n", min=1, help="Stop after N events.")
+        ] = None,
         duration: Annotated[
             float | None, typer.Option("--duration", min=0.0, help="Stop after S seconds.")
         ] = None,
         source: Annotated[
-            str, typer.Option("--source", help="Event source: auto, redis (fast pub/sub reader) or kombu.")
+            str,
+            typer.Option(
+                "--source", help="Event source: auto, redis (fast pub/sub reader) or kombu."
+            ),
         ] = "auto",
     ) -> None:
         """Follow the event stream: one JSON object per line on stdout (Ctrl-C to stop)."""
@@ -163,6 +187,7 @@ def register(app: typer.Typer) -> None:
         with guard(settings):
             if source not in ("auto", "redis", "kombu"):
                 raise UsageError("--source must be auto, redis or kombu")
-            code = run_events(settings, types=type_, record=record, limit=limit,
-                              duration=duration, source=source)
+            code = run_events(
+                settings, types=type_, record=record, limit=limit, duration=duration, source=source
+            )
         raise typer.Exit(code)

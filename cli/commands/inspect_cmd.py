@@ -10,8 +10,10 @@ import typer
 from cli.app import DestinationOption, ReplyTimeoutOption
 
 TASK_LIST_METHODS = {"active", "reserved", "scheduled", "query-task", "query_task"}
-WHAT_HELP = ("active, reserved, scheduled, revoked, stats, registered, active-queues, "
-             "query-task ID..., ping, conf, report, clock")
+WHAT_HELP = (
+    "active, reserved, scheduled, revoked, stats, registered, active-queues, "
+    "query-task ID..., ping, conf, report, clock"
+)
 
 
 def _task_rows(method: str, replies: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -53,8 +55,14 @@ def render_human(method: str, replies: dict[str, Any]) -> None:
             info = extra or (f"started {req.get('time_start')}" if req.get("time_start") else "")
             if req.get("worker_pid"):
                 info = (info + f" pid {req.get('worker_pid')}").strip()
-            table.add_row(inert(host), inert(req.get("id")), inert(req.get("name") or req.get("type")),
-                          inert(req.get("args")), inert(req.get("kwargs")), inert(info))
+            table.add_row(
+                inert(host),
+                inert(req.get("id")),
+                inert(req.get("name") or req.get("type")),
+                inert(req.get("args")),
+                inert(req.get("kwargs")),
+                inert(info),
+            )
         if rows:
             console.print(table)
         for host in sorted(replies):
@@ -87,10 +95,17 @@ def register(app: typer.Typer) -> None:
     def inspect(
         ctx: typer.Context,
         what: Annotated[str, typer.Argument(help=WHAT_HELP, show_default=False)],
-        ids: Annotated[list[str] | None, typer.Argument(help="Task ids (query-task only).", show_default=False)] = None,
+        ids: Annotated[
+            list[str] | None, typer.Argument(help="Task ids (query-task only).", show_default=False)
+        ] = None,
         destination: DestinationOption = None,
         timeout: ReplyTimeoutOption = 1.0,
-        as_json: Annotated[bool, typer.Option("--json", help="One JSON document {worker: reply}, as `celery inspect --json`.")] = False,
+        as_json: Annotated[
+            bool,
+            typer.Option(
+                "--json", help="One JSON document {worker: reply}, as `celery inspect --json`."
+            ),
+        ] = False,
     ) -> None:
         """Inspect workers: WHAT is one of active, reserved, scheduled, revoked, stats,
         registered, active-queues, query-task ID..., ping, conf, report, clock.
@@ -119,8 +134,9 @@ def register(app: typer.Typer) -> None:
             if method == "conf":
                 arguments["with_defaults"] = False
             check_broker(settings)
-            res = RemoteControl(settings).inspect(method, destination=destination, timeout=timeout,
-                                                  **arguments)
+            res = RemoteControl(settings).inspect(
+                method, destination=destination, timeout=timeout, **arguments
+            )
         if as_json:
             emit_json(res.replies)
         elif res.replies:

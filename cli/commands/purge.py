@@ -13,11 +13,22 @@ def register(app: typer.Typer) -> None:
     @app.command("purge")
     def purge(
         ctx: typer.Context,
-        queue: Annotated[list[str] | None, typer.Option("--queue", "-Q", help="Only this queue (repeatable).")] = None,
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be purged.")] = False,
-        yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-        timeout: Annotated[float, typer.Option("--timeout", "-t", help="Seconds to wait for consumer info.", min=0.01)] = 1.0,
-        as_json: Annotated[bool, typer.Option("--json", help="One JSON document (see docs/CLI.md).")] = False,
+        queue: Annotated[
+            list[str] | None, typer.Option("--queue", "-Q", help="Only this queue (repeatable).")
+        ] = None,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Only show what would be purged.")
+        ] = False,
+        yes: Annotated[
+            bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")
+        ] = False,
+        timeout: Annotated[
+            float,
+            typer.Option("--timeout", "-t", help="Seconds to wait for consumer info.", min=0.01),
+        ] = 1.0,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="One JSON document (see docs/CLI.md).")
+        ] = False,
     ) -> None:
         """Delete every waiting message of the queues (priority sub-queues included).
 
@@ -48,8 +59,12 @@ def register(app: typer.Typer) -> None:
                 table.add_column(col, overflow="fold")
             for d in depths:
                 prio = ", ".join(f"{k}:{v}" for k, v in sorted(d.by_priority.items()))
-                table.add_row(inert(d.name), str(d.messages), prio,
-                              "?" if d.consumers is None else str(d.consumers))
+                table.add_row(
+                    inert(d.name),
+                    str(d.messages),
+                    prio,
+                    "?" if d.consumers is None else str(d.consumers),
+                )
             console.print(table)
         total = sum(d.messages for d in depths)
         targets = [d.name for d in depths if d.messages]
@@ -59,13 +74,19 @@ def register(app: typer.Typer) -> None:
                 if not sys.stdin.isatty():
                     with guard(settings):
                         raise UsageError("refusing to purge without --yes when not on a terminal")
-                if not typer.confirm(f"Purge {total} message(s) from {len(targets)} queue(s)?", err=True):
+                if not typer.confirm(
+                    f"Purge {total} message(s) from {len(targets)} queue(s)?", err=True
+                ):
                     warn_line("aborted")
                     raise typer.Exit(EXIT_NO_MATCH)
             with guard(settings):
                 removed = purge_queues(settings, targets)
-        document = {"dry_run": dry_run, "queues": [d.as_dict() for d in depths],
-                    "purged": removed, "total_purged": sum(removed.values())}
+        document = {
+            "dry_run": dry_run,
+            "queues": [d.as_dict() for d in depths],
+            "purged": removed,
+            "total_purged": sum(removed.values()),
+        }
         if as_json:
             emit_json(document)
         elif dry_run:

@@ -25,15 +25,26 @@ def _render(info: dict[str, Any]) -> None:
             return value
         return json.dumps(value, default=str, ensure_ascii=False)
 
-    state = info["state"] + ("" if info["known"] else "  (no record in the backend: the id may be unknown)")
+    state = info["state"] + (
+        "" if info["known"] else "  (no record in the backend: the id may be unknown)"
+    )
     rows = [
-        ("id", info["id"]), ("state", state), ("task", info["name"]), ("result", fmt(info["result"])),
-        ("args", fmt(info["args"])), ("kwargs", fmt(info["kwargs"])), ("worker", info["worker"]),
-        ("retries", fmt(info["retries"])), ("date done", info["date_done"]),
-        ("parent", info["parent_id"]), ("group", info["group_id"]),
+        ("id", info["id"]),
+        ("state", state),
+        ("task", info["name"]),
+        ("result", fmt(info["result"])),
+        ("args", fmt(info["args"])),
+        ("kwargs", fmt(info["kwargs"])),
+        ("worker", info["worker"]),
+        ("retries", fmt(info["retries"])),
+        ("date done", info["date_done"]),
+        ("parent", info["parent_id"]),
+        ("group", info["group_id"]),
     ]
     for child in info["children"]:
-        label = child["id"] + (" (group: " + ", ".join(child["group"]) + ")" if child["group"] else "")
+        label = child["id"] + (
+            " (group: " + ", ".join(child["group"]) + ")" if child["group"] else ""
+        )
         rows.append(("child", label))
     for name, value in rows:
         table.add_row(name, inert(value if value is not None else ""))
@@ -52,8 +63,12 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         task_id: Annotated[str, typer.Argument(metavar="ID", help="Task id.", show_default=False)],
         wait: Annotated[bool, typer.Option("--wait", help="Wait until the task finished.")] = False,
-        timeout: Annotated[float, typer.Option("--timeout", "-t", help="Seconds to --wait.", min=0.01)] = 10.0,
-        as_json: Annotated[bool, typer.Option("--json", help="One JSON document (see docs/CLI.md).")] = False,
+        timeout: Annotated[
+            float, typer.Option("--timeout", "-t", help="Seconds to --wait.", min=0.01)
+        ] = 10.0,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="One JSON document (see docs/CLI.md).")
+        ] = False,
     ) -> None:
         """State, result, traceback, task name, args/kwargs, worker, retries, date done,
         parent and children of a task.
@@ -86,5 +101,7 @@ def register(app: typer.Typer) -> None:
         if wait and info["state"] in FAILED_STATES:
             raise typer.Exit(EXIT_TASK_FAILED)
         if not info["known"]:
-            warn_line(f"no record of {tid} in the result backend: it may be unknown or not started yet")
+            warn_line(
+                f"no record of {tid} in the result backend: it may be unknown or not started yet"
+            )
             raise typer.Exit(EXIT_NO_MATCH)

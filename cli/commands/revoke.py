@@ -25,13 +25,31 @@ def register(app: typer.Typer) -> None:
     @app.command("revoke")
     def revoke(
         ctx: typer.Context,
-        ids: Annotated[list[str] | None, typer.Argument(metavar="ID...", help="Task ids.", show_default=False)] = None,
-        stdin: Annotated[bool, typer.Option("--stdin", help="Also read ids from stdin, one per line.")] = False,
-        terminate: Annotated[bool, typer.Option("--terminate", help="Also kill the task if it is running.")] = False,
-        signal: Annotated[str, typer.Option("--signal", "-s", help="Signal for --terminate.")] = "SIGTERM",
-        tree: Annotated[bool, typer.Option("--tree", help="Revoke every unfinished task of the id's chain/group/chord.")] = False,
-        timeout: Annotated[float, typer.Option("--timeout", "-t", help="Seconds to wait for worker replies.", min=0.01)] = 1.0,
-        as_json: Annotated[bool, typer.Option("--json", help="One JSON document (see docs/CLI.md).")] = False,
+        ids: Annotated[
+            list[str] | None, typer.Argument(metavar="ID...", help="Task ids.", show_default=False)
+        ] = None,
+        stdin: Annotated[
+            bool, typer.Option("--stdin", help="Also read ids from stdin, one per line.")
+        ] = False,
+        terminate: Annotated[
+            bool, typer.Option("--terminate", help="Also kill the task if it is running.")
+        ] = False,
+        signal: Annotated[
+            str, typer.Option("--signal", "-s", help="Signal for --terminate.")
+        ] = "SIGTERM",
+        tree: Annotated[
+            bool,
+            typer.Option(
+                "--tree", help="Revoke every unfinished task of the id's chain/group/chord."
+            ),
+        ] = False,
+        timeout: Annotated[
+            float,
+            typer.Option("--timeout", "-t", help="Seconds to wait for worker replies.", min=0.01),
+        ] = 1.0,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="One JSON document (see docs/CLI.md).")
+        ] = False,
     ) -> None:
         """Revoke tasks in one broadcast; lists exactly which ids were revoked.
 
@@ -77,7 +95,11 @@ def register(app: typer.Typer) -> None:
                 revoke_ids = [n.id for n in plan.to_revoke]
             else:
                 revoke_ids = task_ids
-            res = rc.revoke(revoke_ids, terminate=terminate, signal=sig, timeout=timeout) if revoke_ids else None
+            res = (
+                rc.revoke(revoke_ids, terminate=terminate, signal=sig, timeout=timeout)
+                if revoke_ids
+                else None
+            )
         replies = res.replies if res is not None else {}
         document = {
             "revoked": revoke_ids,
@@ -99,9 +121,16 @@ def register(app: typer.Typer) -> None:
                     table.add_column(col, overflow="fold")
                 revoking = set(revoke_ids)
                 for node in plan.members:
-                    action = ("terminate" if terminate else "revoke") if node.id in revoking else "-"
-                    table.add_row(inert(node.id), inert(node.name or ""), inert(node.state),
-                                  inert(", ".join(sorted(node.sources))), action)
+                    action = (
+                        ("terminate" if terminate else "revoke") if node.id in revoking else "-"
+                    )
+                    table.add_row(
+                        inert(node.id),
+                        inert(node.name or ""),
+                        inert(node.state),
+                        inert(", ".join(sorted(node.sources))),
+                        action,
+                    )
                 console.print(table)
             verb = "terminated/revoked" if terminate else "revoked"
             console.print(f"{verb} {len(revoke_ids)} task(s):")

@@ -17,7 +17,13 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         destination: DestinationOption = None,
         timeout: ReplyTimeoutOption = 1.0,
-        as_json: Annotated[bool, typer.Option("--json", help="One JSON document: {worker: {\"ok\": \"pong\"}} (as `celery status --json`).")] = False,
+        as_json: Annotated[
+            bool,
+            typer.Option(
+                "--json",
+                help='One JSON document: {worker: {"ok": "pong"}} (as `celery status --json`).',
+            ),
+        ] = False,
     ) -> None:
         """Workers that answer a ping, with reply latency, and a summary line.
 

@@ -21,7 +21,7 @@ UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 class BeatEntry:
     name: str
     task: str
-    schedule_kind: str                 # "interval" | "crontab" | "solar" | "other"
+    schedule_kind: str  # "interval" | "crontab" | "solar" | "other"
     schedule_words: str
     schedule_raw: dict[str, Any]
     args: Any = None
@@ -33,9 +33,14 @@ class BeatEntry:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "task": self.task, "schedule": self.schedule_words,
-            "schedule_kind": self.schedule_kind, "schedule_raw": self.schedule_raw,
-            "args": self.args, "kwargs": self.kwargs, "options": self.options,
+            "name": self.name,
+            "task": self.task,
+            "schedule": self.schedule_words,
+            "schedule_kind": self.schedule_kind,
+            "schedule_raw": self.schedule_raw,
+            "args": self.args,
+            "kwargs": self.kwargs,
+            "options": self.options,
             "last_run_at": self.last_run_at.isoformat() if self.last_run_at else None,
             "total_run_count": self.total_run_count,
             "next_run_at": self.next_run_at.isoformat() if self.next_run_at else None,
@@ -89,18 +94,29 @@ def describe_schedule(sched: Any) -> tuple[str, str, dict[str, Any]]:
         return "interval", seconds_in_words(secs), {"every_seconds": secs}
     if isinstance(sched, crontab):
         raw = {
-            "minute": str(sched._orig_minute), "hour": str(sched._orig_hour),  # noqa: SLF001
-            "day_of_month": str(sched._orig_day_of_month),  # noqa: SLF001
-            "month_of_year": str(sched._orig_month_of_year),  # noqa: SLF001
-            "day_of_week": str(sched._orig_day_of_week),  # noqa: SLF001
+            "minute": str(sched._orig_minute),
+            "hour": str(sched._orig_hour),
+            "day_of_month": str(sched._orig_day_of_month),
+            "month_of_year": str(sched._orig_month_of_year),
+            "day_of_week": str(sched._orig_day_of_week),
         }
-        words = crontab_words(raw["minute"], raw["hour"], raw["day_of_month"],
-                              raw["month_of_year"], raw["day_of_week"])
-        written = " ".join(raw[k] for k in ("minute", "hour", "day_of_month", "month_of_year", "day_of_week"))
+        words = crontab_words(
+            raw["minute"],
+            raw["hour"],
+            raw["day_of_month"],
+            raw["month_of_year"],
+            raw["day_of_week"],
+        )
+        written = " ".join(
+            raw[k] for k in ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
+        )
         return "crontab", f"{words} (cron: {written})", raw
     if isinstance(sched, solar):
-        return "solar", f"at {sched.event} (lat {sched.lat}, lon {sched.lon})", {
-            "event": sched.event, "lat": sched.lat, "lon": sched.lon}
+        return (
+            "solar",
+            f"at {sched.event} (lat {sched.lat}, lon {sched.lon})",
+            {"event": sched.event, "lat": sched.lat, "lon": sched.lon},
+        )
     if isinstance(sched, schedule):
         secs = sched.run_every.total_seconds()
         return "interval", seconds_in_words(secs), {"every_seconds": secs}
@@ -118,12 +134,13 @@ def read_schedule_state(path: str) -> dict[str, Any] | None:
         with shelve.open(path, flag="r") as db:
             entries = db.get("entries")
             return dict(entries) if isinstance(entries, dict) else None
-    except Exception:  # noqa: BLE001 - corrupt / other dbm flavour: state unknown
+    except Exception:
         return None
 
 
-def beat_entries(app: Any, schedule_file: str | None = None,
-                 now: datetime | None = None) -> tuple[list[BeatEntry], bool]:
+def beat_entries(
+    app: Any, schedule_file: str | None = None, now: datetime | None = None
+) -> tuple[list[BeatEntry], bool]:
     """Every beat entry of ``app``; second value: schedule state was readable."""
     from celery.schedules import schedule as schedule_cls
 
@@ -138,8 +155,13 @@ def beat_entries(app: Any, schedule_file: str | None = None,
         sched = item.get("schedule")
         kind, words, raw = describe_schedule(sched)
         entry = BeatEntry(
-            name=name, task=str(item.get("task")), schedule_kind=kind, schedule_words=words,
-            schedule_raw=raw, args=list(item.get("args") or ()), kwargs=dict(item.get("kwargs") or {}),
+            name=name,
+            task=str(item.get("task")),
+            schedule_kind=kind,
+            schedule_words=words,
+            schedule_raw=raw,
+            args=list(item.get("args") or ()),
+            kwargs=dict(item.get("kwargs") or {}),
             options=dict(item.get("options") or {}),
         )
         stored = (state or {}).get(name)
@@ -161,7 +183,7 @@ def beat_entries(app: Any, schedule_file: str | None = None,
             if kind == "crontab" and nxt.microsecond:
                 nxt = (nxt + timedelta(seconds=0.5)).replace(microsecond=0)
             entry.next_run_at = nxt
-        except Exception:  # noqa: BLE001 - exotic schedule types
+        except Exception:
             entry.next_run_at = None
         out.append(entry)
     return out, state is not None

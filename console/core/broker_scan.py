@@ -85,7 +85,9 @@ def _walk_signature(sig: Any, kind: str, out: list[EmbeddedTask]) -> None:
     else:
         tid = options.get("task_id")
         if isinstance(tid, str):
-            out.append(EmbeddedTask(tid, str(task) if task else None, options.get("group_id"), kind))
+            out.append(
+                EmbeddedTask(tid, str(task) if task else None, options.get("group_id"), kind)
+            )
     for key, sub_kind in (("link", "callback"), ("link_error", "errback"), ("chain", "chain")):
         if options.get(key):
             _walk_signature(options.get(key), sub_kind, out)
@@ -126,9 +128,16 @@ def decode_message(raw: bytes | str, queue: str, unacked: bool = False) -> Queue
             if isinstance(decoded, list) and len(decoded) == 3:
                 args, kwargs, embed = decoded
         return QueuedMessage(
-            id=tid, name=headers.get("task"), queue=queue, root_id=headers.get("root_id"),
-            parent_id=headers.get("parent_id"), group_id=headers.get("group"),
-            eta=headers.get("eta"), args=args, kwargs=kwargs, unacked=unacked,
+            id=tid,
+            name=headers.get("task"),
+            queue=queue,
+            root_id=headers.get("root_id"),
+            parent_id=headers.get("parent_id"),
+            group_id=headers.get("group"),
+            eta=headers.get("eta"),
+            args=args,
+            kwargs=kwargs,
+            unacked=unacked,
             embedded=embedded_tasks(embed),
         )
     except (ValueError, TypeError, KeyError, AttributeError, IndexError):

@@ -87,9 +87,15 @@ class CanvasNode:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "name": self.name, "state": self.state, "runtime": self.runtime,
-            "kind": self.kind, "source": self.source, "missing": self.missing,
-            "truncated": self.truncated, "children": [c.to_dict() for c in self.children],
+            "id": self.id,
+            "name": self.name,
+            "state": self.state,
+            "runtime": self.runtime,
+            "kind": self.kind,
+            "source": self.source,
+            "missing": self.missing,
+            "truncated": self.truncated,
+            "children": [c.to_dict() for c in self.children],
         }
 
     def shape(self) -> Any:
@@ -120,8 +126,9 @@ class _Info:
     kid_groups: dict[str, str] = field(default_factory=dict)  # kid id -> group id
 
 
-def _flatten_children(items: Any, out: list[str], groups: dict[str, str],
-                      group: str | None = None, depth: int = 0) -> None:
+def _flatten_children(
+    items: Any, out: list[str], groups: dict[str, str], group: str | None = None, depth: int = 0
+) -> None:
     """Parse the backend's ``children`` (``as_tuple()`` trees, lists after JSON)."""
     if depth > 20 or not isinstance(items, list | tuple):
         return
@@ -162,7 +169,7 @@ class _Facts:
         self.lookups += 1
         try:
             meta = self.backend.get_task_meta(tid)
-        except Exception:  # noqa: BLE001 - unreachable/odd backend: events only
+        except Exception:
             self.backend_errors += 1
             return None
         return meta if isinstance(meta, dict) else None
@@ -185,13 +192,19 @@ class _Facts:
                 ts = getattr(t, attr, None)
                 if ts is not None:
                     sent = ts if sent is None else min(sent, ts)
-            info = _Info(tid, t.name, t.state, t.runtime, t.parent_id, t.root_id, sent, done,
-                         t.args)
+            info = _Info(
+                tid, t.name, t.state, t.runtime, t.parent_id, t.root_id, sent, done, t.args
+            )
         meta = self._meta(tid)
         if meta is not None:
             status = meta.get("status")
-            known = bool(meta.get("date_done") or meta.get("children") or meta.get("name")
-                         or meta.get("parent_id") or (status and status != "PENDING"))
+            known = bool(
+                meta.get("date_done")
+                or meta.get("children")
+                or meta.get("name")
+                or meta.get("parent_id")
+                or (status and status != "PENDING")
+            )
             if known:
                 if info is None:
                     info = _Info(tid, source="backend")
@@ -229,7 +242,7 @@ class _Facts:
         self.lookups += 1
         try:
             res = self.backend.restore_group(gid)
-        except Exception:  # noqa: BLE001
+        except Exception:
             return []
         if res is None:
             return []
@@ -253,7 +266,7 @@ def _list_len(args: str | None) -> int | None:
         return None
     try:
         value = ast.literal_eval(args)
-    except Exception:  # noqa: BLE001 - not a literal (object reprs, truncated)
+    except Exception:
         return None
     if isinstance(value, tuple) and value and isinstance(value[0], list | tuple):
         return len(value[0])
@@ -265,8 +278,13 @@ def _list_len(args: str | None) -> int | None:
 # --------------------------------------------------------------------------- root
 
 
-def find_root(state: Any, task_id: str, backend: Any = None, *, _facts: _Facts | None = None,
-              ) -> str:
+def find_root(
+    state: Any,
+    task_id: str,
+    backend: Any = None,
+    *,
+    _facts: _Facts | None = None,
+) -> str:
     """The top-most known ancestor of ``task_id`` (via ``root_id``, then parents)."""
     facts = _facts or _Facts(state, backend)
     cur = task_id
@@ -324,8 +342,9 @@ class _Builder:
         self.nodes += 1
         return True
 
-    def composite(self, kind: str, children: list[CanvasNode], node_id: str,
-                  source: str = "events") -> CanvasNode:
+    def composite(
+        self, kind: str, children: list[CanvasNode], node_id: str, source: str = "events"
+    ) -> CanvasNode:
         self.nodes += 1
         states = [c.state for c in children]
         sents = [self.times[id(c)][0] for c in children if id(c) in self.times]
@@ -403,8 +422,12 @@ class _Builder:
             break
         return steps
 
-    def siblings(self, ids: list[str], depth: int, parent: _Info | None = None,
-                 ) -> list[CanvasNode]:
+    def siblings(
+        self,
+        ids: list[str],
+        depth: int,
+        parent: _Info | None = None,
+    ) -> list[CanvasNode]:
         """Steps for children started together: one chain, or a group (+ chord callback)."""
         ids = [i for i in ids if i not in self.visited]
         if not ids:
@@ -423,9 +446,12 @@ class _Builder:
         tail = members[i][j:]
         members[i] = members[i][:j]
         group = self.group(members, group_id)
-        chord = self.composite("chord", [group, tail[0]],
-                               "chord:" + (group_id or tail[0].id),
-                               "backend" if group_id else "events")
+        chord = self.composite(
+            "chord",
+            [group, tail[0]],
+            "chord:" + (group_id or tail[0].id),
+            "backend" if group_id else "events",
+        )
         return [chord, *tail[1:]]
 
     def group(self, members: list[list[CanvasNode]], group_id: str | None) -> CanvasNode:
@@ -502,8 +528,11 @@ class _Builder:
             header = [steps[: k + 1]]
             for m in members:
                 if self.facts.get(m) is not None:
-                    header.append(self.chain(find_root(None, m, _facts=self.facts), 1)
-                                  if m not in self.visited else [])
+                    header.append(
+                        self.chain(find_root(None, m, _facts=self.facts), 1)
+                        if m not in self.visited
+                        else []
+                    )
             header = [h for h in header if h]
             cb = steps[k + 1]
             head = cb if cb.kind == "task" else cb.children[0]
@@ -513,7 +542,7 @@ class _Builder:
             if size is not None and size > len(group.children):
                 group.missing = size - len(group.children)
             chord = self.composite("chord", [group, cb], "chord:" + gid, "backend")
-            return [chord, *steps[k + 2:]]
+            return [chord, *steps[k + 2 :]]
         return steps
 
     def top(self, root: str) -> CanvasNode:
@@ -545,8 +574,9 @@ class _Builder:
         return node
 
 
-def canvas_tree(state: Any, task_id: str, backend: Any = None,
-                max_nodes: int = MAX_NODES) -> CanvasNode | None:
+def canvas_tree(
+    state: Any, task_id: str, backend: Any = None, max_nodes: int = MAX_NODES
+) -> CanvasNode | None:
     """The whole canvas tree ``task_id`` belongs to, or None if nothing is known of it."""
     if not isinstance(task_id, str) or not task_id:
         return None

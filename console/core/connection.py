@@ -22,12 +22,40 @@ if TYPE_CHECKING:
 REDIS_SCHEMES = {"redis", "rediss"}
 TCP_SCHEMES = {"amqp", "amqps", "pyamqp", "librabbitmq"}
 OTHER_BROKER_SCHEMES = {"memory", "filesystem", "sqs", "sentinel", "socket", "redis+socket"}
-DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671,
-                 "pyamqp": 5672, "librabbitmq": 5672}
-BACKEND_OTHER_SCHEMES = {"rpc", "db", "database", "cache", "disabled", "memory", "file",
-                         "mongodb", "couchbase", "cassandra", "elasticsearch", "dynamodb",
-                         "s3", "azureblockblob", "gs", "consul", "arangodb", "cosmosdbsql",
-                         "couchdb", "riak", "redis+socket", "sentinel", "rediss", "redis"}
+DEFAULT_PORTS = {
+    "redis": 6379,
+    "rediss": 6379,
+    "amqp": 5672,
+    "amqps": 5671,
+    "pyamqp": 5672,
+    "librabbitmq": 5672,
+}
+BACKEND_OTHER_SCHEMES = {
+    "rpc",
+    "db",
+    "database",
+    "cache",
+    "disabled",
+    "memory",
+    "file",
+    "mongodb",
+    "couchbase",
+    "cassandra",
+    "elasticsearch",
+    "dynamodb",
+    "s3",
+    "azureblockblob",
+    "gs",
+    "consul",
+    "arangodb",
+    "cosmosdbsql",
+    "couchdb",
+    "riak",
+    "redis+socket",
+    "sentinel",
+    "rediss",
+    "redis",
+}
 
 
 def parse_url(url: str, what: str = "broker") -> tuple[str, str, int | None]:
@@ -72,8 +100,9 @@ def _redis_probe(url: str, timeout: float) -> None:
         return
     import redis
 
-    client = redis.Redis.from_url(url.split(";")[0], socket_connect_timeout=timeout,
-                                  socket_timeout=timeout, retry=None)
+    client = redis.Redis.from_url(
+        url.split(";")[0], socket_connect_timeout=timeout, socket_timeout=timeout, retry=None
+    )
     try:
         client.ping()
     finally:
@@ -89,7 +118,7 @@ def check_url(url: str, timeout: float, what: str = "broker") -> None:
             _redis_probe(url, timeout)
         elif scheme in TCP_SCHEMES and port:
             _tcp_probe(host, port, timeout)
-    except Exception as exc:  # noqa: BLE001 - every failure means "unreachable"
+    except Exception as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         detail = detail.replace(url, mask_url(url))
         raise exc_type(f"{what} unreachable at {mask_url(url)}: {detail}") from None
@@ -99,7 +128,7 @@ def broker_url_of(settings: ClusterSettings) -> str:
     """The broker URL, without importing Celery when no -A app is involved."""
     from .settings import DEFAULT_BROKER
 
-    if not settings.app_module and settings._app is None:  # noqa: SLF001
+    if not settings.app_module and settings._app is None:
         return settings.broker_url or DEFAULT_BROKER
     return settings.effective_broker_url
 
@@ -117,7 +146,9 @@ def check_backend(settings: ClusterSettings) -> str:
     """Fail fast when the result backend is unreachable; returns its URL."""
     url = settings.effective_backend_url
     if not url:
-        raise UsageError("no result backend configured (use --result-backend or CELERY_RESULT_BACKEND)")
+        raise UsageError(
+            "no result backend configured (use --result-backend or CELERY_RESULT_BACKEND)"
+        )
     scheme, _, _ = parse_url(url, "result backend")
     base = scheme.split("+")[0]
     if base not in BACKEND_OTHER_SCHEMES and scheme not in BACKEND_OTHER_SCHEMES:
@@ -186,7 +217,7 @@ class RespClient:
             if not chunk:
                 raise ConnectionError("connection closed by the server")
             self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        data, self.buf = self.buf[:n], self.buf[n + 2 :]
         return data
 
     def read(self) -> Any:

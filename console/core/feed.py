@@ -115,7 +115,7 @@ class RateHistory:
                     if self.latest is None or ts > self.latest:
                         self.latest = float(ts)
         if len(buckets) > self.length * 4:
-            keep = sorted(buckets)[-self.length * 2:]
+            keep = sorted(buckets)[-self.length * 2 :]
             self._buckets = collections.OrderedDict((k, buckets[k]) for k in keep)
 
     def history(self, now: float | None = None) -> list[float]:
@@ -159,8 +159,9 @@ class _DeltaBuilder:
     def dirty(self) -> bool:
         return bool(self.tasks or self.removed or self.workers or self.first or self.need_full)
 
-    def build(self, status: FeedStatus, rate: float, rate_history: list[float],
-              full: bool = False) -> StateDelta:
+    def build(
+        self, status: FeedStatus, rate: float, rate_history: list[float], full: bool = False
+    ) -> StateDelta:
         self.collect()
         state = self.state
         tasks_map = state.tasks
@@ -181,9 +182,16 @@ class _DeltaBuilder:
         self.workers = set()
         removed = list(self.removed)
         self.removed = set()
-        return StateDelta(tasks=rows, removed=removed, workers=worker_rows,
-                          stats=stats_dict(state.stats), rate=float(rate),
-                          rate_history=list(rate_history), status=status, full=full)
+        return StateDelta(
+            tasks=rows,
+            removed=removed,
+            workers=worker_rows,
+            stats=stats_dict(state.stats),
+            rate=float(rate),
+            rate_history=list(rate_history),
+            status=status,
+            full=full,
+        )
 
 
 def _merge(into: StateDelta | None, delta: StateDelta) -> StateDelta:
@@ -201,10 +209,17 @@ def _merge(into: StateDelta | None, delta: StateDelta) -> StateDelta:
     workers = {w[0]: w for w in into.workers}
     for w in delta.workers:
         workers[w[0]] = w
-    return StateDelta(tasks=list(rows.values()), removed=list(removed), workers=list(workers.values()),
-                      stats=delta.stats, rate=delta.rate, rate_history=delta.rate_history,
-                      status=delta.status, full=into.full,
-                      window=delta.window if delta.window is not None else into.window)
+    return StateDelta(
+        tasks=list(rows.values()),
+        removed=list(removed),
+        workers=list(workers.values()),
+        stats=delta.stats,
+        rate=delta.rate,
+        rate_history=delta.rate_history,
+        status=delta.status,
+        full=into.full,
+        window=delta.window if delta.window is not None else into.window,
+    )
 
 
 def _apply_safely(state: Any, batch: list[dict]) -> int:
@@ -215,12 +230,12 @@ def _apply_safely(state: Any, batch: list[dict]) -> int:
     try:
         state.apply_batch(batch)
         return 0
-    except Exception:  # noqa: BLE001
+    except Exception:
         skipped = 0
         for ev in batch:
             try:
                 state.apply(ev)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 skipped += 1
         return skipped
 
@@ -271,11 +286,13 @@ def _repr_args(value: Any) -> str:
         value = tuple(value)
     try:
         return repr(value)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "?"
 
 
-def resync_events(settings: Any, now: Callable[[], float] = time.time, timeout: float = 1.0) -> list[dict]:
+def resync_events(
+    settings: Any, now: Callable[[], float] = time.time, timeout: float = 1.0
+) -> list[dict]:
     """Synthesize events for live workers and their active tasks (after a gap).
 
     Uses :class:`console.core.remote.RemoteControl` (ping / stats / active)
@@ -294,7 +311,9 @@ def resync_events(settings: Any, now: Callable[[], float] = time.time, timeout: 
 
         def inspect(method: str) -> dict[str, Any]:
             with app.connection_for_write() as conn:  # a fresh connection: never a stale pooled one
-                return _replies(getattr(app.control.inspect(timeout=timeout, connection=conn), method)())
+                return _replies(
+                    getattr(app.control.inspect(timeout=timeout, connection=conn), method)()
+                )
 
     stats = inspect("stats")
     active = inspect("active")
@@ -305,8 +324,14 @@ def resync_events(settings: Any, now: Callable[[], float] = time.time, timeout: 
         tasks = active.get(host) or []
         total = st.get("total") if isinstance(st, dict) else None
         processed = sum(total.values()) if isinstance(total, dict) else None
-        hb: dict[str, Any] = {"type": "worker-heartbeat", "hostname": host, "timestamp": ts,
-                              "freq": 2.0, "active": len(tasks), "ctl_resync": True}
+        hb: dict[str, Any] = {
+            "type": "worker-heartbeat",
+            "hostname": host,
+            "timestamp": ts,
+            "freq": 2.0,
+            "active": len(tasks),
+            "ctl_resync": True,
+        }
         if processed is not None:
             hb["processed"] = processed
         if isinstance(st, dict):
@@ -321,11 +346,24 @@ def resync_events(settings: Any, now: Callable[[], float] = time.time, timeout: 
                 continue
             started = task.get("time_start") or ts
             base = {"uuid": task["id"], "hostname": host, "ctl_resync": True}
-            events.append({"type": "task-received", **base, "name": task.get("name"),
-                           "args": _repr_args(task.get("args")), "kwargs": _repr_args(task.get("kwargs")),
-                           "timestamp": started})
-            events.append({"type": "task-started", **base, "timestamp": started,
-                           "pid": task.get("worker_pid")})
+            events.append(
+                {
+                    "type": "task-received",
+                    **base,
+                    "name": task.get("name"),
+                    "args": _repr_args(task.get("args")),
+                    "kwargs": _repr_args(task.get("kwargs")),
+                    "timestamp": started,
+                }
+            )
+            events.append(
+                {
+                    "type": "task-started",
+                    **base,
+                    "timestamp": started,
+                    "pid": task.get("worker_pid"),
+                }
+            )
     return events
 
 
@@ -347,7 +385,7 @@ def _intake_main(config: dict[str, Any], up: Any, down: Any) -> None:  # pragma:
         loop.run(parent)
     except (BrokenPipeError, EOFError, ConnectionResetError):
         pass
-    except BaseException as exc:  # noqa: BLE001 - report, then die
+    except BaseException as exc:
         with contextlib.suppress(Exception):
             up.send(("fatal", f"{type(exc).__name__}: {exc}"))
         raise
@@ -362,14 +400,20 @@ class _IntakeLoop:
         self.up = up
         self.down = down
         self.settings = ClusterSettings(
-            broker_url=config.get("broker_url"), result_backend=config.get("result_backend"),
-            app_module=config.get("app_module"), connect_timeout=config.get("connect_timeout", 1.0),
+            broker_url=config.get("broker_url"),
+            result_backend=config.get("result_backend"),
+            app_module=config.get("app_module"),
+            connect_timeout=config.get("connect_timeout", 1.0),
             read_only=True,
         )
         self.app = self.settings.app
         self.state = _new_state(config.get("max_tasks", 100_000), time.time)
-        self.source = make_source(self.app, url=config.get("broker_url"), kind=config.get("source", "auto"),
-                                  connect_timeout=self.settings.connect_timeout)
+        self.source = make_source(
+            self.app,
+            url=config.get("broker_url"),
+            kind=config.get("source", "auto"),
+            connect_timeout=self.settings.connect_timeout,
+        )
         self.builder = _DeltaBuilder(self.state, max_rows=config.get("max_rows", 20_000))
         self.view = _view_host(self.state, hold=config.get("view_hold", 0.5), quick=True)
         self.history = RateHistory(60)
@@ -377,8 +421,9 @@ class _IntakeLoop:
         if config.get("record"):
             from .recording import Recorder
 
-            self.recorder = Recorder(config["record"], secrets=[config.get("broker_url"),
-                                                                config.get("result_backend")])
+            self.recorder = Recorder(
+                config["record"], secrets=[config.get("broker_url"), config.get("result_backend")]
+            )
         self.resync_out: queue.SimpleQueue[list[dict]] = queue.SimpleQueue()
         self.resync_thread: threading.Thread | None = None
         self.resync_message = ""
@@ -407,13 +452,19 @@ class _IntakeLoop:
 
         def work() -> None:
             try:
-                events = resync_events(self.settings, timeout=self.config.get("resync_timeout", 1.0))
+                events = resync_events(
+                    self.settings, timeout=self.config.get("resync_timeout", 1.0)
+                )
                 self.resync_out.put(events)
                 hosts = sum(1 for e in events if e["type"] == "worker-heartbeat")
                 tasks = sum(1 for e in events if e["type"] == "task-started")
-                self.resync_message = f"resynced after {reason}: {hosts} workers, {tasks} active tasks"
-            except Exception as exc:  # noqa: BLE001 - resync is best effort
-                self.resync_message = self.settings.scrub(f"resync failed: {type(exc).__name__}: {exc}")
+                self.resync_message = (
+                    f"resynced after {reason}: {hosts} workers, {tasks} active tasks"
+                )
+            except Exception as exc:
+                self.resync_message = self.settings.scrub(
+                    f"resync failed: {type(exc).__name__}: {exc}"
+                )
 
         self.resync_thread = threading.Thread(target=work, name="resync", daemon=True)
         self.resync_thread.start()
@@ -422,18 +473,23 @@ class _IntakeLoop:
         now = time.time()
         state_history = getattr(self.state, "rate_history", None)
         history = state_history(60) if callable(state_history) else self.history.history(now)
-        delta = self.view.absorb(self.builder.build(self.status(), self.state.task_rate(10.0), history,
-                                                    full=full))
+        delta = self.view.absorb(
+            self.builder.build(self.status(), self.state.task_rate(10.0), history, full=full)
+        )
         mono = time.monotonic()
         elapsed = mono - self._rate_mark[0]
         if elapsed >= 1.0:
             self._intake_rate = (self.applied - self._rate_mark[1]) / elapsed
             self._rate_mark = (mono, self.applied)
         st = self.source.status
-        delta.stats["intake"] = {"events": self.applied, "events_per_s": round(self._intake_rate, 1),
-                                 "malformed": st.malformed, "rejected": self.skipped,
-                                 "reconnects": st.reconnects,
-                                 "gaps": st.gaps}
+        delta.stats["intake"] = {
+            "events": self.applied,
+            "events_per_s": round(self._intake_rate, 1),
+            "malformed": st.malformed,
+            "rejected": self.skipped,
+            "reconnects": st.reconnects,
+            "gaps": st.gaps,
+        }
         self.up.send(("delta", delta))
 
     def handle(self, msg: tuple) -> bool:
@@ -452,8 +508,12 @@ class _IntakeLoop:
         elif kind in ("task_detail", "canvas"):
             req_id, uuid = msg[1], msg[2]
             try:
-                value = self.state.task_detail(uuid) if kind == "task_detail" else _canvas(self.state, uuid)
-            except Exception:  # noqa: BLE001
+                value = (
+                    self.state.task_detail(uuid)
+                    if kind == "task_detail"
+                    else _canvas(self.state, uuid)
+                )
+            except Exception:
                 value = None
             self.up.send(("reply", req_id, value))
         return True
@@ -498,8 +558,9 @@ class _IntakeLoop:
                     return
                 # bounded bites (~1,000 events, a few ms to apply): a UI request waits for
                 # at most one of them, not for a backlog of 10,000
-                batch = source.read_batch(timeout=max(0.0, min(0.05, next_tick - now)),
-                                          max_events=1000)
+                batch = source.read_batch(
+                    timeout=max(0.0, min(0.05, next_tick - now)), max_events=1000
+                )
                 if not self._handle_inbox():  # woken for a request: serve it before the batch
                     return
                 if batch:
@@ -546,11 +607,19 @@ class _IntakeLoop:
 class LiveFeed:
     """Intake + ClusterState in a subprocess; coalesced deltas for the UI."""
 
-    def __init__(self, settings: Any, max_tasks: int = 100_000, rate_hz: float = 10, *,
-                 source: str = "auto", record: str | os.PathLike[str] | None = None,
-                 request_timeout: float = 1.0, max_rows: int = 20_000,
-                 start_method: str = "spawn",
-                 initial_resync: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Any,
+        max_tasks: int = 100_000,
+        rate_hz: float = 10,
+        *,
+        source: str = "auto",
+        record: str | os.PathLike[str] | None = None,
+        request_timeout: float = 1.0,
+        max_rows: int = 20_000,
+        start_method: str = "spawn",
+        initial_resync: bool = True,
+    ) -> None:
         self.settings = settings
         self.max_tasks = max_tasks
         self.rate_hz = rate_hz
@@ -591,8 +660,9 @@ class LiveFeed:
             return
         up_r, up_w = self._ctx.Pipe(duplex=False)
         down_r, down_w = self._ctx.Pipe(duplex=False)
-        self._proc = self._ctx.Process(target=_intake_main, args=(self.config, up_w, down_r),
-                                       name="ctl-intake", daemon=True)
+        self._proc = self._ctx.Process(
+            target=_intake_main, args=(self.config, up_w, down_r), name="ctl-intake", daemon=True
+        )
         # A TUI (Textual) replaces sys.stdout/stderr with capture objects whose
         # fileno() is unusable; spawn hands sys.stderr's fd to the child and
         # fails with "bad value(s) in fds_to_keep".  Start with the real stdio.
@@ -653,9 +723,16 @@ class LiveFeed:
             elif kind == "window":
                 with self._lock:
                     meta = self._meta
-                    self._pending = _merge(self._pending, StateDelta(
-                        window=msg[1], stats=meta.stats, rate=meta.rate, rate_history=meta.rate_history,
-                        status=self._status))
+                    self._pending = _merge(
+                        self._pending,
+                        StateDelta(
+                            window=msg[1],
+                            stats=meta.stats,
+                            rate=meta.rate,
+                            rate_history=meta.rate_history,
+                            status=self._status,
+                        ),
+                    )
                 callback = self.on_window
                 if callback is not None:
                     with contextlib.suppress(Exception):
@@ -670,15 +747,22 @@ class LiveFeed:
                     waiter.set()
             elif kind == "fatal":
                 with self._lock:
-                    self._status = FeedStatus(mode="disconnected", gaps=self._status.gaps,
-                                              message=f"intake process failed: {msg[1]}")
+                    self._status = FeedStatus(
+                        mode="disconnected",
+                        gaps=self._status.gaps,
+                        message=f"intake process failed: {msg[1]}",
+                    )
         if not self._stopping:
             code = self._proc.exitcode if self._proc is not None else None
             with self._lock:
                 st = self._status
                 if "failed" not in st.message:
-                    st = FeedStatus(mode="disconnected", last_event=st.last_event, gaps=st.gaps,
-                                    message=f"intake process exited (code {code})")
+                    st = FeedStatus(
+                        mode="disconnected",
+                        last_event=st.last_event,
+                        gaps=st.gaps,
+                        message=f"intake process exited (code {code})",
+                    )
                 self._status = st
                 self._pending = _merge(self._pending, StateDelta(status=st))
 
@@ -766,11 +850,17 @@ class _LocalFeed:
             self._builder.collect()
             status = self._status()
             window, self._window = self._window, None
-            if (not self._builder.dirty and status == getattr(self, "_last_status", None)
-                    and window is None and not self.view.due):
+            if (
+                not self._builder.dirty
+                and status == getattr(self, "_last_status", None)
+                and window is None
+                and not self.view.due
+            ):
                 return None
             self._last_status = status
-            delta = self.view.absorb(self._builder.build(status, self._rate(), self.history.history()))
+            delta = self.view.absorb(
+                self._builder.build(status, self._rate(), self.history.history())
+            )
             if delta.window is None:
                 delta.window = window
             return delta
@@ -804,7 +894,9 @@ class StaticFeed(_LocalFeed):
         pass
 
     def _status(self) -> FeedStatus:
-        return FeedStatus(mode="replay-done", last_event=self.history.latest, gaps=0, message="static state")
+        return FeedStatus(
+            mode="replay-done", last_event=self.history.latest, gaps=0, message="static state"
+        )
 
 
 class ReplayFeed(_LocalFeed):
@@ -815,9 +907,16 @@ class ReplayFeed(_LocalFeed):
     ``FixedClock`` the resulting state and first delta are deterministic.
     """
 
-    def __init__(self, path: str | os.PathLike[str], speed: float = 1.0,
-                 clock: Callable[[], float] = system_clock, *, max_tasks: int = 100_000,
-                 state: Any = None, max_gap: float | None = 5.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        speed: float = 1.0,
+        clock: Callable[[], float] = system_clock,
+        *,
+        max_tasks: int = 100_000,
+        state: Any = None,
+        max_gap: float | None = 5.0,
+    ) -> None:
         super().__init__(state if state is not None else _new_state(max_tasks, clock))
         self.path = Path(path)
         self.speed = speed
@@ -889,7 +988,15 @@ class ReplayFeed(_LocalFeed):
         name = self.path.name
         extra = f", {self.malformed} malformed lines skipped" if self.malformed else ""
         if self._done:
-            return FeedStatus(mode="replay-done", last_event=self.last_event, gaps=0,
-                              message=f"replayed {self.applied} events from {name}{extra}")
-        return FeedStatus(mode="replay", last_event=self.last_event, gaps=0,
-                          message=f"replaying {name} at {self.speed:g}x: {self.applied} events")
+            return FeedStatus(
+                mode="replay-done",
+                last_event=self.last_event,
+                gaps=0,
+                message=f"replayed {self.applied} events from {name}{extra}",
+            )
+        return FeedStatus(
+            mode="replay",
+            last_event=self.last_event,
+            gaps=0,
+            message=f"replaying {name} at {self.speed:g}x: {self.applied} events",
+        )

@@ -131,14 +131,21 @@ class _StatusMixin:
                 self._gap_pending = True
                 msg = f"reconnected to {what}; events may have been lost while disconnected"
             self._ever_connected = True
-            self._status = replace(st, mode="live", connected=True, gaps=gaps,
-                                   reconnects=reconnects, message=self._scrub(msg))
+            self._status = replace(
+                st,
+                mode="live",
+                connected=True,
+                gaps=gaps,
+                reconnects=reconnects,
+                message=self._scrub(msg),
+            )
 
     def _add_gap(self, message: str) -> None:
         with self._status_lock:
             self._gap_pending = True
-            self._status = replace(self._status, gaps=self._status.gaps + 1,
-                                   message=self._scrub(message))
+            self._status = replace(
+                self._status, gaps=self._status.gaps + 1, message=self._scrub(message)
+            )
 
     def take_gap(self) -> bool:
         """True once after each gap (the caller should resync)."""
@@ -151,8 +158,11 @@ class _StatusMixin:
             with self._status_lock:
                 st = self._status
                 self._status = replace(
-                    st, events=st.events + n, malformed=st.malformed + malformed,
-                    last_event=time.time() if n else st.last_event)
+                    st,
+                    events=st.events + n,
+                    malformed=st.malformed + malformed,
+                    last_event=time.time() if n else st.last_event,
+                )
 
 
 def _backoff(attempt: int, base: float = 0.1, cap: float = 2.0) -> float:
@@ -216,7 +226,11 @@ def _decode_body(env: Mapping[str, Any]) -> Any:
     props = env.get("properties") or {}
     ctype = env.get("content-type") or "application/json"
     try:
-        if isinstance(props, dict) and props.get("body_encoding") == "base64" and isinstance(body, str):
+        if (
+            isinstance(props, dict)
+            and props.get("body_encoding") == "base64"
+            and isinstance(body, str)
+        ):
             raw: bytes | str = binascii.a2b_base64(body)
         elif isinstance(body, (dict, list)):
             return body
@@ -226,10 +240,13 @@ def _decode_body(env: Mapping[str, Any]) -> Any:
             return orjson.loads(raw)
         from kombu.serialization import loads  # msgpack / yaml only, never pickle
 
-        return loads(raw, ctype, env.get("content-encoding") or "utf-8",
-                     accept={"application/json", "application/x-msgpack",
-                             "application/x-yaml"})
-    except Exception:  # noqa: BLE001 - anything undecodable is "malformed"
+        return loads(
+            raw,
+            ctype,
+            env.get("content-encoding") or "utf-8",
+            accept={"application/json", "application/x-msgpack", "application/x-yaml"},
+        )
+    except Exception:
         return None
 
 
@@ -251,7 +268,7 @@ def _generic_frame(buf: bytes, pos: int) -> tuple[Any, int]:
     if end < 0:
         raise _Incomplete
     kind = buf[pos]
-    line = buf[pos + 1:end]
+    line = buf[pos + 1 : end]
     nxt = end + 2
     if kind == 42:  # '*'
         count = int(line)
@@ -266,7 +283,7 @@ def _generic_frame(buf: bytes, pos: int) -> tuple[Any, int]:
             return None, nxt
         if nxt + length + 2 > len(buf):
             raise _Incomplete
-        return buf[nxt:nxt + length], nxt + length + 2
+        return buf[nxt : nxt + length], nxt + length + 2
     if kind == 58:  # ':'
         return int(line), nxt
     if kind == 45:  # '-'
@@ -278,7 +295,9 @@ class _RespError(str):
     pass
 
 
-def parse_pubsub(buf: bytes, out: list[dict], on_other: Callable[[Any], None] | None = None) -> tuple[int, int]:
+def parse_pubsub(
+    buf: bytes, out: list[dict], on_other: Callable[[Any], None] | None = None
+) -> tuple[int, int]:
     """Parse complete pub/sub frames in ``buf``; decode message payloads into ``out``.
 
     Returns ``(consumed_bytes, malformed)``.
@@ -299,16 +318,16 @@ def parse_pubsub(buf: bytes, out: list[dict], on_other: Callable[[Any], None] | 
             e = find(b"\r\n", p)
             if e < 0:
                 break
-            p = e + 2 + int(buf[p + 1:e]) + 2
+            p = e + 2 + int(buf[p + 1 : e]) + 2
             e = find(b"\r\n", p)
             if e < 0:
                 break
-            p = e + 2 + int(buf[p + 1:e]) + 2
+            p = e + 2 + int(buf[p + 1 : e]) + 2
             e = find(b"\r\n", p)
             if e < 0:
                 break
             start = e + 2
-            end = start + int(buf[p + 1:e])
+            end = start + int(buf[p + 1 : e])
             if end + 2 > size:
                 break
             pos = end + 2
@@ -317,7 +336,7 @@ def parse_pubsub(buf: bytes, out: list[dict], on_other: Callable[[Any], None] | 
                 q = find(b'"', start + 10, end)
                 if q > 0 and find(_B64_MARK, q, end) > 0 and find(_JSON_MARK, q, end) > 0:
                     try:
-                        body = loads(a2b(buf[start + 10:q]))
+                        body = loads(a2b(buf[start + 10 : q]))
                     except (ValueError, binascii.Error):
                         bad += 1
                         continue
@@ -370,7 +389,9 @@ def is_redis_url(url: str | None) -> bool:
     return scheme in REDIS_SCHEMES
 
 
-def parse_redis_url(url: str, ssl_options: Mapping[str, Any] | bool | None = None) -> list[RedisEndpoint]:
+def parse_redis_url(
+    url: str, ssl_options: Mapping[str, Any] | bool | None = None
+) -> list[RedisEndpoint]:
     """Parse a (possibly ``;``-separated failover) Redis broker URL like kombu does.
 
     ``redis://[user:pass@]host[:port][/db]``, ``rediss://`` (TLS),
@@ -397,17 +418,30 @@ def parse_redis_url(url: str, ssl_options: Mapping[str, Any] | bool | None = Non
             if scheme in ("redis+socket", "rediss+socket", "socket", "unix"):
                 path = unquote(sp.path) or "/"
                 vhost = query.get("virtual_host") or query.get("db") or "0"
-                endpoints.append(RedisEndpoint(db=_db(vhost), username=user or None, password=password,
-                                               unix_path=path, use_ssl=False))
+                endpoints.append(
+                    RedisEndpoint(
+                        db=_db(vhost),
+                        username=user or None,
+                        password=password,
+                        unix_path=path,
+                        use_ssl=False,
+                    )
+                )
                 continue
             if scheme not in ("redis", "rediss"):
                 raise UsageError(f"not a Redis URL: {mask_url(part)}")
             vhost = sp.path.lstrip("/") or query.get("db") or query.get("virtual_host") or "0"
-            endpoints.append(RedisEndpoint(
-                host=sp.hostname or "127.0.0.1", port=sp.port or 6379, db=_db(vhost),
-                username=user or None, password=password, use_ssl=use_ssl,
-                ssl_options=tuple(sorted(opts.items())),
-            ))
+            endpoints.append(
+                RedisEndpoint(
+                    host=sp.hostname or "127.0.0.1",
+                    port=sp.port or 6379,
+                    db=_db(vhost),
+                    username=user or None,
+                    password=password,
+                    use_ssl=use_ssl,
+                    ssl_options=tuple(sorted(opts.items())),
+                )
+            )
         except ValueError as exc:
             raise UsageError(f"bad broker URL {mask_url(part)}: {exc}") from None
     if not endpoints:
@@ -420,8 +454,9 @@ def _db(vhost: str) -> int:
     return int(vhost)
 
 
-def event_patterns(db: int, transport_options: Mapping[str, Any] | None = None,
-                   exchange: str = "celeryev") -> list[str]:
+def event_patterns(
+    db: int, transport_options: Mapping[str, Any] | None = None, exchange: str = "celeryev"
+) -> list[str]:
     """The PSUBSCRIBE patterns on which kombu publishes ``exchange`` messages.
 
     Mirrors kombu's Redis channel: topic = global_keyprefix + keyprefix_fanout
@@ -450,9 +485,12 @@ def _resp_command(*args: str | bytes) -> bytes:
 
 
 _CERT_REQS = {
-    "none": _ssl.CERT_NONE, "cert_none": _ssl.CERT_NONE,
-    "optional": _ssl.CERT_OPTIONAL, "cert_optional": _ssl.CERT_OPTIONAL,
-    "required": _ssl.CERT_REQUIRED, "cert_required": _ssl.CERT_REQUIRED,
+    "none": _ssl.CERT_NONE,
+    "cert_none": _ssl.CERT_NONE,
+    "optional": _ssl.CERT_OPTIONAL,
+    "cert_optional": _ssl.CERT_OPTIONAL,
+    "required": _ssl.CERT_REQUIRED,
+    "cert_required": _ssl.CERT_REQUIRED,
 }
 
 
@@ -504,7 +542,9 @@ class RedisEventSource(_StatusMixin):
         self.endpoints = parse_redis_url(url, ssl_options)
         self.transport_options = dict(transport_options or {})
         self.exchange = exchange
-        self.connect_timeout = float(self.transport_options.get("socket_connect_timeout") or connect_timeout)
+        self.connect_timeout = float(
+            self.transport_options.get("socket_connect_timeout") or connect_timeout
+        )
         self.ping_interval = ping_interval
         self.dead_after = dead_after
         self.max_buffer = max_buffer
@@ -564,14 +604,18 @@ class RedisEventSource(_StatusMixin):
         try:
             if ep.use_ssl:
                 ctx = _ssl_context(dict(ep.ssl_options))
-                sock = ctx.wrap_socket(sock, server_hostname=ep.host if ctx.check_hostname else None)
+                sock = ctx.wrap_socket(
+                    sock, server_hostname=ep.host if ctx.check_hostname else None
+                )
             if ep.password is not None:
                 args = ["AUTH", ep.username, ep.password] if ep.username else ["AUTH", ep.password]
                 sock.sendall(_resp_command(*args))
                 reply = self._read_line(sock)
                 if not reply.startswith(b"+"):
-                    raise ConnectionError("authentication failed: "
-                                          + reply.decode("utf-8", "replace").lstrip("-").strip())
+                    raise ConnectionError(
+                        "authentication failed: "
+                        + reply.decode("utf-8", "replace").lstrip("-").strip()
+                    )
             patterns = self.patterns
             sock.sendall(_resp_command("PSUBSCRIBE", *patterns))
             self._initial = self._await_subscribed(sock, len(patterns))
@@ -633,9 +677,11 @@ class RedisEventSource(_StatusMixin):
                 sock = self._connect()
             except (OSError, ConnectionError, _ssl.SSLError) as exc:
                 raise BrokerUnreachable(
-                    f"broker unreachable: {self.masked_url}: {self._scrub(_exc_text(exc))}") from None
-        self._thread = threading.Thread(target=self._run, args=(sock,), name="redis-event-reader",
-                                        daemon=True)
+                    f"broker unreachable: {self.masked_url}: {self._scrub(_exc_text(exc))}"
+                ) from None
+        self._thread = threading.Thread(
+            target=self._run, args=(sock,), name="redis-event-reader", daemon=True
+        )
         self._thread.start()
 
     def _run(self, sock: socket.socket | None) -> None:
@@ -652,9 +698,11 @@ class RedisEventSource(_StatusMixin):
                     self._endpoint_index += 1
                     ep = self.endpoints[self._endpoint_index % len(self.endpoints)]
                     self._set_status(
-                        mode="disconnected", connected=False,
+                        mode="disconnected",
+                        connected=False,
                         message=f"broker unreachable ({ep.describe()}): {_exc_text(exc)}; "
-                                f"retrying in {delay:.1f}s")
+                        f"retrying in {delay:.1f}s",
+                    )
                     self._stop.wait(delay)
                     continue
             attempt = 0
@@ -665,14 +713,18 @@ class RedisEventSource(_StatusMixin):
                     self._buffered += len(self._initial)
                 self._initial = b""
                 self._cond.notify()
-            self._on_connected(self.endpoints[self._endpoint_index % len(self.endpoints)].describe())
+            self._on_connected(
+                self.endpoints[self._endpoint_index % len(self.endpoints)].describe()
+            )
             reason = self._pump(sock)
             with contextlib.suppress(OSError):
                 sock.close()
             self._sock = sock = None
             if self._stop.is_set():
                 break
-            self._set_status(mode="disconnected", connected=False, message=f"connection lost: {reason}")
+            self._set_status(
+                mode="disconnected", connected=False, message=f"connection lost: {reason}"
+            )
         self._set_status(mode="stopped", connected=False)
 
     def _pump(self, sock: socket.socket) -> str:
@@ -714,13 +766,16 @@ class RedisEventSource(_StatusMixin):
                     self._chunks.append(None)
                 self._cond.notify()
             if overflow:
-                return (f"intake fell behind by more than {self.max_buffer / 1e6:.1f} MB: "
-                        "buffered events dropped")
+                return (
+                    f"intake fell behind by more than {self.max_buffer / 1e6:.1f} MB: "
+                    "buffered events dropped"
+                )
         return "stopped"
 
     # -- reading ------------------------------------------------------------
-    def read_batch(self, timeout: float = 0.1, max_events: int = 20_000,
-                   max_bytes: int = 4 << 20) -> list[dict]:
+    def read_batch(
+        self, timeout: float = 0.1, max_events: int = 20_000, max_bytes: int = 4 << 20
+    ) -> list[dict]:
         """Events received since the last call (waits up to ``timeout`` for the first).
 
         At most ``max_bytes`` of raw stream, and roughly ``max_events`` (counted as
@@ -795,8 +850,15 @@ class KombuEventSource(_StatusMixin):
     dropped and a gap is flagged.
     """
 
-    def __init__(self, app: Any, *, connect_timeout: float = 1.0, max_pending: int = 500_000,
-                 backoff_cap: float = 2.0, url: str | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        connect_timeout: float = 1.0,
+        max_pending: int = 500_000,
+        backoff_cap: float = 2.0,
+        url: str | None = None,
+    ) -> None:
         self.app = app
         self.url = url or str(app.conf.broker_url or "")
         self.connect_timeout = connect_timeout
@@ -811,7 +873,9 @@ class KombuEventSource(_StatusMixin):
         self._malformed = 0
 
     def _connection(self) -> Any:
-        conn = self.app.connection_for_read(self.url) if self.url else self.app.connection_for_read()
+        conn = (
+            self.app.connection_for_read(self.url) if self.url else self.app.connection_for_read()
+        )
         conn.connect_timeout = self.connect_timeout
         return conn
 
@@ -821,11 +885,17 @@ class KombuEventSource(_StatusMixin):
         if require_connection:
             conn = self._connection()
             try:
-                conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0,
-                                       interval_max=0, timeout=self.connect_timeout)
-            except Exception as exc:  # noqa: BLE001 - any failure to connect
+                conn.ensure_connection(
+                    max_retries=1,
+                    interval_start=0,
+                    interval_step=0,
+                    interval_max=0,
+                    timeout=self.connect_timeout,
+                )
+            except Exception as exc:
                 raise BrokerUnreachable(
-                    f"broker unreachable: {mask_url(self.url)}: {self._scrub(_exc_text(exc))}") from None
+                    f"broker unreachable: {mask_url(self.url)}: {self._scrub(_exc_text(exc))}"
+                ) from None
             finally:
                 conn.release()
         self._stop.clear()
@@ -853,10 +923,14 @@ class KombuEventSource(_StatusMixin):
         source = self
 
         class RawReceiver(EventReceiver):
-            def _receive(self, body: Any, message: Any, list: Any = list, isinstance: Any = isinstance) -> None:  # noqa: A002
+            def _receive(
+                self, body: Any, message: Any, list: Any = list, isinstance: Any = isinstance
+            ) -> None:
                 source._push(body)
 
-            def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **kwargs: Any) -> None:
+            def on_consume_ready(
+                self, connection: Any, channel: Any, consumers: Any, **kwargs: Any
+            ) -> None:
                 source._on_connected(mask_url(source.url))
                 super().on_consume_ready(connection, channel, consumers, **kwargs)
 
@@ -866,8 +940,13 @@ class KombuEventSource(_StatusMixin):
             try:
                 if attempt:
                     self._set_status(mode="reconnecting", connected=False)
-                conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0,
-                                       interval_max=0, timeout=self.connect_timeout)
+                conn.ensure_connection(
+                    max_retries=1,
+                    interval_start=0,
+                    interval_step=0,
+                    interval_max=0,
+                    timeout=self.connect_timeout,
+                )
                 recv = RawReceiver(conn, handlers={}, app=self.app)
                 self._receiver = recv
                 attempt = 0
@@ -876,14 +955,17 @@ class KombuEventSource(_StatusMixin):
                         break
                 if self._stop.is_set():
                     break
-            except Exception as exc:  # noqa: BLE001 - connection errors of any transport
+            except Exception as exc:
                 if self._stop.is_set():
                     break
                 delay = _backoff(attempt, cap=self.backoff_cap)
                 attempt += 1
-                self._set_status(mode="disconnected", connected=False,
-                                 message=f"broker unreachable: {mask_url(self.url)}: "
-                                         f"{_exc_text(exc)}; retrying in {delay:.1f}s")
+                self._set_status(
+                    mode="disconnected",
+                    connected=False,
+                    message=f"broker unreachable: {mask_url(self.url)}: "
+                    f"{_exc_text(exc)}; retrying in {delay:.1f}s",
+                )
                 self._stop.wait(delay)
             finally:
                 self._receiver = None
@@ -919,13 +1001,27 @@ def make_source(app: Any, url: str | None = None, kind: str = "auto", **kwargs: 
     """The best source for ``app``'s broker: ``kind`` is "auto", "redis" or "kombu"."""
     url = url or str(app.conf.broker_url or "")
     if kind == "redis" or (kind == "auto" and is_redis_url(url)):
-        return RedisEventSource.from_app(app, url=url, **{
-            k: v for k, v in kwargs.items() if k in ("connect_timeout", "max_buffer", "ping_interval",
-                                                     "dead_after", "backoff_cap")})
+        return RedisEventSource.from_app(
+            app,
+            url=url,
+            **{
+                k: v
+                for k, v in kwargs.items()
+                if k
+                in ("connect_timeout", "max_buffer", "ping_interval", "dead_after", "backoff_cap")
+            },
+        )
     if kind not in ("auto", "kombu"):
         raise UsageError(f"unknown event source kind {kind!r}")
-    return KombuEventSource(app, url=url, **{
-        k: v for k, v in kwargs.items() if k in ("connect_timeout", "max_pending", "backoff_cap")})
+    return KombuEventSource(
+        app,
+        url=url,
+        **{
+            k: v
+            for k, v in kwargs.items()
+            if k in ("connect_timeout", "max_pending", "backoff_cap")
+        },
+    )
 
 
 def tune_gc() -> None:
@@ -943,8 +1039,9 @@ def tune_gc() -> None:
     gc.set_threshold(100_000, 50, 1000)
 
 
-def iter_batches(source: EventSource, *, timeout: float = 0.1,
-                 stop: Callable[[], bool] | None = None) -> Iterable[list[dict]]:
+def iter_batches(
+    source: EventSource, *, timeout: float = 0.1, stop: Callable[[], bool] | None = None
+) -> Iterable[list[dict]]:
     """Yield non-empty batches from ``source`` until ``stop()`` is true."""
     while not (stop and stop()):
         batch = source.read_batch(timeout)

@@ -26,13 +26,18 @@ PRIORITY_STEPS = range(1, 10)
 class QueueDepth:
     name: str
     messages: int = 0
-    by_priority: dict[str, int] = field(default_factory=dict)   # list key suffix -> count
-    consumers: int | None = None                               # None: unknown
+    by_priority: dict[str, int] = field(default_factory=dict)  # list key suffix -> count
+    consumers: int | None = None  # None: unknown
     workers: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "messages": self.messages, "by_priority": self.by_priority,
-                "consumers": self.consumers, "workers": self.workers}
+        return {
+            "name": self.name,
+            "messages": self.messages,
+            "by_priority": self.by_priority,
+            "consumers": self.consumers,
+            "workers": self.workers,
+        }
 
 
 def _known_queue_names(client: Any, settings: ClusterSettings) -> set[str]:
@@ -40,7 +45,7 @@ def _known_queue_names(client: Any, settings: ClusterSettings) -> set[str]:
     for key in client.scan_iter(match="_kombu.binding.*", count=1000):
         try:
             members = client.smembers(key)
-        except Exception:  # noqa: BLE001 - wrong type etc.
+        except Exception:
             continue
         for member in members:
             text = member.decode("utf-8", "replace") if isinstance(member, bytes) else str(member)
@@ -52,7 +57,7 @@ def _known_queue_names(client: Any, settings: ClusterSettings) -> set[str]:
         names.add(str(conf.task_default_queue or "celery"))
         for q in conf.task_queues or []:
             names.add(str(getattr(q, "name", q)))
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     return names
 
@@ -70,9 +75,13 @@ def consumers_by_queue(rc: RemoteControl, timeout: float = 1.0) -> dict[str, lis
     return out
 
 
-def queue_depths(settings: ClusterSettings, rc: RemoteControl | None = None,
-                 queues: list[str] | None = None, timeout: float = 1.0,
-                 with_consumers: bool = True) -> list[QueueDepth]:
+def queue_depths(
+    settings: ClusterSettings,
+    rc: RemoteControl | None = None,
+    queues: list[str] | None = None,
+    timeout: float = 1.0,
+    with_consumers: bool = True,
+) -> list[QueueDepth]:
     """Depth of every queue (or of ``queues``), sorted by name."""
     consumers = None
     if with_consumers:
@@ -81,7 +90,9 @@ def queue_depths(settings: ClusterSettings, rc: RemoteControl | None = None,
         consumers = consumers_by_queue(rc or RemoteControl(settings), timeout)
     client = redis_client(settings)
     try:
-        names = set(queues) if queues else _known_queue_names(client, settings) | set(consumers or {})
+        names = (
+            set(queues) if queues else _known_queue_names(client, settings) | set(consumers or {})
+        )
         result = []
         for name in sorted(names):
             keys = [name] + [f"{name}{PRIORITY_SEP}{p}" for p in PRIORITY_STEPS]
@@ -92,7 +103,7 @@ def queue_depths(settings: ClusterSettings, rc: RemoteControl | None = None,
             depth = QueueDepth(name)
             for key, count in zip(keys, counts, strict=True):
                 if count:
-                    suffix = key[len(name) + len(PRIORITY_SEP):] if key != name else "0"
+                    suffix = key[len(name) + len(PRIORITY_SEP) :] if key != name else "0"
                     depth.by_priority[suffix] = int(count)
                     depth.messages += int(count)
             if consumers is not None:

@@ -55,18 +55,27 @@ def _passwords(secrets: Iterable[str | None]) -> list[bytes]:
 class Recorder:
     """Append raw events to a JSON-lines file (gzip when the name ends in ``.gz``)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, compress: bool | None = None,
-                 secrets: Iterable[str | None] = (), flush_every: float = 0.5) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        compress: bool | None = None,
+        secrets: Iterable[str | None] = (),
+        flush_every: float = 0.5,
+    ) -> None:
         self.path = Path(path)
         self.compress = self.path.name.endswith(".gz") if compress is None else compress
         self._secrets = _passwords(secrets)
         self.count = 0
         self.flush_every = flush_every
         self._last_flush = time.monotonic()
-        raw = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        raw = open(self.path, "wb")
         self._raw = raw
-        self._fh: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) \
-            if self.compress else raw
+        self._fh: IO[bytes] = (
+            gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0)
+            if self.compress
+            else raw
+        )
 
     def _line(self, event: dict) -> bytes:
         line = orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
@@ -113,7 +122,7 @@ class Recorder:
 
 
 def _open(path: str | os.PathLike[str]) -> IO[bytes]:
-    fh = open(path, "rb")  # noqa: SIM115
+    fh = open(path, "rb")
     magic = fh.read(2)
     fh.seek(0)
     if magic == b"\x1f\x8b":
@@ -130,10 +139,15 @@ class RecordingReader:
     counts the lines skipped.
     """
 
-    def __init__(self, path: str | os.PathLike[str], speed: float = 0.0, *,
-                 max_gap: float | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        speed: float = 0.0,
+        *,
+        max_gap: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = Path(path)
         if speed < 0 or math.isnan(speed):
             raise ValueError("speed must be >= 0")
@@ -183,8 +197,9 @@ class RecordingReader:
         for batch in self.batches(max_batch=1):
             yield from batch
 
-    def batches(self, max_batch: int = 5000, max_wait: float = 0.1,
-                stop: Callable[[], bool] | None = None) -> Iterator[list[dict]]:
+    def batches(
+        self, max_batch: int = 5000, max_wait: float = 0.1, stop: Callable[[], bool] | None = None
+    ) -> Iterator[list[dict]]:
         """Yield lists of events that are due together (honouring timing).
 
         Waits are split into slices of at most ``max_wait`` seconds so that

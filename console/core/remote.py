@@ -46,16 +46,28 @@ INSPECT_METHODS: dict[str, str] = {
     "clock": "clock",
 }
 
-CONTROL_METHODS = {"rate_limit", "time_limit", "pool_grow", "pool_shrink", "autoscale",
-                   "add_consumer", "cancel_consumer", "shutdown", "revoke", "enable_events",
-                   "disable_events", "heartbeat"}
+CONTROL_METHODS = {
+    "rate_limit",
+    "time_limit",
+    "pool_grow",
+    "pool_shrink",
+    "autoscale",
+    "add_consumer",
+    "cancel_consumer",
+    "shutdown",
+    "revoke",
+    "enable_events",
+    "disable_events",
+    "heartbeat",
+}
 
 
 _OTHER_TICKET = object()
 
 
-def _merge_reply(data: dict, dest: Any, replies: dict[str, Any],
-                 latency: dict[str, float], started: float) -> None:
+def _merge_reply(
+    data: dict, dest: Any, replies: dict[str, Any], latency: dict[str, float], started: float
+) -> None:
     """Record one ``{hostname: reply}`` message (kept to ``dest`` when given)."""
     for host, value in data.items():
         if dest is None or host in dest:
@@ -120,7 +132,7 @@ def _install_publish_counter(channel: Any) -> list[int] | None:
     """
     try:
         from kombu.transport import redis as kredis
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     if not isinstance(channel, kredis.Channel):
         return None
@@ -128,7 +140,7 @@ def _install_publish_counter(channel: Any) -> list[int] | None:
     if not all(hasattr(channel, name) for name in needed):
         return None
     counts: list[int] = []
-    original = channel._put_fanout  # noqa: SLF001
+    original = channel._put_fanout
     dumps = getattr(kredis, "dumps", None)
     if dumps is None:
         return None
@@ -137,7 +149,7 @@ def _install_publish_counter(channel: Any) -> list[int] | None:
         if kwargs.get("_publish_batch") is not None:
             return original(exchange, message, routing_key, **kwargs)
         kwargs.pop("_publish_batch", None)
-        topics = channel._get_publish_topics(exchange, routing_key)  # noqa: SLF001
+        topics = channel._get_publish_topics(exchange, routing_key)
         payload = dumps(message)
         total = 0
         with channel.conn_or_acquire() as client:
@@ -146,7 +158,7 @@ def _install_publish_counter(channel: Any) -> list[int] | None:
         counts.append(total)
         return None
 
-    channel._put_fanout = put_fanout  # noqa: SLF001
+    channel._put_fanout = put_fanout
     return counts
 
 
@@ -182,7 +194,7 @@ class RemoteControl:
 
     def _bare(self) -> bool:
         """No -A app and none built yet: talk kombu directly (no Celery import: faster)."""
-        return not self.settings.app_module and self.settings._app is None  # noqa: SLF001
+        return not self.settings.app_module and self.settings._app is None
 
     def _raw_exchange(self) -> str | None:
         """The control exchange name when the plain-socket path is equivalent, else None.
@@ -201,7 +213,7 @@ class RemoteControl:
             if conf.task_serializer != "json" or "json" not in accept:
                 return None
             return str(conf.control_exchange or "celery")
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
 
     def _broker_url(self) -> str:
@@ -217,8 +229,11 @@ class RemoteControl:
         from kombu.pidbox import Mailbox
 
         t = self.settings.connect_timeout
-        conn = Connection(self._broker_url(), connect_timeout=t,
-                          transport_options={"socket_connect_timeout": t, "max_retries": 0})
+        conn = Connection(
+            self._broker_url(),
+            connect_timeout=t,
+            transport_options={"socket_connect_timeout": t, "max_retries": 0},
+        )
         # the same mailbox Celery's app.control uses (control_exchange "celery", json)
         return conn, Mailbox("celery", type="fanout", accept=["json"], serializer="json")
 
@@ -240,19 +255,21 @@ class RemoteControl:
         if RespClient.supports(url):
             exchange = self._raw_exchange()
             if exchange:
-                return self._broadcast_resp(url, method, arguments, dest, timeout, reply, started,
-                                            exchange)
+                return self._broadcast_resp(
+                    url, method, arguments, dest, timeout, reply, started, exchange
+                )
         from kombu import Consumer, Producer
 
         result = BroadcastResult(destination=dest)
         try:
             conn, mailbox_factory = self._connection()
             conn.ensure_connection(max_retries=1, timeout=self.settings.connect_timeout)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             from .sanitize import mask_url
 
-            raise BrokerUnreachable(self.settings.scrub(
-                f"broker unreachable at {mask_url(self._broker_url())}: {exc}")) from None
+            raise BrokerUnreachable(
+                self.settings.scrub(f"broker unreachable at {mask_url(self._broker_url())}: {exc}")
+            ) from None
         try:
             mailbox = mailbox_factory(conn)
             chan = conn.channel()
@@ -262,9 +279,14 @@ class RemoteControl:
                 from kombu.utils.uuid import uuid
 
                 ticket = uuid()
-            mailbox._publish(  # noqa: SLF001 - same call as Mailbox._broadcast
-                method, dict(arguments or {}), destination=dest, reply_ticket=ticket,
-                channel=chan, timeout=timeout, serializer=mailbox.serializer,
+            mailbox._publish(
+                method,
+                dict(arguments or {}),
+                destination=dest,
+                reply_ticket=ticket,
+                channel=chan,
+                timeout=timeout,
+                serializer=mailbox.serializer,
                 producer=Producer(chan, auto_declare=False),
             )
             expected: int | None = None
@@ -308,21 +330,31 @@ class RemoteControl:
                 try:
                     client = chan.client
                     exchange = str(mailbox.namespace)
-                    _mark_silent(result, client.smembers(f"_kombu.binding.{exchange}.pidbox"), exchange)
-                except Exception:  # noqa: BLE001 - names are a nicety
+                    _mark_silent(
+                        result, client.smembers(f"_kombu.binding.{exchange}.pidbox"), exchange
+                    )
+                except Exception:
                     pass
             result.elapsed = time.monotonic() - started
             return result
         finally:
             try:
                 chan.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
             conn.release()
 
-    def _broadcast_resp(self, url: str, method: str, arguments: dict[str, Any] | None,
-                        dest: list[str] | None, timeout: float, reply: bool,
-                        started: float, exchange: str = "celery") -> BroadcastResult:
+    def _broadcast_resp(
+        self,
+        url: str,
+        method: str,
+        arguments: dict[str, Any] | None,
+        dest: list[str] | None,
+        timeout: float,
+        reply: bool,
+        started: float,
+        exchange: str = "celery",
+    ) -> BroadcastResult:
         """The same pidbox protocol as kombu's Redis transport, on a plain socket.
 
         PUBLISH on ``/{db}.celery.pidbox`` (returns the subscriber count), replies
@@ -335,9 +367,10 @@ class RemoteControl:
 
         try:
             client = RespClient(url, self.settings.connect_timeout)
-        except Exception as exc:  # noqa: BLE001
-            raise BrokerUnreachable(self.settings.scrub(
-                f"broker unreachable at {mask_url(url)}: {exc}")) from None
+        except Exception as exc:
+            raise BrokerUnreachable(
+                self.settings.scrub(f"broker unreachable at {mask_url(url)}: {exc}")
+            ) from None
         result = BroadcastResult(destination=dest)
         oid = str(uuid.uuid4())
         ticket = str(uuid.uuid4()) if reply else None
@@ -345,20 +378,30 @@ class RemoteControl:
         binding_key = f"_kombu.binding.reply.{exchange}.pidbox"
         binding = f"{oid}\x06\x16\x06\x16{reply_queue}"
         try:
-            payload: dict[str, Any] = {"method": method, "arguments": dict(arguments or {}),
-                                       "destination": dest, "pattern": None, "matcher": None}
+            payload: dict[str, Any] = {
+                "method": method,
+                "arguments": dict(arguments or {}),
+                "destination": dest,
+                "pattern": None,
+                "matcher": None,
+            }
             if ticket:
                 client.call("SADD", binding_key, binding)
                 payload["ticket"] = ticket
                 payload["reply_to"] = {"exchange": f"reply.{exchange}.pidbox", "routing_key": oid}
             body = base64.b64encode(json.dumps(payload).encode()).decode()
             message = {
-                "body": body, "content-encoding": "utf-8", "content-type": "application/json",
+                "body": body,
+                "content-encoding": "utf-8",
+                "content-type": "application/json",
                 "headers": {"clock": 1, "expires": time.time() + timeout},
-                "properties": {"delivery_mode": 2,
-                               "delivery_info": {"exchange": f"{exchange}.pidbox", "routing_key": ""},
-                               "priority": 0, "body_encoding": "base64",
-                               "delivery_tag": str(uuid.uuid4())},
+                "properties": {
+                    "delivery_mode": 2,
+                    "delivery_info": {"exchange": f"{exchange}.pidbox", "routing_key": ""},
+                    "priority": 0,
+                    "body_encoding": "base64",
+                    "delivery_tag": str(uuid.uuid4()),
+                },
             }
             topic = f"/{client.db}.{exchange}.pidbox"
             receivers = int(client.call("PUBLISH", topic, json.dumps(message)) or 0)
@@ -389,12 +432,14 @@ class RemoteControl:
             if dest:
                 result.missing = [d for d in dest if d not in replies]
             elif expected > len(replies):
-                _mark_silent(result, client.call("SMEMBERS", f"_kombu.binding.{exchange}.pidbox"),
-                             exchange)
+                _mark_silent(
+                    result, client.call("SMEMBERS", f"_kombu.binding.{exchange}.pidbox"), exchange
+                )
             return result
         except OSError as exc:
-            raise BrokerUnreachable(self.settings.scrub(
-                f"broker connection lost ({mask_url(url)}): {exc}")) from None
+            raise BrokerUnreachable(
+                self.settings.scrub(f"broker connection lost ({mask_url(url)}): {exc}")
+            ) from None
         finally:
             result.elapsed = time.monotonic() - started
             try:
@@ -402,7 +447,7 @@ class RemoteControl:
                     client.sock.settimeout(2.0)
                     client.call("SREM", binding_key, binding)
                     client.call("DEL", reply_queue)
-            except Exception:  # noqa: BLE001 - best-effort cleanup
+            except Exception:
                 pass
             client.close()
 
@@ -431,8 +476,9 @@ class RemoteControl:
     ) -> BroadcastResult:
         if method not in CONTROL_METHODS:
             raise UsageError(f"unknown control method {method!r}")
-        return self.broadcast(method, arguments, destination=destination, timeout=timeout,
-                              reply=reply)
+        return self.broadcast(
+            method, arguments, destination=destination, timeout=timeout, reply=reply
+        )
 
     def revoke(
         self,
@@ -445,6 +491,8 @@ class RemoteControl:
         """Revoke ``ids`` in one broadcast (replies: ``{host: {"ok": ...}}``)."""
         id_list = list(dict.fromkeys(ids))
         return self.broadcast(
-            "revoke", {"task_id": id_list, "terminate": terminate, "signal": signal},
-            timeout=timeout, reply=reply,
+            "revoke",
+            {"task_id": id_list, "terminate": terminate, "signal": signal},
+            timeout=timeout,
+            reply=reply,
         )

@@ -45,8 +45,11 @@ def child_ids(children: Any) -> list[dict[str, Any]]:
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, BaseException):
-        return {"exc_type": type(value).__name__, "exc_message": [str(a) for a in value.args],
-                "exc_module": type(value).__module__}
+        return {
+            "exc_type": type(value).__name__,
+            "exc_message": [str(a) for a in value.args],
+            "exc_module": type(value).__module__,
+        }
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -67,7 +70,9 @@ def raw_meta(backend: Any, task_id: str) -> dict[str, Any] | None:
         meta = backend.decode(raw)
         return meta if isinstance(meta, dict) else None
     meta = backend.get_task_meta(task_id)
-    if not isinstance(meta, dict) or (meta.get("status") == "PENDING" and meta.get("result") is None):
+    if not isinstance(meta, dict) or (
+        meta.get("status") == "PENDING" and meta.get("result") is None
+    ):
         return None
     return meta
 
@@ -116,8 +121,9 @@ def read_group(settings: ClusterSettings, group_id: str) -> list[str] | None:
     return ids
 
 
-def wait_result(settings: ClusterSettings, task_id: str, timeout: float,
-                interval: float = 0.1) -> tuple[dict[str, Any], bool]:
+def wait_result(
+    settings: ClusterSettings, task_id: str, timeout: float, interval: float = 0.1
+) -> tuple[dict[str, Any], bool]:
     """Poll until ready; returns ``(result, timed_out)``."""
     deadline = time.monotonic() + timeout
     while True:

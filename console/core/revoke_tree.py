@@ -44,19 +44,26 @@ class Node:
     has_meta: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "state": self.state,
-                "found_in": sorted(self.sources)}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "state": self.state,
+            "found_in": sorted(self.sources),
+        }
 
 
 @dataclass
 class TreePlan:
     targets: list[str]
-    members: list[Node]          # the whole canvas (every target's component)
-    to_revoke: list[Node]        # members not READY
+    members: list[Node]  # the whole canvas (every target's component)
+    to_revoke: list[Node]  # members not READY
 
     def as_dict(self) -> dict[str, Any]:
-        return {"targets": self.targets, "members": [n.as_dict() for n in self.members],
-                "revoke": [n.id for n in self.to_revoke]}
+        return {
+            "targets": self.targets,
+            "members": [n.as_dict() for n in self.members],
+            "revoke": [n.id for n in self.to_revoke],
+        }
 
 
 class _Pool:
@@ -102,7 +109,7 @@ def _metas(backend: Any, ids: list[str], chunk: int = 500) -> dict[str, dict[str
     key_for = getattr(backend, "get_key_for_task", None)
     if callable(mget) and callable(key_for):
         for start in range(0, len(ids), chunk):
-            part = ids[start:start + chunk]
+            part = ids[start : start + chunk]
             values = mget([key_for(t) for t in part])
             for tid, raw in zip(part, values, strict=False):
                 if raw is None:
@@ -118,8 +125,9 @@ def _metas(backend: Any, ids: list[str], chunk: int = 500) -> dict[str, dict[str
     return out
 
 
-def plan_tree(settings: ClusterSettings, ids: list[str], rc: RemoteControl | None = None,
-              timeout: float = 1.0) -> TreePlan:
+def plan_tree(
+    settings: ClusterSettings, ids: list[str], rc: RemoteControl | None = None, timeout: float = 1.0
+) -> TreePlan:
     """Work out the canvas of every id in ``ids`` and what of it is not finished."""
     from .broker_scan import iter_messages
     from .remote import RemoteControl
@@ -149,8 +157,14 @@ def plan_tree(settings: ClusterSettings, ids: list[str], rc: RemoteControl | Non
         batch = [tid for tid in dict.fromkeys(frontier) if tid not in fetched]
         fetched.update(batch)
         for tid, meta in _metas(backend, batch).items():
-            node = pool.add(tid, "backend", meta.get("name"), meta.get("parent_id"),
-                            meta.get("group_id"), meta.get("root_id"))
+            node = pool.add(
+                tid,
+                "backend",
+                meta.get("name"),
+                meta.get("parent_id"),
+                meta.get("group_id"),
+                meta.get("root_id"),
+            )
             node.state = str(meta.get("status") or "PENDING")
             node.has_meta = True
             parent_id = meta.get("parent_id")
@@ -162,7 +176,9 @@ def plan_tree(settings: ClusterSettings, ids: list[str], rc: RemoteControl | Non
                 for cid in members:
                     if cid not in pool.nodes:
                         nxt.append(cid)
-                    pool.add(cid, "backend:child", None, tid, child["id"] if child["group"] else None)
+                    pool.add(
+                        cid, "backend:child", None, tid, child["id"] if child["group"] else None
+                    )
         frontier = nxt
     comp = _components(pool.nodes.values())
     wanted = {comp[t] for t in ids}

@@ -91,7 +91,7 @@ def mask_url(url: str | None) -> str:
         else:
             netloc = f"{user}@{hostinfo}"
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    except Exception:  # noqa: BLE001 - a malformed URL must still not leak
+    except Exception:
         return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", url)
 
 

@@ -122,9 +122,13 @@ class ClusterSettings:
 
     def scrub(self, message: str) -> str:
         """Remove broker/backend passwords from any message."""
-        return scrub_secrets(message, self.broker_url, self.result_backend,
-                             self._app and self.effective_broker_url,
-                             self._app and self.effective_backend_url)
+        return scrub_secrets(
+            message,
+            self.broker_url,
+            self.result_backend,
+            self._app and self.effective_broker_url,
+            self._app and self.effective_backend_url,
+        )
 
 
 def load_app(module: str) -> Celery:
@@ -136,8 +140,10 @@ def load_app(module: str) -> Celery:
     modname, _, attr = module.partition(":")
     try:
         mod = importlib.import_module(modname)
-    except Exception as exc:  # noqa: BLE001 - any import failure is a usage error
-        raise UsageError(f"cannot import app module {module!r}: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:
+        raise UsageError(
+            f"cannot import app module {module!r}: {type(exc).__name__}: {exc}"
+        ) from None
     candidates = [attr] if attr else ["app", "celery"]
     for name in candidates:
         obj = getattr(mod, name, None)

@@ -65,14 +65,28 @@ PENDING, RECEIVED, STARTED, RETRY, REJECTED, REVOKED, FAILURE, SUCCESS = range(8
 #: state names indexed by state code; the code order is the precedence order
 #: (except RETRY, which is ordered by timestamp).
 STATES: tuple[str, ...] = (
-    "PENDING", "RECEIVED", "STARTED", "RETRY", "REJECTED", "REVOKED", "FAILURE", "SUCCESS",
+    "PENDING",
+    "RECEIVED",
+    "STARTED",
+    "RETRY",
+    "REJECTED",
+    "REVOKED",
+    "FAILURE",
+    "SUCCESS",
 )
 STATE_CODE: dict[str, int] = {s: i for i, s in enumerate(STATES)}
 FINAL_STATES = frozenset({"REJECTED", "REVOKED", "FAILURE", "SUCCESS"})
 _FIRST_FINAL = REJECTED  # codes >= this are final
 #: the event (and TaskRecord timestamp attribute) behind each state code
 _TIME_ATTR: tuple[str, ...] = (
-    "sent", "received", "started", "retried", "rejected", "revoked", "failed", "succeeded",
+    "sent",
+    "received",
+    "started",
+    "retried",
+    "rejected",
+    "revoked",
+    "failed",
+    "succeeded",
 )
 _TASK_TYPES: dict[str, int] = {"task-" + a: i for i, a in enumerate(_TIME_ATTR)}
 _TASK_CODE = _TASK_TYPES.get
@@ -107,11 +121,33 @@ class TaskRecord:
     """One task (``__slots__``; ~400 bytes with typical fields)."""
 
     __slots__ = (
-        "uuid", "name", "state", "code", "hostname", "args", "kwargs", "result", "exception",
-        "traceback", "runtime", "retries", "eta", "expires", "parent_id", "root_id", "clock",
+        "uuid",
+        "name",
+        "state",
+        "code",
+        "hostname",
+        "args",
+        "kwargs",
+        "result",
+        "exception",
+        "traceback",
+        "runtime",
+        "retries",
+        "eta",
+        "expires",
+        "parent_id",
+        "root_id",
+        "clock",
         "timestamp",
         # timeline: latest timestamp of each kind of event
-        "sent", "received", "started", "retried", "rejected", "revoked", "failed", "succeeded",
+        "sent",
+        "received",
+        "started",
+        "retried",
+        "rejected",
+        "revoked",
+        "failed",
+        "succeeded",
         "_bucket",
     )
 
@@ -187,9 +223,27 @@ class WorkerRecord:
     """One worker, from heartbeats / online / offline and the task events it sends."""
 
     __slots__ = (
-        "hostname", "pid", "freq", "last_heartbeat", "last_seen", "clock", "active",
-        "processed", "loadavg", "sw_ident", "sw_ver", "sw_sys", "offline", "succeeded",
-        "failed", "finished", "ring", "status", "pool_hint", "heartbeats", "timestamp",
+        "hostname",
+        "pid",
+        "freq",
+        "last_heartbeat",
+        "last_seen",
+        "clock",
+        "active",
+        "processed",
+        "loadavg",
+        "sw_ident",
+        "sw_ver",
+        "sw_sys",
+        "offline",
+        "succeeded",
+        "failed",
+        "finished",
+        "ring",
+        "status",
+        "pool_hint",
+        "heartbeats",
+        "timestamp",
     )
 
     def __init__(self, hostname: str) -> None:
@@ -277,9 +331,22 @@ class Stats:
     """
 
     __slots__ = (
-        "events", "task_events", "worker_events", "malformed", "unknown", "repaired",
-        "evicted", "tasks_seen", "workers_evicted", "_by_state", "_tracked", "_transitions",
-        "_by_name", "_task_types", "_other_types", "max_names",
+        "events",
+        "task_events",
+        "worker_events",
+        "malformed",
+        "unknown",
+        "repaired",
+        "evicted",
+        "tasks_seen",
+        "workers_evicted",
+        "_by_state",
+        "_tracked",
+        "_transitions",
+        "_by_name",
+        "_task_types",
+        "_other_types",
+        "max_names",
     )
 
     def __init__(self, max_names: int = 10_000) -> None:
@@ -347,8 +414,9 @@ class Stats:
             "by_state": self.by_state,
             "tracked_by_state": self.tracked_by_state,
             "transitions": self.transitions,
-            "by_name": {n: {STATES[i]: c for i, c in enumerate(rows[n]) if c}
-                        for n in top if any(rows[n])},
+            "by_name": {
+                n: {STATES[i]: c for i, c in enumerate(rows[n]) if c} for n in top if any(rows[n])
+            },
             "names": len(rows),
             "by_type": self.by_type,
         }
@@ -376,7 +444,7 @@ def _text(v: Any, cap: int) -> str | None:
     if type(v) is not str:
         try:
             v = repr(v)
-        except Exception:  # noqa: BLE001 - a hostile __repr__ must not crash intake
+        except Exception:
             return "<unrepresentable>"
     if len(v) > cap:
         return v[:cap] + _TRUNC.format(len(v) - cap)
@@ -499,16 +567,41 @@ class ClusterState:
             args = args[:199] + "…"
         if kwargs is not None and len(kwargs) > 200:
             kwargs = kwargs[:199] + "…"
-        return TaskRow(t.uuid, t.name, t.state, t.hostname, t.received, t.started, t.runtime,
-                       t.retries, args, kwargs, t.root_id, t.parent_id, t.timestamp,
-                       uuid in self._lost)
+        return TaskRow(
+            t.uuid,
+            t.name,
+            t.state,
+            t.hostname,
+            t.received,
+            t.started,
+            t.runtime,
+            t.retries,
+            args,
+            kwargs,
+            t.root_id,
+            t.parent_id,
+            t.timestamp,
+            uuid in self._lost,
+        )
 
     def worker_row(self, hostname: str) -> WorkerRow:
         w = self._workers[hostname]
         now = self.clock()
-        return WorkerRow(w.hostname, w.status_at(now), w.active or 0, w.processed or 0,
-                         w.succeeded, w.failed, w.ring.rate(now, 10.0), w.loadavg, w.sw_ver,
-                         w.pid, w.freq, w.last_heartbeat, w.pool_hint)
+        return WorkerRow(
+            w.hostname,
+            w.status_at(now),
+            w.active or 0,
+            w.processed or 0,
+            w.succeeded,
+            w.failed,
+            w.ring.rate(now, 10.0),
+            w.loadavg,
+            w.sw_ver,
+            w.pid,
+            w.freq,
+            w.last_heartbeat,
+            w.pool_hint,
+        )
 
     def task_detail(self, uuid: str) -> dict[str, Any] | None:
         t = self._tasks.get(uuid)
@@ -517,9 +610,24 @@ class ClusterState:
         d: dict[str, Any] = {
             f: getattr(t, f)
             for f in (
-                "uuid", "name", "state", "hostname", "args", "kwargs", "result", "exception",
-                "traceback", "runtime", "retries", "eta", "expires", "parent_id", "root_id",
-                "clock", "timestamp", *_TIME_ATTR,
+                "uuid",
+                "name",
+                "state",
+                "hostname",
+                "args",
+                "kwargs",
+                "result",
+                "exception",
+                "traceback",
+                "runtime",
+                "retries",
+                "eta",
+                "expires",
+                "parent_id",
+                "root_id",
+                "clock",
+                "timestamp",
+                *_TIME_ATTR,
             )
         }
         d["worker"] = t.hostname
@@ -547,7 +655,11 @@ class ClusterState:
         if gone:
             # its unfinished tasks may never report again: flag them "possibly lost"
             for uuid, t in self._tasks.items():
-                if t.code < _FIRST_FINAL and t.hostname in gone and t.state in ("RECEIVED", "STARTED"):
+                if (
+                    t.code < _FIRST_FINAL
+                    and t.hostname in gone
+                    and t.state in ("RECEIVED", "STARTED")
+                ):
                     self._lost.add(uuid)
                     self._changed.add(uuid)
         return changed
@@ -585,7 +697,7 @@ class ClusterState:
                 stats.unknown += 1
             else:
                 stats.malformed += 1
-        except Exception:  # noqa: BLE001 - defence in depth: never crash intake
+        except Exception:
             stats.malformed += 1
 
     # ------------------------------------------------------------------ tasks
@@ -633,8 +745,9 @@ class ClusterState:
             # ordered by time: RETRY -> RECEIVED/STARTED again is real; an older
             # event of a previous attempt is only merged
             last = t.timestamp
-            newer = (ts is None or last is None or ts > last
-                     or (ts == last and clock >= t.clock))  # Lamport clock breaks ties
+            newer = (
+                ts is None or last is None or ts > last or (ts == last and clock >= t.clock)
+            )  # Lamport clock breaks ties
         else:
             newer = code >= cur
         # timeline
@@ -659,7 +772,9 @@ class ClusterState:
         elif code == SUCCESS:
             v = get("result")
             if v is not None and (newer or t.result is None):
-                t.result = v if type(v) is str and len(v) <= self.max_text else _text(v, self.max_text)
+                t.result = (
+                    v if type(v) is str and len(v) <= self.max_text else _text(v, self.max_text)
+                )
             v = get("runtime")
             if v is not None:
                 if _num(v) is None:
@@ -791,8 +906,9 @@ class ClusterState:
         t._bucket = new_row
         t.name = name
 
-    def _transition(self, t: TaskRecord, old: int, new: int, now: float,
-                    hostname: str | None) -> None:
+    def _transition(
+        self, t: TaskRecord, old: int, new: int, now: float, hostname: str | None
+    ) -> None:
         stats = self.stats
         stats._by_state[old] -= 1
         stats._by_state[new] += 1
@@ -965,8 +1081,7 @@ class ClusterState:
             w.clock = max(w.clock, v)
         v = get("loadavg")
         if v is not None:
-            if (type(v) in (list, tuple) and len(v) <= 3
-                    and all(_num(x) is not None for x in v)):
+            if type(v) in (list, tuple) and len(v) <= 3 and all(_num(x) is not None for x in v):
                 w.loadavg = tuple(float(x) for x in v)
             else:
                 repaired = True

@@ -29,10 +29,32 @@ from typing import Any
 from .sanitize import safe_text
 
 # TaskRow field positions (console/core/state.py TaskRow)
-T_UUID, T_NAME, T_STATE, T_HOST, T_RECEIVED, T_STARTED, T_RUNTIME, T_RETRIES, T_ARGS, T_KWARGS, \
-    T_ROOT, T_PARENT, T_TS = range(13)
+(
+    T_UUID,
+    T_NAME,
+    T_STATE,
+    T_HOST,
+    T_RECEIVED,
+    T_STARTED,
+    T_RUNTIME,
+    T_RETRIES,
+    T_ARGS,
+    T_KWARGS,
+    T_ROOT,
+    T_PARENT,
+    T_TS,
+) = range(13)
 
-TASK_STATES = ("PENDING", "RECEIVED", "STARTED", "SUCCESS", "FAILURE", "RETRY", "REVOKED", "REJECTED")
+TASK_STATES = (
+    "PENDING",
+    "RECEIVED",
+    "STARTED",
+    "SUCCESS",
+    "FAILURE",
+    "RETRY",
+    "REVOKED",
+    "REJECTED",
+)
 # quick filters: label -> states (None: everything)
 QUICK_FILTERS: dict[str, frozenset[str] | None] = {
     "all": None,
@@ -87,7 +109,11 @@ class ViewSpec:
     def same_list(self, other: ViewSpec | None) -> bool:
         """Same filter / sort (the rows differ only by the slice)."""
         return other is not None and (self.query, self.quick, self.sort, self.reverse) == (
-            other.query, other.quick, other.sort, other.reverse)
+            other.query,
+            other.quick,
+            other.sort,
+            other.reverse,
+        )
 
 
 @dataclass
@@ -102,9 +128,14 @@ class TaskWindow:
     cursor_index: int | None = None  # where spec.cursor is in the filtered list (None: not in it)
 
     def same_content(self, other: TaskWindow | None) -> bool:
-        return other is not None and (self.spec, self.total, self.matched, self.offset,
-                                      self.cursor_index, self.rows) == (
-            other.spec, other.total, other.matched, other.offset, other.cursor_index, other.rows)
+        return other is not None and (
+            self.spec,
+            self.total,
+            self.matched,
+            self.offset,
+            self.cursor_index,
+            self.rows,
+        ) == (other.spec, other.total, other.matched, other.offset, other.cursor_index, other.rows)
 
 
 def _hay_text(r: Sequence[Any]) -> str:
@@ -208,7 +239,9 @@ class TaskViewer:
         self._sorted = (key, ids)
         return ids
 
-    def _keep(self, ids: list[str] | None, terms: list[str], states: frozenset[str] | None) -> list[str]:
+    def _keep(
+        self, ids: list[str] | None, terms: list[str], states: frozenset[str] | None
+    ) -> list[str]:
         """The ids (None: every row, arrival order) in ``states`` matching every term."""
         rows, hay = self.rows, self._hay
         if ids is None:
@@ -255,7 +288,11 @@ class TaskViewer:
         rows = self.rows
         cached = self._filtered
         sort_key = (spec.quick, spec.sort, spec.reverse)
-        if cached is not None and cached[0][1:] == sort_key and (not fresh or cached[0][0] == self.version):
+        if (
+            cached is not None
+            and cached[0][1:] == sort_key
+            and (not fresh or cached[0][0] == self.version)
+        ):
             order_version = cached[0][0]
             if cached[1] == query:
                 if cached[3] == self.version:
@@ -279,7 +316,11 @@ class TaskViewer:
                 matched = self._keep(None, terms, states)
             ids = self._sort([rows[u] for u in matched], spec.sort, spec.reverse)
             order_version = self.version
-        elif not fresh and sorted_cache is not None and sorted_cache[0][1:] == (spec.sort, spec.reverse):
+        elif (
+            not fresh
+            and sorted_cache is not None
+            and sorted_cache[0][1:] == (spec.sort, spec.reverse)
+        ):
             order_version = sorted_cache[0][0]  # everything, in the last order: no sort
             ids = sorted_cache[1]
             if order_version != self.version:
@@ -308,8 +349,11 @@ class TaskViewer:
         if len(terms) != 1 or _kind(terms[0]) or QUICK_FILTERS.get(spec.quick) is not None:
             return None
         cached = self._filtered
-        if cached is not None and cached[0][1:] == (spec.quick, spec.sort, spec.reverse) and (
-                cached[1] == query or _narrows(cached[1], query)):
+        if (
+            cached is not None
+            and cached[0][1:] == (spec.quick, spec.sort, spec.reverse)
+            and (cached[1] == query or _narrows(cached[1], query))
+        ):
             return None
         sorted_cache = self._sorted
         if sorted_cache is None or sorted_cache[0][1:] != (spec.sort, spec.reverse):
@@ -324,13 +368,23 @@ class TaskViewer:
             return None
         matched = len(found)
         ids = sorted_cache[1]
-        first = list(islice(compress(ids, map(contains, map(hay.get, ids, repeat("")), repeat(term))),
-                            spec.offset + max(0, spec.limit)))
+        first = list(
+            islice(
+                compress(ids, map(contains, map(hay.get, ids, repeat("")), repeat(term))),
+                spec.offset + max(0, spec.limit),
+            )
+        )
         offset = min(spec.offset, max(0, len(first) - 1)) if first else 0
         cut = first[offset:]
         cursor_index = offset + cut.index(spec.cursor) if spec.cursor in cut else None
-        return TaskWindow(spec=spec, total=len(rows), matched=matched, offset=offset,
-                          rows=[rows[u] for u in cut], cursor_index=cursor_index)
+        return TaskWindow(
+            spec=spec,
+            total=len(rows),
+            matched=matched,
+            offset=offset,
+            rows=[rows[u] for u in cut],
+            cursor_index=cursor_index,
+        )
 
     def window(self, spec: ViewSpec, fresh: bool = True) -> TaskWindow:
         """The rows ``spec`` asks for (``limit=0``: none), the counts, the cursor's place."""
@@ -339,7 +393,7 @@ class TaskViewer:
         ids = self.ids(spec, fresh)
         rows = self.rows
         offset = max(0, min(spec.offset, max(0, len(ids) - 1)))
-        cut = ids[offset:offset + max(0, spec.limit)]
+        cut = ids[offset : offset + max(0, spec.limit)]
         window_rows = [rows[u] for u in cut if u in rows]
         cursor_index = None
         if spec.cursor is not None:
@@ -350,8 +404,14 @@ class TaskViewer:
                     cursor_index = ids.index(spec.cursor)
                 except ValueError:
                     cursor_index = None
-        return TaskWindow(spec=spec, total=len(rows), matched=len(ids), offset=offset,
-                          rows=window_rows, cursor_index=cursor_index)
+        return TaskWindow(
+            spec=spec,
+            total=len(rows),
+            matched=len(ids),
+            offset=offset,
+            rows=window_rows,
+            cursor_index=cursor_index,
+        )
 
 
 class Throttle:
@@ -363,8 +423,9 @@ class Throttle:
     Cheap re-sorts (under ``free`` seconds) are never held back.
     """
 
-    def __init__(self, ratio: float = 8.0, free: float = 0.01,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self, ratio: float = 8.0, free: float = 0.01, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
         self.ratio, self.free, self.clock = ratio, free, clock
         self._next = 0.0
 
@@ -387,8 +448,13 @@ class ViewHost:
     returns every current TaskRow (the viewer's starting point).
     """
 
-    def __init__(self, all_rows: Callable[[], list[Any]], throttle: Throttle | None = None,
-                 hold: float = 0.0, quick: bool = False) -> None:
+    def __init__(
+        self,
+        all_rows: Callable[[], list[Any]],
+        throttle: Throttle | None = None,
+        hold: float = 0.0,
+        quick: bool = False,
+    ) -> None:
         self.all_rows = all_rows
         self.hold = hold
         self.quick = quick  # answer a new word filter in two steps (quick_window, then finish)

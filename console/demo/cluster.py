@@ -103,7 +103,7 @@ class LocalCluster:
 
     def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
         log_path = os.path.join(self.tmpdir, f"{name}.log")
-        log = open(log_path, "wb")  # noqa: SIM115 - handed to the child
+        log = open(log_path, "wb")
         proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -120,10 +120,24 @@ class LocalCluster:
 
     def worker_argv(self, name: str) -> list[str]:
         return [
-            sys.executable, "-m", "celery", "-A", self.app_module, "worker",
-            "-n", hostname_for(name), "-Q", self.queues,
-            "-c", str(self.concurrency), "--pool", "prefork",
-            "-E", "--loglevel", "INFO", *self.worker_args,
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            self.app_module,
+            "worker",
+            "-n",
+            hostname_for(name),
+            "-Q",
+            self.queues,
+            "-c",
+            str(self.concurrency),
+            "--pool",
+            "prefork",
+            "-E",
+            "--loglevel",
+            "INFO",
+            *self.worker_args,
         ]
 
     def start_worker(self, name: str) -> ManagedProcess:
@@ -133,8 +147,16 @@ class LocalCluster:
         return self._spawn(
             "beat",
             [
-                sys.executable, "-m", "celery", "-A", self.app_module, "beat",
-                "-s", self.beat_schedule_file, "--loglevel", "INFO",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                self.app_module,
+                "beat",
+                "-s",
+                self.beat_schedule_file,
+                "--loglevel",
+                "INFO",
                 "--pidfile=",
             ],
         )

@@ -119,7 +119,7 @@ class _Signals:
             try:
                 app.call_from_thread(app.exit)
                 return
-            except Exception:  # noqa: BLE001 - not running yet, or already gone
+            except Exception:
                 time.sleep(0.1)
                 app = self.app
 
@@ -130,19 +130,29 @@ class _Signals:
 
 def _spawn_traffic(cluster: LocalCluster, slots: int) -> ManagedProcess:
     argv = [
-        sys.executable, "-m", "console.demo.traffic",
-        "--broker", cluster.broker_url, "--backend", cluster.backend_url,
-        "--slots", str(slots), "--parent-pid", str(os.getpid()),
+        sys.executable,
+        "-m",
+        "console.demo.traffic",
+        "--broker",
+        cluster.broker_url,
+        "--backend",
+        cluster.backend_url,
+        "--slots",
+        str(slots),
+        "--parent-pid",
+        str(os.getpid()),
     ]
     # LocalCluster owns the process: same log dir, same process-group teardown
-    return cluster._spawn("traffic", argv)  # noqa: SLF001
+    return cluster._spawn("traffic", argv)
 
 
 def _settings(cluster: LocalCluster) -> Any:
     from console.core.settings import ClusterSettings
 
     settings = ClusterSettings.resolve(
-        app=APP_MODULE, broker=cluster.broker_url, result_backend=cluster.backend_url,
+        app=APP_MODULE,
+        broker=cluster.broker_url,
+        result_backend=cluster.backend_url,
     )
     # Celery's own name for `celery beat -s FILE`: where the Beat screen finds
     # last-run times; also as a settings attribute if ClusterSettings grows one.
@@ -198,7 +208,7 @@ def _wait_foreground(cluster: LocalCluster, redis: EmbeddedRedis) -> int:
         for mp in cluster.procs:
             if not mp.alive() and mp.name not in warned:
                 warned.add(mp.name)
-                _progress(f"{mp.name} exited (code {mp.proc.returncode}); log: {cluster._tail(mp)}")  # noqa: SLF001
+                _progress(f"{mp.name} exited (code {mp.proc.returncode}); log: {cluster._tail(mp)}")
 
 
 def _reap_strays(grace: float = 2.0) -> None:
@@ -219,8 +229,9 @@ def _reap_strays(grace: float = 2.0) -> None:
             continue
     if not strays:
         return
-    _progress(f"stopping {len(strays)} leftover process(es): "
-              + ", ".join(str(p.pid) for p in strays))
+    _progress(
+        f"stopping {len(strays)} leftover process(es): " + ", ".join(str(p.pid) for p in strays)
+    )
     for child in strays:
         try:
             child.terminate()
@@ -265,8 +276,12 @@ def run_demo(no_console: bool = False, n_workers: int = 2, traffic: bool = True)
         os.environ["CELERY_APP"] = APP_MODULE
         names = worker_names(n_workers)
         cluster = LocalCluster(
-            workers=names, concurrency=CONCURRENCY, beat=True, redis=redis,
-            app_module=APP_MODULE, tmpdir=tmpdir,
+            workers=names,
+            concurrency=CONCURRENCY,
+            beat=True,
+            redis=redis,
+            app_module=APP_MODULE,
+            tmpdir=tmpdir,
         )
         _progress(f"starting workers {', '.join(names)} and beat...")
         cluster.start()

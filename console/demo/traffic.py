@@ -40,7 +40,12 @@ class Traffic:
     """Sends the demo's work to a broker through the sample_proj app."""
 
     def __init__(
-        self, broker: str, backend: str | None = None, *, slots: int = 4, verbose: bool = False,
+        self,
+        broker: str,
+        backend: str | None = None,
+        *,
+        slots: int = 4,
+        verbose: bool = False,
     ) -> None:
         # sample_proj.celeryconfig reads the environment at import time
         os.environ["CELERY_BROKER_URL"] = broker
@@ -54,7 +59,10 @@ class Traffic:
         app.conf.broker_connection_timeout = 2.0
         app.conf.redis_socket_connect_timeout = 2.0
         app.conf.task_publish_retry_policy = {
-            "max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5,
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
         }
         self.app = app
         self._urls = (broker, backend)  # to scrub passwords from error messages
@@ -184,17 +192,33 @@ class Traffic:
     def cycle(self) -> list[Callable[[], None]]:
         """One round of actions: every kind of work, singles most often."""
         return [
-            self.saturate, self.single, self.chain_s, self.scheduled, self.expiring,
-            self.single, self.chord, self.failure, self.retries, self.group,
-            self.single, self.chain_si, self.slow, self.chain_of_groups, self.single,
-            self.hostile, self.retries, self.single, self.chord, self.slow,
+            self.saturate,
+            self.single,
+            self.chain_s,
+            self.scheduled,
+            self.expiring,
+            self.single,
+            self.chord,
+            self.failure,
+            self.retries,
+            self.group,
+            self.single,
+            self.chain_si,
+            self.slow,
+            self.chain_of_groups,
+            self.single,
+            self.hostile,
+            self.retries,
+            self.single,
+            self.chord,
+            self.slow,
         ]
 
     def send(self, action: Callable[[], None]) -> bool:
         try:
             action()
             return True
-        except Exception as exc:  # noqa: BLE001 - a demo keeps going (broker restarts...)
+        except Exception as exc:
             self.errors += 1
             if self.verbose or self.errors <= 3 or self.errors % 50 == 0:
                 from console.core.sanitize import scrub_secrets
@@ -206,7 +230,7 @@ class Traffic:
     def close(self) -> None:
         try:
             self.app.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
 
@@ -239,15 +263,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--broker", required=True, help="broker URL")
     parser.add_argument("--backend", default=None, help="result backend URL (default: broker)")
-    parser.add_argument("--rate", type=float, default=2.0,
-                        help="actions per second (each action sends 1-10 tasks; default 2)")
-    parser.add_argument("--duration", type=float, default=0.0,
-                        help="stop after this many seconds (default: run until stopped)")
-    parser.add_argument("--slots", type=int, default=4,
-                        help="pool slots in the cluster (workers x concurrency; default 4): "
-                             "the periodic burst of slow tasks is one more than this")
-    parser.add_argument("--parent-pid", type=int, default=None,
-                        help="stop when this process is gone (default: the parent process)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=2.0,
+        help="actions per second (each action sends 1-10 tasks; default 2)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=0.0,
+        help="stop after this many seconds (default: run until stopped)",
+    )
+    parser.add_argument(
+        "--slots",
+        type=int,
+        default=4,
+        help="pool slots in the cluster (workers x concurrency; default 4): "
+        "the periodic burst of slow tasks is one more than this",
+    )
+    parser.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        help="stop when this process is gone (default: the parent process)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every send error")
     args = parser.parse_args(argv)
     if args.rate <= 0:
@@ -309,8 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         total = sum(traffic.sent.values())
         summary = ", ".join(f"{k}={v}" for k, v in sorted(traffic.sent.items()))
-        print(f"traffic: stopped after {total} tasks ({summary}); {traffic.errors} send errors",
-              file=sys.stderr, flush=True)
+        print(
+            f"traffic: stopped after {total} tasks ({summary}); {traffic.errors} send errors",
+            file=sys.stderr,
+            flush=True,
+        )
         traffic.close()
     return 0
 

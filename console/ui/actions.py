@@ -31,37 +31,107 @@ class ActionSpec:
     sentence: str = "{target}"
 
 
-ACTIONS: dict[str, ActionSpec] = {a.id: a for a in (
-    ActionSpec("revoke", "Revoke task", "task", True,
-               sentence="Revoke {task}: workers will discard it if it has not started."),
-    ActionSpec("terminate", "Revoke and terminate task (choose signal)", "task", True,
-               (("signal", "Signal", "SIGTERM"),),
-               sentence="Revoke {task} and send {signal} to the process running it."),
-    ActionSpec("revoke_canvas", "Revoke the whole canvas of task", "task", True,
-               sentence="Revoke every unfinished task of the canvas of {task}."),
-    ActionSpec("rate_limit", "Set rate limit of a task type", "worker", False,
-               (("task_name", "Task name", ""), ("rate_limit", "Rate (e.g. 10/m, 0 = none)", "10/m")),
-               sentence="Set the rate limit of {task_name} to {rate_limit} on {workers}."),
-    ActionSpec("time_limit", "Set time limits of a task type", "worker", False,
-               (("task_name", "Task name", ""), ("soft", "Soft limit (s)", "60"),
-                ("hard", "Hard limit (s)", "120")),
-               sentence="Set time limits of {task_name} to soft={soft}s hard={hard}s on {workers}."),
-    ActionSpec("pool_grow", "Grow worker pool", "worker", False, (("n", "Processes to add", "1"),),
-               sentence="Grow the pool of {workers} by {n} process(es)."),
-    ActionSpec("pool_shrink", "Shrink worker pool", "worker", True, (("n", "Processes to remove", "1"),),
-               sentence="Shrink the pool of {workers} by {n} process(es)."),
-    ActionSpec("autoscale", "Set autoscale max/min", "worker", False,
-               (("max", "Max processes", "4"), ("min", "Min processes", "1")),
-               sentence="Set autoscale of {workers} to max={max} min={min}."),
-    ActionSpec("add_consumer", "Add queue consumer", "worker", False, (("queue", "Queue", ""),),
-               sentence="Make {workers} start consuming from queue {queue}."),
-    ActionSpec("cancel_consumer", "Cancel queue consumer", "worker", True, (("queue", "Queue", ""),),
-               sentence="Make {workers} stop consuming from queue {queue}."),
-    ActionSpec("shutdown", "Shut down worker", "worker", True,
-               sentence="Shut down {workers} (warm shutdown: running tasks finish first)."),
-    ActionSpec("purge", "Purge queue (delete every waiting message)", "queue", True,
-               sentence="Purge queue {target}: delete every message waiting in it. This cannot be undone."),
-)}
+ACTIONS: dict[str, ActionSpec] = {
+    a.id: a
+    for a in (
+        ActionSpec(
+            "revoke",
+            "Revoke task",
+            "task",
+            True,
+            sentence="Revoke {task}: workers will discard it if it has not started.",
+        ),
+        ActionSpec(
+            "terminate",
+            "Revoke and terminate task (choose signal)",
+            "task",
+            True,
+            (("signal", "Signal", "SIGTERM"),),
+            sentence="Revoke {task} and send {signal} to the process running it.",
+        ),
+        ActionSpec(
+            "revoke_canvas",
+            "Revoke the whole canvas of task",
+            "task",
+            True,
+            sentence="Revoke every unfinished task of the canvas of {task}.",
+        ),
+        ActionSpec(
+            "rate_limit",
+            "Set rate limit of a task type",
+            "worker",
+            False,
+            (("task_name", "Task name", ""), ("rate_limit", "Rate (e.g. 10/m, 0 = none)", "10/m")),
+            sentence="Set the rate limit of {task_name} to {rate_limit} on {workers}.",
+        ),
+        ActionSpec(
+            "time_limit",
+            "Set time limits of a task type",
+            "worker",
+            False,
+            (
+                ("task_name", "Task name", ""),
+                ("soft", "Soft limit (s)", "60"),
+                ("hard", "Hard limit (s)", "120"),
+            ),
+            sentence="Set time limits of {task_name} to soft={soft}s hard={hard}s on {workers}.",
+        ),
+        ActionSpec(
+            "pool_grow",
+            "Grow worker pool",
+            "worker",
+            False,
+            (("n", "Processes to add", "1"),),
+            sentence="Grow the pool of {workers} by {n} process(es).",
+        ),
+        ActionSpec(
+            "pool_shrink",
+            "Shrink worker pool",
+            "worker",
+            True,
+            (("n", "Processes to remove", "1"),),
+            sentence="Shrink the pool of {workers} by {n} process(es).",
+        ),
+        ActionSpec(
+            "autoscale",
+            "Set autoscale max/min",
+            "worker",
+            False,
+            (("max", "Max processes", "4"), ("min", "Min processes", "1")),
+            sentence="Set autoscale of {workers} to max={max} min={min}.",
+        ),
+        ActionSpec(
+            "add_consumer",
+            "Add queue consumer",
+            "worker",
+            False,
+            (("queue", "Queue", ""),),
+            sentence="Make {workers} start consuming from queue {queue}.",
+        ),
+        ActionSpec(
+            "cancel_consumer",
+            "Cancel queue consumer",
+            "worker",
+            True,
+            (("queue", "Queue", ""),),
+            sentence="Make {workers} stop consuming from queue {queue}.",
+        ),
+        ActionSpec(
+            "shutdown",
+            "Shut down worker",
+            "worker",
+            True,
+            sentence="Shut down {workers} (warm shutdown: running tasks finish first).",
+        ),
+        ActionSpec(
+            "purge",
+            "Purge queue (delete every waiting message)",
+            "queue",
+            True,
+            sentence="Purge queue {target}: delete every message waiting in it. This cannot be undone.",
+        ),
+    )
+}
 
 
 @dataclass
@@ -126,8 +196,11 @@ def summarize(result: Any, *, expect_reply: bool = True) -> tuple[bool, str]:
         expected = getattr(result, "expected", None)
         if not expect_reply:
             ok = True
-            parts.append(f"sent (to {expected} worker(s)); no reply expected" if expected is not None
-                         else "sent; no reply expected")
+            parts.append(
+                f"sent (to {expected} worker(s)); no reply expected"
+                if expected is not None
+                else "sent; no reply expected"
+            )
         else:
             parts.append("no worker replied")
     return ok, safe_text("; ".join(parts), 2000, oneline=True)
@@ -137,7 +210,9 @@ def _int(value: str, name: str) -> int:
     try:
         return int(str(value).strip())
     except ValueError:
-        raise ValueError(f"{name} must be a whole number, not {safe_text(value, 40, oneline=True)!r}") from None
+        raise ValueError(
+            f"{name} must be a whole number, not {safe_text(value, 40, oneline=True)!r}"
+        ) from None
 
 
 def _float_or_none(value: str) -> float | None:
@@ -158,8 +233,14 @@ def canvas_ids(node: Any) -> Iterable[tuple[str, Any]]:
         stack.extend(getattr(n, "children", None) or [])
 
 
-def execute(req: ActionRequest, *, remote: Any, settings: Any = None,
-            canvas: Callable[[str], Any] | None = None, timeout: float = 2.0) -> ActionOutcome:
+def execute(
+    req: ActionRequest,
+    *,
+    remote: Any,
+    settings: Any = None,
+    canvas: Callable[[str], Any] | None = None,
+    timeout: float = 2.0,
+) -> ActionOutcome:
     """Run ``req`` (blocking: call from a thread worker)."""
     a, target, p = req.action, req.target, req.params
     dest = [target] if target else None
@@ -170,8 +251,11 @@ def execute(req: ActionRequest, *, remote: Any, settings: Any = None,
 
         removed = purge_queues(settings, [target])
         count = removed.get(target, 0)
-        return ActionOutcome(True, f"purged queue {safe_text(target, 120, oneline=True)}: "
-                             f"{count} message(s) deleted", removed)
+        return ActionOutcome(
+            True,
+            f"purged queue {safe_text(target, 120, oneline=True)}: {count} message(s) deleted",
+            removed,
+        )
     if remote is None:
         return ActionOutcome(False, "remote control is not available")
     if a == "revoke":
@@ -184,17 +268,32 @@ def execute(req: ActionRequest, *, remote: Any, settings: Any = None,
     elif a == "revoke_canvas":
         return _revoke_canvas(req, remote, settings, canvas, timeout)
     elif a == "rate_limit":
-        res = remote.control("rate_limit", destination=dest, timeout=timeout,
-                             task_name=str(p["task_name"]).strip(), rate_limit=str(p["rate_limit"]).strip())
+        res = remote.control(
+            "rate_limit",
+            destination=dest,
+            timeout=timeout,
+            task_name=str(p["task_name"]).strip(),
+            rate_limit=str(p["rate_limit"]).strip(),
+        )
     elif a == "time_limit":
-        res = remote.control("time_limit", destination=dest, timeout=timeout,
-                             task_name=str(p["task_name"]).strip(), soft=_float_or_none(p.get("soft", "")),
-                             hard=_float_or_none(p.get("hard", "")))
+        res = remote.control(
+            "time_limit",
+            destination=dest,
+            timeout=timeout,
+            task_name=str(p["task_name"]).strip(),
+            soft=_float_or_none(p.get("soft", "")),
+            hard=_float_or_none(p.get("hard", "")),
+        )
     elif a in ("pool_grow", "pool_shrink"):
         res = remote.control(a, destination=dest, timeout=timeout, n=_int(p.get("n", "1"), "n"))
     elif a == "autoscale":
-        res = remote.control("autoscale", destination=dest, timeout=timeout,
-                             max=_int(p["max"], "max"), min=_int(p["min"], "min"))
+        res = remote.control(
+            "autoscale",
+            destination=dest,
+            timeout=timeout,
+            max=_int(p["max"], "max"),
+            min=_int(p["min"], "min"),
+        )
     elif a in ("add_consumer", "cancel_consumer"):
         queue = str(p["queue"]).strip()
         if not queue:
@@ -210,8 +309,13 @@ def execute(req: ActionRequest, *, remote: Any, settings: Any = None,
     return ActionOutcome(ok, text, res)
 
 
-def _revoke_canvas(req: ActionRequest, remote: Any, settings: Any, canvas: Callable[[str], Any] | None,
-                   timeout: float) -> ActionOutcome:
+def _revoke_canvas(
+    req: ActionRequest,
+    remote: Any,
+    settings: Any,
+    canvas: Callable[[str], Any] | None,
+    timeout: float,
+) -> ActionOutcome:
     """Same plan as ``ctl revoke --tree`` (broker scan + inspect + backend), plus the
     unfinished members the event stream knows of."""
     ids: list[str] = []
@@ -229,12 +333,17 @@ def _revoke_canvas(req: ActionRequest, remote: Any, settings: Any, canvas: Calla
     if canvas is not None:
         try:
             tree = canvas(req.target)
-        except Exception:  # noqa: BLE001 - the plan above is the main source
+        except Exception:
             tree = None
     if tree is not None:
         ids.extend(i for i, st in canvas_ids(tree) if st in UNFINISHED)
     ids = list(dict.fromkeys(ids)) or [req.target]
     res = remote.revoke(ids, timeout=timeout)
     ok, text = summarize(res)
-    return ActionOutcome(ok, f"revoked {len(ids)} unfinished task(s) of the canvas"
-                         + (f" ({'; '.join(notes)})" if notes else "") + f"; {text}", res)
+    return ActionOutcome(
+        ok,
+        f"revoked {len(ids)} unfinished task(s) of the canvas"
+        + (f" ({'; '.join(notes)})" if notes else "")
+        + f"; {text}",
+        res,
+    )

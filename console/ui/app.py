@@ -43,8 +43,14 @@ APP_BINDINGS = [
     Binding("7", "show('canvas')", "Canvas", id="screen.canvas", group=SCREENS_GROUP),
     Binding("8", "show('beat')", "Beat", id="screen.beat", group=SCREENS_GROUP),
     Binding("9", "show('queues')", "Queues", id="screen.queues", group=SCREENS_GROUP),
-    Binding("question_mark,f1", "help", "Help", key_display="?", id="app.help",
-            tooltip="every key of every screen"),
+    Binding(
+        "question_mark,f1",
+        "help",
+        "Help",
+        key_display="?",
+        id="app.help",
+        tooltip="every key of every screen",
+    ),
     Binding("q", "quit", "Quit", id="app.quit"),
 ]
 
@@ -52,28 +58,36 @@ APP_BINDINGS = [
 # priority: it wins over focused widgets; show=False: the footer keeps "q Quit".
 CTRL_C_QUIT = Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.quit_ctrl_c")
 
-MODE_TITLES = {b.action.split("'")[1]: b.description for b in APP_BINDINGS if b.action.startswith("show(")}
+MODE_TITLES = {
+    b.action.split("'")[1]: b.description for b in APP_BINDINGS if b.action.startswith("show(")
+}
 
 
 def _mode_factory(mode: str) -> Callable[[], Any]:
     def make() -> Any:
         if mode == "workers":
             from .screens.workers import WorkersScreen
+
             return WorkersScreen()
         if mode == "tasks":
             from .screens.tasks import TasksScreen
+
             return TasksScreen()
         if mode in ("active", "reserved", "scheduled", "revoked"):
             from .screens.remote_view import RemoteViewScreen
+
             return RemoteViewScreen(mode)
         if mode == "canvas":
             from .screens.canvas import CanvasScreen
+
             return CanvasScreen()
         if mode == "beat":
             from .screens.beat import BeatScreen
+
             return BeatScreen()
         if mode == "queues":
             from .screens.queues import QueuesScreen
+
             return QueuesScreen()
         raise KeyError(mode)
 
@@ -90,11 +104,23 @@ class ConsoleApp(App[int]):
     MODES = {mode: _mode_factory(mode) for mode in MODE_TITLES}  # type: ignore[dict-item]
     ENABLE_COMMAND_PALETTE = True
 
-    def __init__(self, settings: Any = None, feed: Any = None, *, read_only: bool = False,
-                 clock: Callable[[], float] = system_clock, remote: Any = None,
-                 poll_interval: float = 5.0, refresh: float = 0.2, initial: str = "workers",
-                 cluster_label: str | None = None, beat_schedule_file: str | None = None,
-                 action_timeout: float = 2.0, cursor_blink: bool = True, max_tasks: int = 100_000) -> None:
+    def __init__(
+        self,
+        settings: Any = None,
+        feed: Any = None,
+        *,
+        read_only: bool = False,
+        clock: Callable[[], float] = system_clock,
+        remote: Any = None,
+        poll_interval: float = 5.0,
+        refresh: float = 0.2,
+        initial: str = "workers",
+        cluster_label: str | None = None,
+        beat_schedule_file: str | None = None,
+        action_timeout: float = 2.0,
+        cursor_blink: bool = True,
+        max_tasks: int = 100_000,
+    ) -> None:
         super().__init__()
         self.cursor_blink = cursor_blink
         self.settings = settings
@@ -119,8 +145,11 @@ class ConsoleApp(App[int]):
         if cluster_label is None:
             # the effective URL may need the -A app (a Celery import): known after the first frame
             explicit = getattr(settings, "broker_url", None) if settings is not None else None
-            cluster_label = mask_url(explicit) if explicit else ("connecting …" if settings is not None
-                                                                   else "(no broker)")
+            cluster_label = (
+                mask_url(explicit)
+                if explicit
+                else ("connecting …" if settings is not None else "(no broker)")
+            )
         self.cluster_label = cluster_label
         self.max_tasks = max_tasks
         self._view_spec: Any = None  # the task view last asked for (ViewSpec)
@@ -141,16 +170,19 @@ class ConsoleApp(App[int]):
             self._label_pending = False
             try:
                 self.cluster_label = self.settings.masked_broker
-            except Exception as exc:  # noqa: BLE001 - a bad URL / app must not stop the console
+            except Exception as exc:
                 self.cluster_label = "(broker unknown)"
                 self.notify(self.error_text(exc), severity="error", markup=False)
         if self.feed is None and self.settings is not None:
             try:
                 from console.core.feed import LiveFeed
 
-                self.feed = LiveFeed(self.settings, max_tasks=self.max_tasks,
-                                     rate_hz=max(1.0, 1.0 / max(self.refresh_interval, 0.05)))
-            except Exception as exc:  # noqa: BLE001
+                self.feed = LiveFeed(
+                    self.settings,
+                    max_tasks=self.max_tasks,
+                    rate_hz=max(1.0, 1.0 / max(self.refresh_interval, 0.05)),
+                )
+            except Exception as exc:
                 self.notify(self.error_text(exc), severity="error", markup=False)
         self._repaint(False, False)
         if self.feed is not None:
@@ -158,11 +190,15 @@ class ConsoleApp(App[int]):
                 self.feed.on_window = self._window_arrived
             try:
                 self.feed.start()  # LiveFeed starts its process with the real stdio
-            except Exception as exc:  # noqa: BLE001 - show it, keep the console up
-                self.notify(self._scrub(f"feed failed to start: {exc}"), severity="error", markup=False)
+            except Exception as exc:
+                self.notify(
+                    self._scrub(f"feed failed to start: {exc}"), severity="error", markup=False
+                )
             # a Tasks screen may have asked before the feed existed; otherwise a warm view
             # with no rows: from the start the feed sends counts and windows, never every row
-            self.request_view(self._view_spec if self._view_spec is not None else self.model.spec(limit=0))
+            self.request_view(
+                self._view_spec if self._view_spec is not None else self.model.spec(limit=0)
+            )
             self.poll_feed()
             self.set_interval(self.refresh_interval, self.poll_feed, name="feed-poll")
         self.set_interval(1.0, self._second, name="second")
@@ -174,7 +210,7 @@ class ConsoleApp(App[int]):
         if self.feed is not None:
             try:
                 self.feed.stop()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
 
     def _window_arrived(self) -> None:
@@ -196,7 +232,7 @@ class ConsoleApp(App[int]):
             return
         try:
             request(spec)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._report_once(self._scrub(f"feed error: {exc}"))
             return
         self.poll_feed()  # in-process feeds answer at once
@@ -205,7 +241,7 @@ class ConsoleApp(App[int]):
         """Merge everything the feed has, then repaint the active screen once."""
         try:
             delta = self.feed.poll() if self.feed is not None else None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.notify(self._scrub(f"feed error: {exc}"), severity="error", markup=False)
             return
         if delta is None:
@@ -240,7 +276,7 @@ class ConsoleApp(App[int]):
                 screen.refresh_model(tasks_changed, workers_changed)  # type: ignore[attr-defined]
         except NoMatches:
             pass  # a screen still mounting its widgets: the next tick repaints it
-        except Exception as exc:  # noqa: BLE001 - the console must survive any bad row
+        except Exception as exc:
             self._report_once(f"display error: {type(exc).__name__}: {exc}")
 
     def _report_once(self, message: str) -> None:
@@ -256,7 +292,7 @@ class ConsoleApp(App[int]):
                 tick()
             except NoMatches:
                 pass
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self._report_once(f"display error: {type(exc).__name__}: {exc}")
 
     # -- services for screens -----------------------------------------------
@@ -268,7 +304,7 @@ class ConsoleApp(App[int]):
                 from console.core.remote import RemoteControl
 
                 self._remote = RemoteControl(self.settings)
-            except Exception as exc:  # noqa: BLE001 - ImportError or bad settings
+            except Exception as exc:
                 self._remote_error = f"remote control not available: {exc}"
         return self._remote
 
@@ -312,7 +348,10 @@ class ConsoleApp(App[int]):
         from .widgets.task_list import TaskList
 
         return [
-            ("Everywhere", list(APP_BINDINGS) + [Binding("ctrl+p", "command_palette", "Command palette")]),
+            (
+                "Everywhere",
+                list(APP_BINDINGS) + [Binding("ctrl+p", "command_palette", "Command palette")],
+            ),
             ("Workers (1)", WorkersScreen.BINDINGS),
             ("Worker detail", WorkerDetailScreen.BINDINGS),
             ("Tasks (2)", TasksScreen.BINDINGS + TaskList.BINDINGS),
@@ -337,8 +376,14 @@ class ConsoleApp(App[int]):
             reload()
 
     # -- actions ------------------------------------------------------------
-    def request_action(self, action: str, target: str | None, *, label: str = "",
-                       params: dict[str, str] | None = None) -> bool:
+    def request_action(
+        self,
+        action: str,
+        target: str | None,
+        *,
+        label: str = "",
+        params: dict[str, str] | None = None,
+    ) -> bool:
         """Ask for parameters, confirm, then run ``action`` in a thread worker.
 
         Returns False when refused right away (read-only, no target).
@@ -348,8 +393,12 @@ class ConsoleApp(App[int]):
 
         spec = ACTIONS[action]
         if self.read_only:
-            self.notify(f"read-only console: {spec.title.lower()} refused", severity="warning",
-                        title="Read-only", markup=False)
+            self.notify(
+                f"read-only console: {spec.title.lower()} refused",
+                severity="warning",
+                title="Read-only",
+                markup=False,
+            )
             return False
         if target is None:
             what = {"task": "a task", "worker": "a worker", "queue": "a queue"}[spec.target]
@@ -370,8 +419,13 @@ class ConsoleApp(App[int]):
         missing = [f for f in spec.fields if f[0] not in req.params]
         if missing:
             fields = tuple((n, lbl, str(req.params.get(n, d))) for n, lbl, d in spec.fields)
-            self.push_screen(FormScreen(f"{spec.title} — {req.describe()}" if spec.target != "worker"
-                                        else spec.title, fields), filled)
+            self.push_screen(
+                FormScreen(
+                    f"{spec.title} — {req.describe()}" if spec.target != "worker" else spec.title,
+                    fields,
+                ),
+                filled,
+            )
         else:
             filled({})
         return True
@@ -382,10 +436,15 @@ class ConsoleApp(App[int]):
             self.post_message(ActionDone(req.action, req.target, False, "refused: read-only"))
             return
         try:
-            outcome = execute(req, remote=self.remote, settings=self.settings,
-                              canvas=getattr(self.feed, "canvas", None), timeout=self.action_timeout)
+            outcome = execute(
+                req,
+                remote=self.remote,
+                settings=self.settings,
+                canvas=getattr(self.feed, "canvas", None),
+                timeout=self.action_timeout,
+            )
             msg = ActionDone(req.action, req.target, outcome.ok, outcome.summary, outcome.result)
-        except Exception as exc:  # noqa: BLE001 - report, never crash the console
+        except Exception as exc:
             msg = ActionDone(req.action, req.target, False, self.error_text(exc))
         self.post_message(msg)
 
@@ -394,19 +453,34 @@ class ConsoleApp(App[int]):
         del self.action_log[:-100]
         spec = ACTIONS.get(message.action)
         title = spec.title if spec else message.action
-        self.notify(message.summary, title=title, severity="information" if message.ok else "error",
-                    timeout=8, markup=False)
+        self.notify(
+            message.summary,
+            title=title,
+            severity="information" if message.ok else "error",
+            timeout=8,
+            markup=False,
+        )
         hook = getattr(self.screen, "on_action_result", None)
         if hook is not None:
             hook(message)
 
 
-def create_app(settings: Any = None, feed: Any = None, *, read_only: bool = False,
-               clock: Callable[[], float] | None = None, remote: Any = None,
-               poll_interval: float = 5.0, refresh: float = 0.2, max_tasks: int = 100_000,
-               initial: str = "workers", cluster_label: str | None = None,
-               beat_schedule_file: str | None = None, action_timeout: float = 2.0,
-               cursor_blink: bool = True) -> ConsoleApp:
+def create_app(
+    settings: Any = None,
+    feed: Any = None,
+    *,
+    read_only: bool = False,
+    clock: Callable[[], float] | None = None,
+    remote: Any = None,
+    poll_interval: float = 5.0,
+    refresh: float = 0.2,
+    max_tasks: int = 100_000,
+    initial: str = "workers",
+    cluster_label: str | None = None,
+    beat_schedule_file: str | None = None,
+    action_timeout: float = 2.0,
+    cursor_blink: bool = True,
+) -> ConsoleApp:
     """Build the console.
 
     * ``settings``: ClusterSettings of the cluster (remote control, queues, beat).
@@ -423,12 +497,25 @@ def create_app(settings: Any = None, feed: Any = None, *, read_only: bool = Fals
     """
     from console.core.settings import env_flag
 
-    read_only = bool(read_only or env_flag("CTL_READ_ONLY") or getattr(settings, "read_only", False))
+    read_only = bool(
+        read_only or env_flag("CTL_READ_ONLY") or getattr(settings, "read_only", False)
+    )
     # with feed=None and settings, the app builds a LiveFeed right after its first frame
-    return ConsoleApp(settings, feed, read_only=read_only, clock=clock or system_clock, remote=remote,
-                      poll_interval=poll_interval, refresh=refresh, initial=initial,
-                      cluster_label=cluster_label, beat_schedule_file=beat_schedule_file,
-                      action_timeout=action_timeout, cursor_blink=cursor_blink, max_tasks=max_tasks)
+    return ConsoleApp(
+        settings,
+        feed,
+        read_only=read_only,
+        clock=clock or system_clock,
+        remote=remote,
+        poll_interval=poll_interval,
+        refresh=refresh,
+        initial=initial,
+        cluster_label=cluster_label,
+        beat_schedule_file=beat_schedule_file,
+        action_timeout=action_timeout,
+        cursor_blink=cursor_blink,
+        max_tasks=max_tasks,
+    )
 
 
 __all__ = ["ConsoleApp", "create_app"]

@@ -33,12 +33,23 @@ class ConsoleCommands(Provider):
             out.append((f"Screen: {title}", partial(app.action_show, mode), help_text))
         out.append(("Help: list every key", app.action_help, "show the key reference"))
         for quick in ("all", "failed", "retrying", "revoked", "running", "waiting", "succeeded"):
-            out.append((f"Tasks: show {quick}", partial(self._quick, quick), f"quick filter: {quick} tasks"))
+            out.append(
+                (
+                    f"Tasks: show {quick}",
+                    partial(self._quick, quick),
+                    f"quick filter: {quick} tasks",
+                )
+            )
         if not getattr(app, "read_only", False):
             for spec in ACTIONS.values():
-                out.append((f"Action: {spec.title}", partial(self._action, spec.id),
-                            f"applies to the selected {spec.target}"
-                            + (" (every worker if none)" if spec.target == "worker" else "")))
+                out.append(
+                    (
+                        f"Action: {spec.title}",
+                        partial(self._action, spec.id),
+                        f"applies to the selected {spec.target}"
+                        + (" (every worker if none)" if spec.target == "worker" else ""),
+                    )
+                )
         return out
 
     def _quick(self, quick: str) -> None:

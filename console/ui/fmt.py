@@ -96,6 +96,8 @@ def capped(value: Any, cap: int = DETAIL_CAP) -> Text:
     raw = value if isinstance(value, str) else repr(value) if value is not None else ""
     text = inert(raw[:cap])
     if len(raw) > cap:
-        text.append(f"\n… {len(raw) - cap:,} more characters not shown (first {cap // 1024} KB)",
-                    style="bold reverse")
+        text.append(
+            f"\n… {len(raw) - cap:,} more characters not shown (first {cap // 1024} KB)",
+            style="bold reverse",
+        )
     return text

@@ -39,8 +39,21 @@ from console.core.taskview import (  # noqa: F401 - re-exported for the screens
 )
 
 # WorkerRow field positions
-W_HOST, W_STATUS, W_ACTIVE, W_PROCESSED, W_SUCCEEDED, W_FAILED, W_RATE, W_LOADAVG, W_SWVER, W_PID, \
-    W_FREQ, W_HEARTBEAT, W_POOL = range(13)
+(
+    W_HOST,
+    W_STATUS,
+    W_ACTIVE,
+    W_PROCESSED,
+    W_SUCCEEDED,
+    W_FAILED,
+    W_RATE,
+    W_LOADAVG,
+    W_SWVER,
+    W_PID,
+    W_FREQ,
+    W_HEARTBEAT,
+    W_POOL,
+) = range(13)
 
 
 def _field(row: Sequence[Any], index: int) -> Any:
@@ -91,7 +104,9 @@ class UIModel:
                 workers_changed = True
             self.workers = {}
         window = from_feed = getattr(delta, "window", None)
-        if window is None and (delta.tasks or delta.removed or (getattr(delta, "full", False) and self.tasks)):
+        if window is None and (
+            delta.tasks or delta.removed or (getattr(delta, "full", False) and self.tasks)
+        ):
             # a feed without request_view: plain rows, viewed here
             if getattr(delta, "full", False):
                 self.tasks = {}
@@ -125,8 +140,16 @@ class UIModel:
         """A new request for the current view parameters (numbered: later answers win)."""
         self._seq += 1
         v = self.view
-        return ViewSpec(query=v.query, quick=v.quick, sort=v.sort, reverse=v.reverse,
-                        offset=max(0, offset), limit=max(0, limit), cursor=cursor, seq=self._seq)
+        return ViewSpec(
+            query=v.query,
+            quick=v.quick,
+            sort=v.sort,
+            reverse=v.reverse,
+            offset=max(0, offset),
+            limit=max(0, limit),
+            cursor=cursor,
+            seq=self._seq,
+        )
 
     def view_locally(self, spec: ViewSpec) -> None:
         """Answer ``spec`` here (a feed without ``request_view``)."""

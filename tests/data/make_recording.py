@@ -62,7 +62,7 @@ def rebase(events: list[dict], end: float = FIXED_END) -> list[dict]:
     return out
 
 
-def traffic(app) -> None:  # noqa: ANN001 - the sample_proj app
+def traffic(app) -> None:
     from celery import chain, chord, group
 
     from sample_proj.pipeline import image_pipeline
@@ -79,23 +79,40 @@ def traffic(app) -> None:  # noqa: ANN001 - the sample_proj app
     bad_hostile = sig("sample_proj.tasks.always_fails", kwargs={"reason": HOSTILE}).apply_async()
     # chains
     for i in range(5):
-        results.append(chain(sig("sample_proj.tasks.add", args=(i, 1)),
-                             sig("sample_proj.tasks.mul", args=(10,)),
-                             sig("sample_proj.tasks.add", args=(7,))).apply_async())
+        results.append(
+            chain(
+                sig("sample_proj.tasks.add", args=(i, 1)),
+                sig("sample_proj.tasks.mul", args=(10,)),
+                sig("sample_proj.tasks.add", args=(7,)),
+            ).apply_async()
+        )
     # a group
-    results.append(group(sig("sample_proj.tasks.xsum", args=([i, i, i],)) for i in range(8)).apply_async())
+    results.append(
+        group(sig("sample_proj.tasks.xsum", args=([i, i, i],)) for i in range(8)).apply_async()
+    )
     # the image chord pipeline, twice
-    pipelines = [image_pipeline([f"s3://bucket/img-{k}-{i}.png" for i in range(4)]).apply_async()
-                 for k in range(2)]
+    pipelines = [
+        image_pipeline([f"s3://bucket/img-{k}-{i}.png" for i in range(4)]).apply_async()
+        for k in range(2)
+    ]
     # a chord of plain tasks
-    results.append(chord((sig("sample_proj.tasks.add", args=(i, i)) for i in range(5)),
-                         sig("sample_proj.tasks.xsum")).apply_async())
+    results.append(
+        chord(
+            (sig("sample_proj.tasks.add", args=(i, i)) for i in range(5)),
+            sig("sample_proj.tasks.xsum"),
+        ).apply_async()
+    )
     # failures
-    fails = [sig("sample_proj.tasks.always_fails", args=(f"record {i}",)).apply_async() for i in range(3)]
+    fails = [
+        sig("sample_proj.tasks.always_fails", args=(f"record {i}",)).apply_async() for i in range(3)
+    ]
     # retries: autoretry until max_retries (seeded to fail), a flaky one that recovers, manual retries
     retry_fail = sig("sample_proj.tasks.flaky", kwargs={"fail_rate": 1.0}).apply_async()
-    retry_ok = sig("sample_proj.tasks.fetch_with_retry", args=("https://example.invalid/a",),
-                   kwargs={"fail_times": 2}).apply_async()
+    retry_ok = sig(
+        "sample_proj.tasks.fetch_with_retry",
+        args=("https://example.invalid/a",),
+        kwargs={"fail_times": 2},
+    ).apply_async()
     # revoke: a long task, terminated while running
     victim = sig("sample_proj.tasks.sleepy", kwargs={"seconds": 60}).apply_async()
     _wait_started(app, victim.id)
@@ -115,7 +132,7 @@ def traffic(app) -> None:  # noqa: ANN001 - the sample_proj app
     time.sleep(4.5)  # heartbeats (every 2 s) of both workers, the running task shows STARTED
 
 
-def _wait_started(app, task_id: str, timeout: float = 20.0) -> None:  # noqa: ANN001
+def _wait_started(app, task_id: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if app.AsyncResult(task_id).state == "STARTED":

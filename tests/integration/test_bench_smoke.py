@@ -58,8 +58,9 @@ def test_row2_dead_broker_smoke():
 
 
 def test_flower_column_smoke():
-    out = bench_flower.measure(count=2_000, burst=1_000, burst_rate=5_000.0, tasks=1_000,
-                               paced_rate=3000.0, timeout=60.0)
+    out = bench_flower.measure(
+        count=2_000, burst=1_000, burst_rate=5_000.0, tasks=1_000, paced_rate=3000.0, timeout=60.0
+    )
     assert "error" not in out, out
     assert out["accounted"] > 0 and _num(out["events_per_s"])
     assert out["burst_accounted"] > 0
@@ -69,13 +70,28 @@ def test_flower_column_smoke():
 
 def test_bench_command_prints_table_and_writes_markdown(tmp_path):
     md = tmp_path / "PERFORMANCE.md"
-    md.write_text("# Performance\n\nprose kept\n\n<!-- bench:begin -->\nold\n<!-- bench:end -->\n"
-                  "\nmore prose\n")
+    md.write_text(
+        "# Performance\n\nprose kept\n\n<!-- bench:begin -->\nold\n<!-- bench:end -->\n"
+        "\nmore prose\n"
+    )
     js = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.perf.bench", "--quick", "--rows", "2",
-         "--write-md", str(md), "--json", str(js)],
-        cwd=ROOT, capture_output=True, text=True, timeout=100,
+        [
+            sys.executable,
+            "-m",
+            "tests.perf.bench",
+            "--quick",
+            "--rows",
+            "2",
+            "--write-md",
+            str(md),
+            "--json",
+            str(js),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "status, broker refused" in proc.stdout
@@ -89,9 +105,20 @@ def test_bench_command_prints_table_and_writes_markdown(tmp_path):
 
 
 def test_render_and_normalize_foreign_rows():
-    rows = [bench.normalize("3", {"name": "intake", "metric": "events/s", "unit": "events/s",
-                                  "ours": 90_000.0, "stock": 12_000.0, "target": ">= 3x",
-                                  "pass": True})]
+    rows = [
+        bench.normalize(
+            "3",
+            {
+                "name": "intake",
+                "metric": "events/s",
+                "unit": "events/s",
+                "ours": 90_000.0,
+                "stock": 12_000.0,
+                "target": ">= 3x",
+                "pass": True,
+            },
+        )
+    ]
     assert rows[0]["ratio"] == pytest.approx(7.5)
     assert rows[0]["passed"] is True
     text = bench.render_text(rows)

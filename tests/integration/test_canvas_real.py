@@ -46,7 +46,7 @@ class Capture:
                 self.receiver = self.app.events.Receiver(conn, handlers={"*": self._on_event})
                 # wakeup=True makes every worker send a heartbeat: our "ready" signal
                 self.receiver.capture(limit=None, timeout=None, wakeup=True)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:
             self.error = exc
             self.ready.set()
 
@@ -78,8 +78,9 @@ def capture(sample_app: Any) -> Iterator[Capture]:
         cap.stop()
 
 
-def settled_tree(cap: Capture, task_id: str, expected_tasks: int, backend: Any = None,
-                 timeout: float = 15.0) -> CanvasNode:
+def settled_tree(
+    cap: Capture, task_id: str, expected_tasks: int, backend: Any = None, timeout: float = 15.0
+) -> CanvasNode:
     """The tree once the events of ``expected_tasks`` finished tasks have arrived."""
     deadline = time.monotonic() + timeout
     tree = None
@@ -163,8 +164,10 @@ def test_chain_of_groups(capture: Capture, sample_app: Any) -> None:
     assert res.get(timeout=30) == [7, 7]
     body_ids = [r.id for r in res.results]
     tree = settled_tree(capture, body_ids[0], 5)
-    assert tree.shape() == ("chain", ["add", ("chord", [("group", ["add", "add"]),
-                                                        ("group", ["xsum", "xsum"])])])
+    assert tree.shape() == (
+        "chain",
+        ["add", ("chord", [("group", ["add", "add"]), ("group", ["xsum", "xsum"])])],
+    )
     body = tree.children[1].children[1]
     assert sorted(n.id for n in body.children) == sorted(body_ids)
 
@@ -179,8 +182,10 @@ def test_image_pipeline_chord_of_chains(capture: Capture, sample_app: Any) -> No
     expected_chord = ("chord", [("group", [link, link]), "notify"])
     # process_images returned right after launching the chord: its children count as the
     # next steps (docs/CANVAS.md), so the launcher and the chord form a chain
-    assert tree.shape() in (("chain", ["process_images", expected_chord]),
-                            ("process_images", [expected_chord]))
+    assert tree.shape() in (
+        ("chain", ["process_images", expected_chord]),
+        ("process_images", [expected_chord]),
+    )
     assert tree.tasks()[0].id == res.id
     notify = tree.find(chord_id)
     assert notify is not None and notify.name == "sample_proj.pipeline.notify"
@@ -188,8 +193,9 @@ def test_image_pipeline_chord_of_chains(capture: Capture, sample_app: Any) -> No
     assert len(tree.tasks()) == 8
 
 
-def test_real_stream_retries_workers_and_stats(capture: Capture, sample_app: Any,
-                                               cluster: Any) -> None:
+def test_real_stream_retries_workers_and_stats(
+    capture: Capture, sample_app: Any, cluster: Any
+) -> None:
     """The same real stream drives the task state machine and the worker model."""
     from sample_proj.tasks import fetch_with_retry
 
@@ -214,7 +220,9 @@ def test_real_stream_retries_workers_and_stats(capture: Capture, sample_app: Any
     deadline = time.monotonic() + 8
     while time.monotonic() < deadline:
         state = capture.state()
-        if all(h in state.workers and state.worker_row(h).last_heartbeat for h in cluster.hostnames):
+        if all(
+            h in state.workers and state.worker_row(h).last_heartbeat for h in cluster.hostnames
+        ):
             break
         time.sleep(0.2)
     for host in cluster.hostnames:

@@ -20,8 +20,6 @@ CTL = str(Path(sys.executable).with_name("ctl"))
 CELERY = str(Path(sys.executable).with_name("celery"))
 
 
-
-
 def test_status_json_shape_and_early_return(cluster, cluster_env) -> None:
     started = time.monotonic()
     res = invoke("status", "--json", "--timeout", "5")
@@ -40,8 +38,22 @@ def test_status_human_lists_workers_with_latency(cluster, cluster_env) -> None:
     assert "2 nodes online" in res.stdout and "latency ms" in res.stdout
 
 
-@pytest.mark.parametrize("what", ["active", "reserved", "scheduled", "revoked", "stats", "registered",
-                                  "active-queues", "ping", "conf", "report", "clock"])
+@pytest.mark.parametrize(
+    "what",
+    [
+        "active",
+        "reserved",
+        "scheduled",
+        "revoked",
+        "stats",
+        "registered",
+        "active-queues",
+        "ping",
+        "conf",
+        "report",
+        "clock",
+    ],
+)
 def test_inspect_every_method_json(cluster, cluster_env, what: str) -> None:
     res = invoke("inspect", what, "--json")
     assert res.exit_code == 0, res.stderr
@@ -81,7 +93,9 @@ def test_inspect_destination_and_unknown_destination(cluster, cluster_env) -> No
     res = invoke("inspect", "ping", "-d", alpha, "--json")
     assert res.exit_code == 0 and list(json.loads(res.stdout)) == [alpha]
     started = time.monotonic()
-    res = invoke("inspect", "ping", "-d", alpha, "-d", "ghost@nowhere", "--timeout", "0.5", "--json")
+    res = invoke(
+        "inspect", "ping", "-d", alpha, "-d", "ghost@nowhere", "--timeout", "0.5", "--json"
+    )
     assert time.monotonic() - started < 2.0
     assert res.exit_code == 1
     assert list(json.loads(res.stdout)) == [alpha]
@@ -92,10 +106,22 @@ def test_inspect_destination_and_unknown_destination(cluster, cluster_env) -> No
 
 def test_inspect_json_matches_stock_celery(cluster, cluster_env) -> None:
     env = {**os.environ, **cluster_env, "PYTHONPATH": str(ROOT)}
-    stock = subprocess.run([CELERY, "-A", "sample_proj", "inspect", "registered", "--json"],
-                           capture_output=True, text=True, env=env, timeout=30, cwd=ROOT)
-    ours = subprocess.run([CTL, "inspect", "registered", "--json"],
-                          capture_output=True, text=True, env=env, timeout=30, cwd=ROOT)
+    stock = subprocess.run(
+        [CELERY, "-A", "sample_proj", "inspect", "registered", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        cwd=ROOT,
+    )
+    ours = subprocess.run(
+        [CTL, "inspect", "registered", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        cwd=ROOT,
+    )
     assert ours.returncode == 0, ours.stderr
     assert json.loads(ours.stdout) == json.loads(stock.stdout.strip().splitlines()[-1])
 
@@ -107,8 +133,9 @@ def test_status_does_not_import_textual(cluster, cluster_env) -> None:
         "print('TEXTUAL', sorted(m for m in sys.modules if m.split('.')[0]=='textual'), file=sys.stderr)\n"
     )
     env = {**os.environ, **cluster_env}
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
-                          timeout=30, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=30, cwd=ROOT
+    )
     assert "TEXTUAL []" in proc.stderr, proc.stderr
     assert json.loads(proc.stdout)
 
@@ -120,15 +147,21 @@ def test_dead_broker_fails_fast(cluster) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
     for args in (["status"], ["inspect", "active", "--json"], ["purge", "--dry-run"]):
         started = time.monotonic()
-        proc = subprocess.run([CTL, "--broker", url, *args], capture_output=True, text=True, env=env,
-                              timeout=30)
+        proc = subprocess.run(
+            [CTL, "--broker", url, *args], capture_output=True, text=True, env=env, timeout=30
+        )
         elapsed = time.monotonic() - started
         assert proc.returncode == 3, (args, proc.stderr)
         assert proc.stdout == ""
         assert len(proc.stderr.strip().splitlines()) == 1 and "unreachable" in proc.stderr
         assert elapsed < 1.5, f"{args}: {elapsed:.2f}s"
-    proc = subprocess.run([CTL, "--result-backend", url, "--broker", cluster.broker_url, "result",
-                           str(uuid.uuid4())], capture_output=True, text=True, env=env, timeout=30)
+    proc = subprocess.run(
+        [CTL, "--result-backend", url, "--broker", cluster.broker_url, "result", str(uuid.uuid4())],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
     assert proc.returncode == 3 and "result backend unreachable" in proc.stderr
 
 
@@ -212,8 +245,15 @@ def test_beat_reads_schedule_state(tmp_path, cluster) -> None:
     path = str(tmp_path / "celerybeat-schedule")
     last = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     with shelve.open(path) as db:
-        db["entries"] = {"hourly-report": ScheduleEntry(name="hourly-report", task="sample_proj.tasks.mul",
-                                                        last_run_at=last, total_run_count=7, app=app)}
+        db["entries"] = {
+            "hourly-report": ScheduleEntry(
+                name="hourly-report",
+                task="sample_proj.tasks.mul",
+                last_run_at=last,
+                total_run_count=7,
+                app=app,
+            )
+        }
     res = invoke("-A", "sample_proj", "beat", "--schedule-file", path, "--json")
     assert res.exit_code == 0, res.stderr
     doc = json.loads(res.stdout)
@@ -224,8 +264,13 @@ def test_beat_reads_schedule_state(tmp_path, cluster) -> None:
     # an entry beat has not run yet: its stored time is not a run
     with shelve.open(path) as db:
         entries = db["entries"]
-        entries["nightly-cleanup"] = ScheduleEntry(name="nightly-cleanup", task="sample_proj.tasks.sleepy",
-                                                   last_run_at=last, total_run_count=0, app=app)
+        entries["nightly-cleanup"] = ScheduleEntry(
+            name="nightly-cleanup",
+            task="sample_proj.tasks.sleepy",
+            last_run_at=last,
+            total_run_count=0,
+            app=app,
+        )
         db["entries"] = entries
     res = invoke("-A", "sample_proj", "beat", "--schedule-file", path)
     assert res.exit_code == 0, res.stderr
@@ -243,8 +288,9 @@ app.conf.broker_transport_options = {"fanout_prefix": True, "fanout_patterns": T
 """
 
 
-def test_kombu_path_with_app_and_raw_path_agree_and_clean_up(cluster, cluster_env, tmp_path,
-                                                             monkeypatch) -> None:
+def test_kombu_path_with_app_and_raw_path_agree_and_clean_up(
+    cluster, cluster_env, tmp_path, monkeypatch
+) -> None:
     import redis
 
     (tmp_path / "ctl_kombupath_app.py").write_text(KOMBU_PATH_APP)
@@ -253,13 +299,17 @@ def test_kombu_path_with_app_and_raw_path_agree_and_clean_up(cluster, cluster_en
     assert via_kombu.exit_code == 0, via_kombu.stderr
     with_app = invoke("-A", "sample_proj", "inspect", "ping", "--json")
     bare = invoke("inspect", "ping", "--json")
-    assert json.loads(via_kombu.stdout) == json.loads(with_app.stdout) == json.loads(bare.stdout) == {
-        h: {"ok": "pong"} for h in cluster.hostnames}
+    assert (
+        json.loads(via_kombu.stdout)
+        == json.loads(with_app.stdout)
+        == json.loads(bare.stdout)
+        == {h: {"ok": "pong"} for h in cluster.hostnames}
+    )
     from console.core.remote import RemoteControl
     from console.core.settings import ClusterSettings
 
     rc = RemoteControl(ClusterSettings.resolve(app="ctl_kombupath_app"))
-    assert rc._raw_exchange() is None  # noqa: SLF001 - the kombu path really ran
+    assert rc._raw_exchange() is None
     started = time.monotonic()
     res = rc.inspect("ping", timeout=5)
     assert res.expected == 2 and time.monotonic() - started < 2.5

@@ -24,11 +24,11 @@ def revoke_json(*args: str) -> dict:
     return json.loads(res.stdout)
 
 
-def state(app, task_id: str) -> str:  # noqa: ANN001
+def state(app, task_id: str) -> str:
     return app.backend.get_task_meta(task_id)["status"]
 
 
-def wait_state(app, task_id: str, wanted: str, timeout: float = 6.0) -> str:  # noqa: ANN001
+def wait_state(app, task_id: str, wanted: str, timeout: float = 6.0) -> str:
     deadline = time.monotonic() + timeout
     current = state(app, task_id)
     while current != wanted and time.monotonic() < deadline:
@@ -37,7 +37,7 @@ def wait_state(app, task_id: str, wanted: str, timeout: float = 6.0) -> str:  # 
     return current
 
 
-def wait_active(app, ids: list[str], timeout: float = 8.0) -> None:  # noqa: ANN001
+def wait_active(app, ids: list[str], timeout: float = 8.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if all(state(app, i) == "STARTED" for i in ids):
@@ -103,7 +103,9 @@ def test_tree_chain_of_two_groups_second_group_revoked(cluster, cluster_env, sam
 
     from sample_proj.tasks import add
 
-    c = chain(group(add.si(1, 1), add.si(2, 2)), group(add.si(3, 3), add.si(4, 4))).apply_async(countdown=2)
+    c = chain(group(add.si(1, 1), add.si(2, 2)), group(add.si(3, 3), add.si(4, 4))).apply_async(
+        countdown=2
+    )
     first = [r.id for r in c.parent.results]
     second = [r.id for r in c.results]
     time.sleep(0.3)
@@ -126,15 +128,15 @@ def test_tree_nothing_left_exit_1(cluster, cluster_env, sample_app) -> None:
     assert res.exit_code == 1 and "nothing left" in res.stderr
 
 
-def _drop_backend(app) -> None:  # noqa: ANN001
+def _drop_backend(app) -> None:
     """Celery 5.7 caches the result backend in _backend_cache / _local.backend."""
-    app._backend_cache = None  # noqa: SLF001
-    if hasattr(app._local, "backend"):  # noqa: SLF001
-        del app._local.backend  # noqa: SLF001
+    app._backend_cache = None
+    if hasattr(app._local, "backend"):
+        del app._local.backend
 
 
 @pytest.fixture
-def private_app(make_cluster: Callable, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def private_app(make_cluster: Callable, monkeypatch: pytest.MonkeyPatch):
     """One worker (2 slots) of our own: terminating tasks does not disturb the session cluster."""
     from sample_proj import app
 
@@ -146,7 +148,7 @@ def private_app(make_cluster: Callable, monkeypatch: pytest.MonkeyPatch):  # noq
     # other tests may have pinned these on the shared app (Celery reads them first)
     app.conf.broker_read_url = app.conf.broker_write_url = c.broker_url
     app.backend_cls = None
-    app._pool = None  # noqa: SLF001
+    app._pool = None
     app.__dict__.pop("backend", None)
     app.__dict__.pop("amqp", None)
     _drop_backend(app)
@@ -155,7 +157,7 @@ def private_app(make_cluster: Callable, monkeypatch: pytest.MonkeyPatch):  # noq
     finally:
         app.conf.broker_url, app.conf.result_backend = saved
         app.conf.broker_read_url = app.conf.broker_write_url = None
-        app._pool = None  # noqa: SLF001
+        app._pool = None
         app.__dict__.pop("backend", None)
         app.__dict__.pop("amqp", None)
         _drop_backend(app)

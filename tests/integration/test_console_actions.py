@@ -51,8 +51,14 @@ def settings_for(cluster: Any) -> ClusterSettings:
 
 
 def console(settings: ClusterSettings, initial: str = "workers") -> ConsoleApp:
-    return create_app(settings, poll_interval=0, refresh=0.1, initial=initial, cursor_blink=False,
-                      action_timeout=3.0)
+    return create_app(
+        settings,
+        poll_interval=0,
+        refresh=0.1,
+        initial=initial,
+        cursor_blink=False,
+        action_timeout=3.0,
+    )
 
 
 async def fill_form(pilot: Any, app: ConsoleApp, **values: str) -> None:
@@ -64,7 +70,9 @@ async def fill_form(pilot: Any, app: ConsoleApp, **values: str) -> None:
 
 
 async def confirm(pilot: Any, app: ConsoleApp, *expect_in_description: str) -> str:
-    await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "the confirmation dialog")
+    await wait_until(
+        pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "the confirmation dialog"
+    )
     description = app.screen.description  # type: ignore[attr-defined]
     for part in expect_in_description:
         assert part in description, description
@@ -77,8 +85,12 @@ async def confirm(pilot: Any, app: ConsoleApp, *expect_in_description: str) -> s
 async def select_worker(pilot: Any, app: ConsoleApp, host: str) -> None:
     await wait_until(pilot, lambda: host in app.model.workers, 20, f"worker {host} in the console")
     table = app.screen.query_one(DataTable)
-    await wait_until(pilot, lambda: table.row_count >= 1 and host in [str(k.value) for k in table.rows], 10,
-                     "the worker row")
+    await wait_until(
+        pilot,
+        lambda: table.row_count >= 1 and host in [str(k.value) for k in table.rows],
+        10,
+        "the worker row",
+    )
     table.move_cursor(row=table.get_row_index(host))
     await pilot.pause()
     assert app.screen.current_worker() == host  # type: ignore[attr-defined]
@@ -90,13 +102,19 @@ def pool_size(rc: RemoteControl, host: str) -> int:
 
 
 @sync
-async def test_revoke_and_terminate_running_task(cluster: Any, cluster_env: Any, sample_app: Any) -> None:
+async def test_revoke_and_terminate_running_task(
+    cluster: Any, cluster_env: Any, sample_app: Any
+) -> None:
     settings = settings_for(cluster)
     res = sample_app.send_task("sample_proj.tasks.sleepy", args=(30,))
     app = console(settings, initial="tasks")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: (row := app.model.tasks.get(res.id)) and row[T_STATE] == "STARTED", 25,
-                         "the sleepy task to start")
+        await wait_until(
+            pilot,
+            lambda: (row := app.model.tasks.get(res.id)) and row[T_STATE] == "STARTED",
+            25,
+            "the sleepy task to start",
+        )
         await pilot.press("slash", *res.id[:13], "enter")
         await pilot.pause()
         assert app.screen.query_one(TaskList).selected == res.id
@@ -106,8 +124,12 @@ async def test_revoke_and_terminate_running_task(cluster: Any, cluster_env: Any,
         done = app.action_log[-1]
         assert done.ok, done.summary
         assert any(h in done.summary for h in cluster.hostnames), done.summary
-        await wait_until(pilot, lambda: app.model.tasks[res.id][T_STATE] == "REVOKED", 15,
-                         "the task to become REVOKED in the console")
+        await wait_until(
+            pilot,
+            lambda: app.model.tasks[res.id][T_STATE] == "REVOKED",
+            15,
+            "the task to become REVOKED in the console",
+        )
     assert res.state == "REVOKED"
 
 
@@ -135,13 +157,25 @@ async def test_rate_limit_and_time_limit(cluster: Any, cluster_env: Any) -> None
             await confirm(pilot, app, "max=3", "min=1")
             assert not app.action_log[-1].ok
             assert "error" in app.action_log[-1].summary.lower()
-        registered = rc.inspect("registered", destination=[host], timeout=2.0,
-                                taskinfoitems=["rate_limit", "time_limit"]).replies[host]
+        registered = rc.inspect(
+            "registered",
+            destination=[host],
+            timeout=2.0,
+            taskinfoitems=["rate_limit", "time_limit"],
+        ).replies[host]
         line = next(x for x in registered if x.startswith("sample_proj.tasks.xsum"))
         assert "rate_limit=1000/s" in line and "time_limit=60.0" in line, line
     finally:
-        rc.control("rate_limit", destination=[host], task_name="sample_proj.tasks.xsum", rate_limit="0")
-        rc.control("time_limit", destination=[host], task_name="sample_proj.tasks.xsum", soft=None, hard=None)
+        rc.control(
+            "rate_limit", destination=[host], task_name="sample_proj.tasks.xsum", rate_limit="0"
+        )
+        rc.control(
+            "time_limit",
+            destination=[host],
+            task_name="sample_proj.tasks.xsum",
+            soft=None,
+            hard=None,
+        )
 
 
 @sync
@@ -160,7 +194,9 @@ async def test_pool_grow_and_shrink(cluster: Any, cluster_env: Any) -> None:
         await pilot.press("minus")
         await confirm(pilot, app, "Shrink the pool", host)
         assert app.action_log[-1].ok, app.action_log[-1].summary
-        await wait_until(pilot, lambda: pool_size(rc, host) == before, 10, "the pool to shrink back")
+        await wait_until(
+            pilot, lambda: pool_size(rc, host) == before, 10, "the pool to shrink back"
+        )
 
 
 @sync
@@ -203,14 +239,18 @@ async def test_purge_queue(cluster: Any, cluster_env: Any, sample_app: Any) -> N
     app = console(settings, initial="queues")
     async with app.run_test(size=SIZE) as pilot:
         table = app.screen.query_one(DataTable)
-        await wait_until(pilot, lambda: queue in [str(k.value) for k in table.rows], 15, "the queue row")
+        await wait_until(
+            pilot, lambda: queue in [str(k.value) for k in table.rows], 15, "the queue row"
+        )
         table.move_cursor(row=table.get_row_index(queue))
         await pilot.pause()
         await pilot.press("P")
         await confirm(pilot, app, f"Purge queue {queue}", "cannot be undone")
         assert app.action_log[-1].ok, app.action_log[-1].summary
         assert "5 message(s) deleted" in app.action_log[-1].summary
-    depth = {d.name: d.messages for d in queue_depths(settings, queues=[queue], with_consumers=False)}
+    depth = {
+        d.name: d.messages for d in queue_depths(settings, queues=[queue], with_consumers=False)
+    }
     assert depth[queue] == 0
 
 
@@ -224,10 +264,15 @@ async def test_revoke_whole_canvas(cluster: Any, cluster_env: Any, sample_app: A
     app = console(settings, initial="scheduled")
     async with app.run_test(size=SIZE) as pilot:
         # events are only seen once the console listens (resync covers active tasks only)
-        await wait_until(pilot, lambda: app.model.status is not None and app.model.status.mode == "live", 20,
-                         "the live feed")
-        res = chain(add.clone(args=(1, 1)), add.clone(args=(2, 2)), add.clone(args=(3, 3))).apply_async(
-            countdown=60)
+        await wait_until(
+            pilot,
+            lambda: app.model.status is not None and app.model.status.mode == "live",
+            20,
+            "the live feed",
+        )
+        res = chain(
+            add.clone(args=(1, 1)), add.clone(args=(2, 2)), add.clone(args=(3, 3))
+        ).apply_async(countdown=60)
         ids = [res.id, res.parent.id, res.parent.parent.id]
         first = ids[-1]
         await pilot.press("2")  # the Tasks screen: the feed sends the newest rows (the window)
@@ -256,6 +301,12 @@ async def test_shutdown_worker(make_cluster: Any, monkeypatch: pytest.MonkeyPatc
         await pilot.press("K")
         await confirm(pilot, app, "Shut down", host)
         assert app.action_log[-1].ok, app.action_log[-1].summary
-        await wait_until(pilot, lambda: not private.process("solo").alive(), 20, "the worker process to exit")
-        await wait_until(pilot, lambda: app.model.workers[host][W_STATUS] == "offline", 15,
-                         "the console to show the worker offline")
+        await wait_until(
+            pilot, lambda: not private.process("solo").alive(), 20, "the worker process to exit"
+        )
+        await wait_until(
+            pilot,
+            lambda: app.model.workers[host][W_STATUS] == "offline",
+            15,
+            "the console to show the worker offline",
+        )

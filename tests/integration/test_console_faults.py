@@ -9,12 +9,12 @@ from console.core.settings import ClusterSettings
 from console.ui.app import create_app
 
 
-def _header_text(app) -> str:  # noqa: ANN001
+def _header_text(app) -> str:
     static = app.screen.query_one("#hdr-status")
     return str(static.render())
 
 
-async def _wait(pilot, predicate, timeout: float) -> float:  # noqa: ANN001
+async def _wait(pilot, predicate, timeout: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         await pilot.pause(0.05)
@@ -48,8 +48,13 @@ def test_redis_stop_shows_disconnected_keeps_state_and_recovers(make_cluster):
             c.redis.start()  # same port, data gone
             await _wait(pilot, lambda: mode() == "live", 20)
             # resync through remote control brings the worker back without new traffic
-            await _wait(pilot, lambda: host in app.model.workers
-                        and app.model.workers[host][1] in ("online", "late"), 20)
+            await _wait(
+                pilot,
+                lambda: (
+                    host in app.model.workers and app.model.workers[host][1] in ("online", "late")
+                ),
+                20,
+            )
             assert "STALE" not in _header_text(app)
             assert (app.model.status.gaps or 0) >= 1
 

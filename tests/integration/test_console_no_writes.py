@@ -45,7 +45,9 @@ def test_console_browsing_every_screen_writes_nothing(make_cluster):
     broker_before, backend_before = _snapshot(client), _snapshot(backend)
     assert broker_before and backend_before
 
-    settings = ClusterSettings.resolve(app="sample_proj", broker=c.broker_url, result_backend=c.backend_url)
+    settings = ClusterSettings.resolve(
+        app="sample_proj", broker=c.broker_url, result_backend=c.backend_url
+    )
     app = create_app(settings=settings, refresh=0.1, poll_interval=0.5, cursor_blink=False)
 
     async def browse() -> None:

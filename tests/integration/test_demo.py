@@ -38,11 +38,14 @@ class Demo:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "CTL_"))}
         env.update(TMPDIR=str(self.tmpdir), NO_COLOR="1", PYTHONUNBUFFERED="1")
         env.update(extra_env or {})
-        self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in close()
+        self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
             [str(BIN / "ctl"), "demo", "--no-console"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
-            env=env, text=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=env,
+            text=True,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.stdout: list[str] = []
@@ -63,7 +66,9 @@ class Demo:
             except queue.Empty:
                 pytest.fail(f"no broker URL within {timeout}s; stderr: {self.stderr()[-2000:]}")
             if line is None:
-                pytest.fail(f"ctl demo exited ({self.proc.wait()}); stderr: {self.stderr()[-2000:]}")
+                pytest.fail(
+                    f"ctl demo exited ({self.proc.wait()}); stderr: {self.stderr()[-2000:]}"
+                )
             self.stdout.append(line)
             if line.startswith("Broker: "):
                 self.broker = line.split(" ", 1)[1]
@@ -83,7 +88,11 @@ class Demo:
         env.update(CELERY_BROKER_URL=self.broker, CELERY_RESULT_BACKEND=self.backend)
         return subprocess.run(
             [str(BIN / "celery"), "-A", "sample_proj", *args],
-            capture_output=True, text=True, timeout=timeout, env=env, cwd=self.tmpdir,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=self.tmpdir,
         )
 
     def close(self) -> None:
@@ -143,8 +152,12 @@ def _assert_stops_clean(demo: Demo, sig: int) -> None:
     def all_gone() -> bool:
         return not [p for p in procs if _alive(p)]
 
-    _wait_for(all_gone, 5.0, "started processes still alive: "
-              + ", ".join(f"{p.pid}" for p in procs if _alive(p)), interval=0.1)
+    _wait_for(
+        all_gone,
+        5.0,
+        "started processes still alive: " + ", ".join(f"{p.pid}" for p in procs if _alive(p)),
+        interval=0.1,
+    )
     leftovers = sorted(str(p.relative_to(demo.tmpdir)) for p in demo.tmpdir.rglob("*"))
     assert leftovers == [], f"temp files left behind: {leftovers[:10]}"
     assert elapsed < STOP_TIMEOUT
@@ -221,7 +234,7 @@ def test_demo_stops_clean_on_signal(demo: Demo, sig: int) -> None:
 class ConsoleDemo(Demo):
     """``ctl demo`` on a pty (120x32), as a user runs it: the console opens."""
 
-    def __init__(self, tmp_path: Path) -> None:  # noqa: D107 - replaces Demo's pipes
+    def __init__(self, tmp_path: Path) -> None:
         import fcntl
         import pty
         import struct
@@ -235,14 +248,18 @@ class ConsoleDemo(Demo):
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 32, 120, 0, 0))
         self.proc = subprocess.Popen(
-            [str(BIN / "ctl"), "demo"], stdin=slave, stdout=slave, stderr=slave, env=env,
+            [str(BIN / "ctl"), "demo"],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
             start_new_session=True,
         )
         os.close(slave)
         self.master = master
         self.output = bytearray()
         self._lock = threading.Lock()
-        self._stderr = open(os.devnull, "wb")  # noqa: SIM115 - closed in close()
+        self._stderr = open(os.devnull, "wb")
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self) -> None:
@@ -271,8 +288,9 @@ class ConsoleDemo(Demo):
             opened = text.find("\x1b[?1049h")  # the console took the screen
             return opened >= 0 and "alpha@" in text[opened:] and "bravo@" in text[opened:]
 
-        _wait_for(console_shows_workers, timeout, "the console did not show both workers",
-                  interval=0.2)
+        _wait_for(
+            console_shows_workers, timeout, "the console did not show both workers", interval=0.2
+        )
 
     def close(self) -> None:
         super().close()
@@ -296,10 +314,16 @@ def test_demo_console_quits_clean(tmp_path: Path, how: str) -> None:
         try:
             code = demo.proc.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"ctl demo still running {STOP_TIMEOUT}s after {how}: {demo.text()[-1500:]}")
+            pytest.fail(
+                f"ctl demo still running {STOP_TIMEOUT}s after {how}: {demo.text()[-1500:]}"
+            )
         assert code == 0, demo.text()[-2000:]
-        _wait_for(lambda: not [p for p in procs if _alive(p)], 5.0,
-                  "started processes still alive", interval=0.1)
+        _wait_for(
+            lambda: not [p for p in procs if _alive(p)],
+            5.0,
+            "started processes still alive",
+            interval=0.1,
+        )
         leftovers = sorted(str(p.relative_to(demo.tmpdir)) for p in demo.tmpdir.rglob("*"))
         assert leftovers == [], f"temp files left behind: {leftovers[:10]}"
         text = demo.text()

@@ -22,14 +22,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def ctl_env(cluster) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(CELERY_BROKER_URL=cluster.broker_url, CELERY_RESULT_BACKEND=cluster.backend_url,
-               NO_COLOR="1", PYTHONPATH=str(ROOT))
+    env.update(
+        CELERY_BROKER_URL=cluster.broker_url,
+        CELERY_RESULT_BACKEND=cluster.backend_url,
+        NO_COLOR="1",
+        PYTHONPATH=str(ROOT),
+    )
     return env
 
 
 def start_ctl(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([*CTL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            cwd=str(ROOT))
+    return subprocess.Popen(
+        [*CTL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(ROOT)
+    )
 
 
 def send_until_done(proc: subprocess.Popen[bytes], sample_app, timeout: float = 30.0):
@@ -45,8 +50,9 @@ def send_until_done(proc: subprocess.Popen[bytes], sample_app, timeout: float = 
 
 def test_limit_outputs_json_lines_and_record_replays_same_events(cluster, sample_app, tmp_path):
     record = tmp_path / "events.jsonl.gz"
-    proc = start_ctl(["events", "--limit", "40", "--record", str(record), "--duration", "25"],
-                     ctl_env(cluster))
+    proc = start_ctl(
+        ["events", "--limit", "40", "--record", str(record), "--duration", "25"], ctl_env(cluster)
+    )
     sent, out, err = send_until_done(proc, sample_app)
     assert proc.returncode == 0, err.decode()
     lines = out.decode().splitlines()
@@ -62,8 +68,20 @@ def test_limit_outputs_json_lines_and_record_replays_same_events(cluster, sample
 
 
 def test_type_filter_with_globs(cluster, sample_app):
-    proc = start_ctl(["events", "-t", "task-succ*", "--type", "task-received", "--limit", "6",
-                      "--duration", "25"], ctl_env(cluster))
+    proc = start_ctl(
+        [
+            "events",
+            "-t",
+            "task-succ*",
+            "--type",
+            "task-received",
+            "--limit",
+            "6",
+            "--duration",
+            "25",
+        ],
+        ctl_env(cluster),
+    )
     _, out, err = send_until_done(proc, sample_app)
     assert proc.returncode == 0, err.decode()
     kinds = {json.loads(line)["type"] for line in out.decode().splitlines()}
@@ -72,8 +90,13 @@ def test_type_filter_with_globs(cluster, sample_app):
 
 def test_duration_stops_by_itself(cluster):
     t0 = time.monotonic()
-    proc = subprocess.run([*CTL, "events", "--type", "no-such-event", "--duration", "1.5"],
-                          env=ctl_env(cluster), cwd=str(ROOT), capture_output=True, timeout=30)
+    proc = subprocess.run(
+        [*CTL, "events", "--type", "no-such-event", "--duration", "1.5"],
+        env=ctl_env(cluster),
+        cwd=str(ROOT),
+        capture_output=True,
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stdout == b""
     assert 1.4 < time.monotonic() - t0 < 15
@@ -84,8 +107,13 @@ def test_unreachable_broker_exit_3_one_line_masked(source, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
     env.pop("CELERY_RESULT_BACKEND", None)
     url = "redis://:topsecretpw@127.0.0.1:1/0"
-    proc = subprocess.run([*CTL, "--broker", url, "events", "--source", source, "--limit", "1"],
-                          env=env, cwd=str(tmp_path), capture_output=True, timeout=60)
+    proc = subprocess.run(
+        [*CTL, "--broker", url, "events", "--source", source, "--limit", "1"],
+        env=env,
+        cwd=str(tmp_path),
+        capture_output=True,
+        timeout=60,
+    )
     err = proc.stderr.decode()
     assert proc.returncode == 3, err
     assert "topsecretpw" not in err and "Traceback" not in err
@@ -119,9 +147,15 @@ def test_recorded_real_traffic_replays_to_the_same_state(cluster, sample_app, tm
     proc = start_ctl(["events", "--record", str(record), "--duration", "60"], ctl_env(cluster))
     time.sleep(1.5)
     results = [sample_app.send_task("sample_proj.tasks.add", args=(i, i)) for i in range(5)]
-    results.append(chain(sample_app.signature("sample_proj.tasks.add", args=(1, 1)),
-                         sample_app.signature("sample_proj.tasks.mul", args=(10,))).apply_async())
-    g = group(sample_app.signature("sample_proj.tasks.xsum", args=([i, 1],)) for i in range(3)).apply_async()
+    results.append(
+        chain(
+            sample_app.signature("sample_proj.tasks.add", args=(1, 1)),
+            sample_app.signature("sample_proj.tasks.mul", args=(10,)),
+        ).apply_async()
+    )
+    g = group(
+        sample_app.signature("sample_proj.tasks.xsum", args=([i, 1],)) for i in range(3)
+    ).apply_async()
     bad = sample_app.send_task("sample_proj.tasks.always_fails")
     for r in results:
         r.get(timeout=20)

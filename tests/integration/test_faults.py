@@ -21,10 +21,18 @@ from console.core.redis_server import free_port
 CTL = [sys.executable, "-m", "cli.main"]
 
 
-def ctl(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def ctl(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
-    return subprocess.run([*CTL, *args], capture_output=True, text=True, env=full_env,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [*CTL, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _env(broker: str, backend: str) -> dict[str, str]:
@@ -41,15 +49,22 @@ def assert_one_clean_line(stderr: str) -> None:
 def test_redis_stopped_cli_exits_3_fast_and_masks_password(redis_server):
     url = f"redis://:hunter2@127.0.0.1:{redis_server.port}/0"
     redis_server.stop()
-    for argv in (["status"], ["inspect", "active"], ["result", str(uuid.uuid4())],
-                 ["purge", "--dry-run"]):
+    for argv in (
+        ["status"],
+        ["inspect", "active"],
+        ["result", str(uuid.uuid4())],
+        ["purge", "--dry-run"],
+    ):
         started = time.monotonic()
         proc = ctl(*argv, env=_env(url, url))
         elapsed = time.monotonic() - started
         assert proc.returncode == 3, (argv, proc.stderr)
         assert_one_clean_line(proc.stderr)
         assert "hunter2" not in proc.stderr + proc.stdout
-        assert elapsed < 5, (argv, elapsed)  # interpreter start included; the bench measures precisely
+        assert elapsed < 5, (
+            argv,
+            elapsed,
+        )  # interpreter start included; the bench measures precisely
 
 
 def test_result_backend_down_broker_fine(make_cluster):

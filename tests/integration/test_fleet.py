@@ -92,13 +92,26 @@ def test_inspect_answers_have_a_real_workers_shape(redis_server):
         for host, tasks in active.items():
             assert len(tasks) == 1
             task = tasks[0]
-            assert {"id", "name", "args", "kwargs", "type", "hostname", "time_start",
-                    "acknowledged", "delivery_info", "worker_pid"} <= set(task)
+            assert {
+                "id",
+                "name",
+                "args",
+                "kwargs",
+                "type",
+                "hostname",
+                "time_start",
+                "acknowledged",
+                "delivery_info",
+                "worker_pid",
+            } <= set(task)
             assert task["hostname"] == host
         registered = insp.registered()
         assert "sample_proj.tasks.add" in registered[fleet.hostnames[0]]
-        assert set(insp.active_queues()[fleet.hostnames[0]][0]) >= {"name", "exchange",
-                                                                    "routing_key"}
+        assert set(insp.active_queues()[fleet.hostnames[0]][0]) >= {
+            "name",
+            "exchange",
+            "routing_key",
+        }
         task_id = active[fleet.hostnames[0]][0]["id"]
         found = insp.query_task(task_id)
         assert found[fleet.hostnames[0]][task_id][0] == "active"
@@ -118,8 +131,19 @@ def test_heartbeats_arrive_at_the_set_frequency_with_worker_fields(redis_server)
     for ev in events:
         if ev["type"] == "worker-heartbeat":
             beats[ev["hostname"]].append(ev["timestamp"])
-            for key in ("freq", "active", "processed", "loadavg", "sw_ident", "sw_ver",
-                        "sw_sys", "pid", "clock", "timestamp", "utcoffset"):
+            for key in (
+                "freq",
+                "active",
+                "processed",
+                "loadavg",
+                "sw_ident",
+                "sw_ver",
+                "sw_sys",
+                "pid",
+                "clock",
+                "timestamp",
+                "utcoffset",
+            ):
                 assert key in ev, key
             assert ev["freq"] == freq
             assert ev["sw_ident"] == "py-celery"
@@ -134,8 +158,9 @@ def test_heartbeats_arrive_at_the_set_frequency_with_worker_fields(redis_server)
     assert {"task-received", "task-started", "task-succeeded"} <= types
     assert {ev["hostname"] for ev in tasks} <= hosts
     received = [ev for ev in tasks if ev["type"] == "task-received"]
-    assert all({"uuid", "name", "args", "kwargs", "root_id", "parent_id"} <= set(ev)
-               for ev in received)
+    assert all(
+        {"uuid", "name", "args", "kwargs", "root_id", "parent_id"} <= set(ev) for ev in received
+    )
     linked = [ev for ev in received if ev["parent_id"] and ev["root_id"] != ev["uuid"]]
     assert linked, "no chained/grouped task events"
     per_second = len(tasks) / 3.5
@@ -165,9 +190,24 @@ def test_stops_by_itself_and_leaves_nothing_behind(redis_server):
 def test_shards_exit_when_the_parent_is_killed(redis_server):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     parent = subprocess.Popen(
-        [sys.executable, "-m", "tests.perf.fleet", "--broker", redis_server.url,
-         "--workers", "6", "--processes", "2", "--duration", "60"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.perf.fleet",
+            "--broker",
+            redis_server.url,
+            "--workers",
+            "6",
+            "--processes",
+            "2",
+            "--duration",
+            "60",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         line = parent.stdout.readline()

@@ -29,6 +29,7 @@ def _restore_celery_env(monkeypatch: pytest.MonkeyPatch) -> None:
         if not os.environ[key]:
             monkeypatch.delenv(key)
 
+
 PERF = Path(__file__).resolve().parents[1] / "perf"
 
 
@@ -39,14 +40,17 @@ def collect(source: Any, until: Callable[[list[dict]], bool], timeout: float = 1
         events.extend(source.read_batch(0.1))
         if until(events):
             return events
-    raise AssertionError(f"condition not met in {timeout}s; got {len(events)} events: "
-                         f"{sorted({e.get('type') for e in events})}")
+    raise AssertionError(
+        f"condition not met in {timeout}s; got {len(events)} events: "
+        f"{sorted({e.get('type') for e in events})}"
+    )
 
 
 def lifecycle_seen(uuid: str) -> Callable[[list[dict]], bool]:
     def check(events: list[dict]) -> bool:
         kinds = {e["type"] for e in events if e.get("uuid") == uuid}
         return {"task-received", "task-started", "task-succeeded"} <= kinds
+
     return check
 
 
@@ -71,8 +75,14 @@ def test_source_receives_real_task_events(cluster, sample_app, kind):
         # raw, as sent: the stock receiver's local additions are absent
         assert "local_received" not in succeeded
         # heartbeats from both workers (every 2 s)
-        events += collect(source, lambda evs: {e["hostname"] for e in evs if e["type"] == "worker-heartbeat"}
-                          >= set(cluster.hostnames), timeout=6)
+        events += collect(
+            source,
+            lambda evs: (
+                {e["hostname"] for e in evs if e["type"] == "worker-heartbeat"}
+                >= set(cluster.hostnames)
+            ),
+            timeout=6,
+        )
         st = source.status
         assert st.mode == "live" and st.connected and st.gaps == 0 and st.events >= len(events)
     finally:
@@ -139,7 +149,9 @@ class FeedView:
 def test_live_feed_brings_real_tasks_into_state(cluster, sample_app):
     from celery import chain
 
-    settings = ClusterSettings.resolve(broker=cluster.broker_url, result_backend=cluster.backend_url)
+    settings = ClusterSettings.resolve(
+        broker=cluster.broker_url, result_backend=cluster.backend_url
+    )
     feed = LiveFeed(settings, rate_hz=20)
     feed.start()
     view = FeedView(feed)
@@ -150,8 +162,10 @@ def test_live_feed_brings_real_tasks_into_state(cluster, sample_app):
         assert feed.poll() is not None or True  # non-blocking, never raises
         assert time.monotonic() - t0 < 0.05
         res = sample_app.send_task("sample_proj.tasks.mul", args=(6, 7))
-        ch = chain(sample_app.signature("sample_proj.tasks.add", args=(1, 2)),
-                   sample_app.signature("sample_proj.tasks.add", args=(3,))).apply_async()
+        ch = chain(
+            sample_app.signature("sample_proj.tasks.add", args=(1, 2)),
+            sample_app.signature("sample_proj.tasks.add", args=(3,)),
+        ).apply_async()
         bad = sample_app.send_task("sample_proj.tasks.always_fails", args=("nope",))
         assert ch.get(timeout=15) == 6
         wait_for(lambda: view.state_of(res.id) == "SUCCESS", 10, "mul SUCCESS in the feed")
@@ -176,7 +190,9 @@ def test_live_feed_filters_in_the_intake_process_and_sends_windows(cluster, samp
 
     from console.core.taskview import ViewSpec
 
-    settings = ClusterSettings.resolve(broker=cluster.broker_url, result_backend=cluster.backend_url)
+    settings = ClusterSettings.resolve(
+        broker=cluster.broker_url, result_backend=cluster.backend_url
+    )
     feed = LiveFeed(settings, rate_hz=20)
     arrived = threading.Event()
     feed.on_window = arrived.set
@@ -197,7 +213,9 @@ def test_live_feed_filters_in_the_intake_process_and_sends_windows(cluster, samp
             delta = feed.poll()
             if delta is not None and delta.window is not None:
                 window = delta.window
-            return window is not None and any(r.uuid == mul.id and r.state == "SUCCESS" for r in window.rows)
+            return window is not None and any(
+                r.uuid == mul.id and r.state == "SUCCESS" for r in window.rows
+            )
 
         wait_for(got_mul, 10, "the mul task in a window")
         assert window.spec.query == "tasks.mul" and window.matched == len(window.rows) >= 1
@@ -212,7 +230,10 @@ def test_live_feed_filters_in_the_intake_process_and_sends_windows(cluster, samp
             delta = feed.poll()
             if delta is not None:
                 seen.append(delta)
-            return any(d.window is not None and any(r.uuid == later.id for r in d.window.rows) for d in seen)
+            return any(
+                d.window is not None and any(r.uuid == later.id for r in d.window.rows)
+                for d in seen
+            )
 
         wait_for(later_in_window, 10, "the later task in a window")
         assert all(d.tasks == [] for d in seen), "task rows sent to a UI that asked for windows"
@@ -233,7 +254,9 @@ def test_redis_outage_disconnects_fast_and_recovers(redis_server):
         publish_and_collect(redis_server.url, source, 50)
         t0 = time.monotonic()
         redis_server.kill()
-        wait_for(lambda: source.status.mode in ("disconnected", "reconnecting"), 2.0, "disconnected")
+        wait_for(
+            lambda: source.status.mode in ("disconnected", "reconnecting"), 2.0, "disconnected"
+        )
         assert time.monotonic() - t0 < 2.0
         assert not source.status.connected
         # retries with backoff while down: no busy loop (CPU time stays small)
@@ -260,7 +283,9 @@ def test_kombu_source_outage_recovers(redis_server):
         wait_for(lambda: source.status.mode == "live", 5, "live")
         publish_and_collect(redis_server.url, source, 30)
         redis_server.kill()
-        wait_for(lambda: source.status.mode in ("disconnected", "reconnecting"), 2.0, "disconnected")
+        wait_for(
+            lambda: source.status.mode in ("disconnected", "reconnecting"), 2.0, "disconnected"
+        )
         redis_server.restart()
         wait_for(lambda: source.status.mode == "live", 8, "live again")
         assert source.status.gaps == 1
@@ -280,7 +305,9 @@ def test_live_feed_survives_broker_restart_and_resyncs(redis_server):
         wait_for(lambda: feed.status.mode == "live", 20, "live")
         t0 = time.monotonic()
         redis_server.kill()
-        wait_for(lambda: feed.status.mode in ("disconnected", "reconnecting"), 2.0, "feed disconnected")
+        wait_for(
+            lambda: feed.status.mode in ("disconnected", "reconnecting"), 2.0, "feed disconnected"
+        )
         assert time.monotonic() - t0 < 2.0
         assert feed.poll() is not None  # the UI hears about it
         redis_server.restart()
@@ -290,7 +317,9 @@ def test_live_feed_survives_broker_restart_and_resyncs(redis_server):
             raise AssertionError(f"feed did not recover: {feed.status}") from None
         assert feed.status.gaps == 1, feed.status
         try:
-            wait_for(lambda: "resynced after gap" in feed.status.message, 12, "resync after the gap")
+            wait_for(
+                lambda: "resynced after gap" in feed.status.message, 12, "resync after the gap"
+            )
         except AssertionError:
             raise AssertionError(f"no resync after the gap: {feed.status}") from None
         # events flow again after the restart
@@ -298,7 +327,9 @@ def test_live_feed_survives_broker_restart_and_resyncs(redis_server):
         for _ in range(5):
             publish(redis_server.url, 40, seed=7)
             try:
-                wait_for(lambda: uuids <= set(view.pump().tasks), 1.5, "published tasks in the feed")
+                wait_for(
+                    lambda: uuids <= set(view.pump().tasks), 1.5, "published tasks in the feed"
+                )
                 break
             except AssertionError:
                 continue
@@ -316,9 +347,21 @@ def test_burst_100k_with_default_pubsub_limits(redis_server):
     source.start(require_connection=True)
     state = new_state(max_tasks=100_000)
     ready = Path(redis_server.workdir) / "ready"
-    proc = subprocess.Popen([sys.executable, str(PERF / "publish_events.py"), "--url", redis_server.url,
-                             "--count", "100000", "--rate", "87000", "--ready-file", str(ready)],
-                            stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(PERF / "publish_events.py"),
+            "--url",
+            redis_server.url,
+            "--count",
+            "100000",
+            "--rate",
+            "87000",
+            "--ready-file",
+            str(ready),
+        ],
+        stdout=subprocess.PIPE,
+    )
     try:
         got = 0
         deadline = time.monotonic() + 60
@@ -353,22 +396,34 @@ def test_live_feed_under_burst_keeps_ui_responsive(redis_server):
 
     expected = {e["uuid"] for e in generate_events(100_000) if e["type"] == "task-received"}
     settings = ClusterSettings.resolve(broker=redis_server.url)
-    feed = LiveFeed(settings, max_tasks=100_000, rate_hz=10,
-                    initial_resync=False)
+    feed = LiveFeed(settings, max_tasks=100_000, rate_hz=10, initial_resync=False)
     feed.start()
     view = FeedView(feed)
     try:
         wait_for(lambda: feed.status.mode == "live", 20, "live")
         time.sleep(0.3)
-        proc = subprocess.Popen([sys.executable, str(PERF / "publish_events.py"), "--url", redis_server.url,
-                                 "--count", "100000", "--rate", "87000"], stdout=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(PERF / "publish_events.py"),
+                "--url",
+                redis_server.url,
+                "--count",
+                "100000",
+                "--rate",
+                "87000",
+            ],
+            stdout=subprocess.PIPE,
+        )
         worst = 0.0
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             t0 = time.perf_counter()
             view.pump()
             worst = max(worst, time.perf_counter() - t0)
-            if view.stats.get("intake", {}).get("events", 0) >= 100_000 and expected <= set(view.tasks):
+            if view.stats.get("intake", {}).get("events", 0) >= 100_000 and expected <= set(
+                view.tasks
+            ):
                 break
             time.sleep(0.02)
         proc.communicate(timeout=30)
@@ -388,7 +443,9 @@ def test_unix_socket_and_password(tmp_path):
     from console.core.redis_server import EmbeddedRedis
 
     sock = tmp_path / "r.sock"
-    server = EmbeddedRedis(extra_args=["--unixsocket", str(sock), "--unixsocketperm", "700"]).start()
+    server = EmbeddedRedis(
+        extra_args=["--unixsocket", str(sock), "--unixsocketperm", "700"]
+    ).start()
     try:
         # EmbeddedRedis pings without AUTH at start: set the password afterwards
         redis.Redis(port=server.port).config_set("requirepass", "s3cr3t-pw")
@@ -460,13 +517,17 @@ def test_live_feed_records_what_it_receives(redis_server, tmp_path):
         time.sleep(0.3)
         publish(redis_server.url, 300, seed=3)
         view = FeedView(feed)
-        wait_for(lambda: view.pump().stats.get("intake", {}).get("events", 0) >= 300, 10, "300 events")
+        wait_for(
+            lambda: view.pump().stats.get("intake", {}).get("events", 0) >= 300, 10, "300 events"
+        )
     finally:
         feed.stop()
     recorded = read_events(path)
     sent = list(generate_events(300, seed=3))
     assert len(recorded) == 300
-    assert [(e["type"], e.get("uuid")) for e in recorded] == [(e["type"], e.get("uuid")) for e in sent]
+    assert [(e["type"], e.get("uuid")) for e in recorded] == [
+        (e["type"], e.get("uuid")) for e in sent
+    ]
 
 
 def test_envelope_matches_celery_dispatcher_and_grouped_events(redis_server):
@@ -510,8 +571,11 @@ def test_envelope_matches_celery_dispatcher_and_grouped_events(redis_server):
         while time.monotonic() < deadline and len(got) < 4:
             got.extend(source.read_batch(0.1))
         assert [(e["type"], e["uuid"]) for e in got] == [
-            ("task-received", "u-1"), ("task-received", "u-2"), ("task-started", "u-2"),
-            ("task-succeeded", "u-2")]
+            ("task-received", "u-1"),
+            ("task-received", "u-2"),
+            ("task-started", "u-2"),
+            ("task-succeeded", "u-2"),
+        ]
         assert got[0]["args"] == "(1, 2)" and got[0]["hostname"] == "w9@h"
     finally:
         source.close()

@@ -30,8 +30,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _traffic_argv(broker: str, backend: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "console.demo.traffic", "--broker", broker,
-            "--backend", backend, *extra]
+    return [
+        sys.executable,
+        "-m",
+        "console.demo.traffic",
+        "--broker",
+        broker,
+        "--backend",
+        backend,
+        *extra,
+    ]
 
 
 def _env() -> dict[str, str]:
@@ -69,8 +77,13 @@ def test_traffic_sends_every_kind_of_work(make_cluster, monkeypatch) -> None:
     seen: dict[str, bool] = {"active": False, "reserved": False, "scheduled": False}
     proc = subprocess.Popen(
         # one full cycle of actions in ~2 s, then a few more
-        _traffic_argv(c.broker_url, c.backend_url, "--rate", "10", "--duration", "3", "--slots", "4"),
-        env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        _traffic_argv(
+            c.broker_url, c.backend_url, "--rate", "10", "--duration", "3", "--slots", "4"
+        ),
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
@@ -102,12 +115,15 @@ def test_traffic_sends_every_kind_of_work(make_cluster, monkeypatch) -> None:
         return found
 
     wanted = {
-        ("add", "SUCCESS"), ("mul", "SUCCESS"), ("xsum", "SUCCESS"),        # singles, chains, groups
-        ("sleepy", "SUCCESS"),                                              # slow
-        ("notify", "SUCCESS"), ("upload", "SUCCESS"),                       # the image chord
-        ("always_fails", "FAILURE"),                                        # failures
-        ("fetch_with_retry", "SUCCESS after 2 retries"),                    # retried, then ok
-        ("add", "REVOKED"),                                                 # expired before it ran
+        ("add", "SUCCESS"),
+        ("mul", "SUCCESS"),
+        ("xsum", "SUCCESS"),  # singles, chains, groups
+        ("sleepy", "SUCCESS"),  # slow
+        ("notify", "SUCCESS"),
+        ("upload", "SUCCESS"),  # the image chord
+        ("always_fails", "FAILURE"),  # failures
+        ("fetch_with_retry", "SUCCESS after 2 retries"),  # retried, then ok
+        ("add", "REVOKED"),  # expired before it ran
     }
     _wait_for(lambda: wanted <= states(), 25.0, lambda: f"missing results: {wanted - states()}")
 
@@ -122,7 +138,10 @@ def test_traffic_sends_every_kind_of_work(make_cluster, monkeypatch) -> None:
 def test_traffic_stops_on_sigterm(redis_server) -> None:
     proc = subprocess.Popen(
         _traffic_argv(redis_server.url, redis_server.url_for(1), "--rate", "5"),
-        env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
@@ -152,9 +171,16 @@ child.wait()
 
 def test_traffic_stops_when_its_parent_dies(redis_server) -> None:
     parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT,
-         *_traffic_argv(redis_server.url, redis_server.url_for(1), "--rate", "5")],
-        env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            PARENT,
+            *_traffic_argv(redis_server.url, redis_server.url_for(1), "--rate", "5"),
+        ],
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert parent.stdout is not None
     child_pid = int(parent.stdout.readline())

@@ -24,7 +24,11 @@ def test_sigkilled_worker_goes_offline_and_its_task_is_possibly_lost(make_cluste
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             state.apply_batch(source.read_batch(timeout=0.2))
-            if task_id in state.tasks and state.tasks[task_id].state == "STARTED" and host in state.workers:
+            if (
+                task_id in state.tasks
+                and state.tasks[task_id].state == "STARTED"
+                and host in state.workers
+            ):
                 break
         assert state.tasks[task_id].state == "STARTED"
         assert state.worker_status(host) == "online"

@@ -105,8 +105,19 @@ class BenchContext:
 # rows 3 and 4: other engineers' modules + the Flower column
 # --------------------------------------------------------------------------
 
-_KEYS = ("row", "name", "metric", "unit", "ours", "stock", "flower", "ratio", "target",
-         "passed", "note")
+_KEYS = (
+    "row",
+    "name",
+    "metric",
+    "unit",
+    "ours",
+    "stock",
+    "flower",
+    "ratio",
+    "target",
+    "passed",
+    "note",
+)
 
 
 def _import_optional(name: str):
@@ -129,8 +140,12 @@ def normalize(row_id: str, item: dict) -> dict:
         out["ours"] = item.get("value", item.get("ctl"))
     if out["stock"] is None:
         out["stock"] = item.get("celery", item.get("baseline"))
-    if out["ratio"] is None and isinstance(out["ours"], (int, float)) and isinstance(
-            out["stock"], (int, float)) and out["stock"]:
+    if (
+        out["ratio"] is None
+        and isinstance(out["ours"], (int, float))
+        and isinstance(out["stock"], (int, float))
+        and out["stock"]
+    ):
         out["ratio"] = out["ours"] / out["stock"]
     extra = {k: v for k, v in item.items() if k not in out and k not in ("pass", "value")}
     if extra:
@@ -139,9 +154,21 @@ def normalize(row_id: str, item: dict) -> dict:
 
 
 def _pending(row_id: str, name: str, why: str) -> list[dict]:
-    return [{"row": row_id, "name": name, "metric": "", "unit": "", "ours": None,
-             "stock": None, "flower": None, "ratio": None, "target": "", "passed": None,
-             "note": f"pending: {why}"}]
+    return [
+        {
+            "row": row_id,
+            "name": name,
+            "metric": "",
+            "unit": "",
+            "ours": None,
+            "stock": None,
+            "flower": None,
+            "ratio": None,
+            "target": "",
+            "passed": None,
+            "note": f"pending: {why}",
+        }
+    ]
 
 
 def _flower(ctx: BenchContext, quick: bool) -> dict[str, Any]:
@@ -152,9 +179,10 @@ def _flower(ctx: BenchContext, quick: bool) -> dict[str, Any]:
 
     n = 3_000 if quick else 100_000
     try:
-        result = bench_flower.measure(count=n, burst=0 if quick else n, tasks=n,
-                                      paced_rate=4000.0 if quick else 6000.0)
-    except Exception as exc:  # noqa: BLE001 - a failed column must not kill the table
+        result = bench_flower.measure(
+            count=n, burst=0 if quick else n, tasks=n, paced_rate=4000.0 if quick else 6000.0
+        )
+    except Exception as exc:
         result = {"error": f"{type(exc).__name__}: {exc}"}
     ctx._flower_result = result
     return result
@@ -172,9 +200,12 @@ def intake_rows(raw: list[dict], fl: dict[str, Any]) -> list[dict]:
     o, s_ = _num(ours.get("events_per_s")), _num(stock.get("events_per_s"))
     ratio = o / s_ if (o and s_) else None
     fl_rate = None if "error" in fl else _num(fl.get("events_per_s"))
-    notes = [f"{ours.get('count', '?'):,} events flat out, Redis pub/sub buffer unlimited; "
-             f"state: {ours.get('state', '?')}" if isinstance(ours.get("count"), int)
-             else "throughput phase missing"]
+    notes = [
+        f"{ours.get('count', '?'):,} events flat out, Redis pub/sub buffer unlimited; "
+        f"state: {ours.get('state', '?')}"
+        if isinstance(ours.get("count"), int)
+        else "throughput phase missing"
+    ]
     for name, r in (("ours", ours), ("stock", stock)):
         if r.get("died") or r.get("error"):
             notes.append(f"{name}: {r.get('error')}")
@@ -182,27 +213,48 @@ def intake_rows(raw: list[dict], fl: dict[str, Any]) -> list[dict]:
         notes.append(f"flower: {fl['error']}")
     elif fl_rate is not None:
         notes.append(f"flower accounted {fl.get('accounted', 0):,} of {fl.get('count', 0):,}")
-    rows.append({"row": "3a", "name": "event intake, end to end into state",
-                 "metric": "throughput", "unit": "events/s", "ours": o, "stock": s_,
-                 "flower": fl_rate, "ratio": ratio, "target": ">= 50,000/s and >= 3x stock",
-                 "passed": (o >= 50_000 and ratio >= 3) if (o and ratio) else None,
-                 "note": "; ".join(notes)})
+    rows.append(
+        {
+            "row": "3a",
+            "name": "event intake, end to end into state",
+            "metric": "throughput",
+            "unit": "events/s",
+            "ours": o,
+            "stock": s_,
+            "flower": fl_rate,
+            "ratio": ratio,
+            "target": ">= 50,000/s and >= 3x stock",
+            "passed": (o >= 50_000 and ratio >= 3) if (o and ratio) else None,
+            "note": "; ".join(notes),
+        }
+    )
     live = by.get(("throughput", "livefeed"))
     if live:
         lv = _num(live.get("events_per_s"))
         lratio = lv / s_ if (lv and s_) else None
-        note = ("whole console pipeline: LiveFeed intake process -> coalesced deltas polled "
-                "by the UI process")
+        note = (
+            "whole console pipeline: LiveFeed intake process -> coalesced deltas polled "
+            "by the UI process"
+        )
         if live.get("max_poll_ms") is not None:
             note += f"; UI poll() max {live['max_poll_ms']} ms"
         if live.get("died") or live.get("error"):
             note += f"; error: {live.get('error')}"
-        rows.append({"row": "3b", "name": "event intake via LiveFeed (console pipeline)",
-                     "metric": "throughput", "unit": "events/s", "ours": lv, "stock": s_,
-                     "flower": fl_rate, "ratio": lratio,
-                     "target": ">= 50,000/s and >= 3x stock",
-                     "passed": (lv >= 50_000 and lratio >= 3) if (lv and lratio) else None,
-                     "note": note})
+        rows.append(
+            {
+                "row": "3b",
+                "name": "event intake via LiveFeed (console pipeline)",
+                "metric": "throughput",
+                "unit": "events/s",
+                "ours": lv,
+                "stock": s_,
+                "flower": fl_rate,
+                "ratio": lratio,
+                "target": ">= 50,000/s and >= 3x stock",
+                "passed": (lv >= 50_000 and lratio >= 3) if (lv and lratio) else None,
+                "note": note,
+            }
+        )
     b_ours, b_stock = by.get(("burst", "ours"), {}), by.get(("burst", "stock"), {})
     if b_ours or b_stock:
         count = b_ours.get("count") or b_stock.get("count") or 0
@@ -211,15 +263,27 @@ def intake_rows(raw: list[dict], fl: dict[str, Any]) -> list[dict]:
         detected = bool(b_ours.get("gaps"))
         fl_burst = None if "error" in fl else fl.get("burst_accounted")
         rate = (b_ours.get("publisher") or {}).get("rate")
-        note = (f"{count:,} events at ~{rate or '?'}/s, default 32 MB pub/sub limit | "
-                f"ours: {b_ours.get('outcome', '?')} | stock: {b_stock.get('outcome', '?')}")
+        note = (
+            f"{count:,} events at ~{rate or '?'}/s, default 32 MB pub/sub limit | "
+            f"ours: {b_ours.get('outcome', '?')} | stock: {b_stock.get('outcome', '?')}"
+        )
         if fl_burst is not None:
             note += f" | flower accounted {fl_burst:,}"
-        rows.append({"row": "3c", "name": f"{count:,}-event burst", "metric": "events received",
-                     "unit": "events", "ours": got, "stock": b_stock.get("received"),
-                     "flower": fl_burst, "ratio": None,
-                     "target": "all, or the loss detected",
-                     "passed": (kept or detected) if got is not None else None, "note": note})
+        rows.append(
+            {
+                "row": "3c",
+                "name": f"{count:,}-event burst",
+                "metric": "events received",
+                "unit": "events",
+                "ours": got,
+                "stock": b_stock.get("received"),
+                "flower": fl_burst,
+                "ratio": None,
+                "target": "all, or the loss detected",
+                "passed": (kept or detected) if got is not None else None,
+                "note": note,
+            }
+        )
     return rows
 
 
@@ -230,9 +294,11 @@ def row_intake(ctx: BenchContext, quick: bool = False) -> list[dict]:
         rows = _pending("3", "event intake", "tests/perf/bench_intake.py not there yet")
         return rows
     if quick:
-        raw = mod.run(redis_url=None, count=3_000, burst=3_000, burst_rate=20_000.0) \
-            if _accepts(mod.run, "burst_rate") \
+        raw = (
+            mod.run(redis_url=None, count=3_000, burst=3_000, burst_rate=20_000.0)
+            if _accepts(mod.run, "burst_rate")
             else mod.run(redis_url=None)
+        )
     else:
         raw = mod.run(redis_url=None)
     if raw and all("test" in r for r in raw):
@@ -240,22 +306,40 @@ def row_intake(ctx: BenchContext, quick: bool = False) -> list[dict]:
     return [normalize("3", r) for r in raw]
 
 
-def _attach_flower(rows: list[dict], value: float | None, match: Callable[[dict], bool],
-                   note: str, metric: str = "", unit: str = "") -> None:
+def _attach_flower(
+    rows: list[dict],
+    value: float | None,
+    match: Callable[[dict], bool],
+    note: str,
+    metric: str = "",
+    unit: str = "",
+) -> None:
     """Put Flower's figure on the first matching row, or add a row of its own."""
     for r in rows:
         if match(r):
             r["flower"] = value
             r["note"] = (r.get("note") or "") + (" | " if r.get("note") else "") + note
             return
-    rows.append({"row": rows[0]["row"] if rows else "?", "name": "Flower 2.2 (same stream)",
-                 "metric": metric, "unit": unit, "ours": None, "stock": None, "flower": value,
-                 "ratio": None, "target": "", "passed": None, "note": note})
+    rows.append(
+        {
+            "row": rows[0]["row"] if rows else "?",
+            "name": "Flower 2.2 (same stream)",
+            "metric": metric,
+            "unit": unit,
+            "ours": None,
+            "stock": None,
+            "flower": value,
+            "ratio": None,
+            "target": "",
+            "passed": None,
+            "note": note,
+        }
+    )
 
 
 def _accepts(fn: Callable, name: str) -> bool:
     code = getattr(fn, "__code__", None)
-    return bool(code and name in code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
+    return bool(code and name in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
 
 
 def row_memory(ctx: BenchContext, quick: bool = False) -> list[dict]:
@@ -273,12 +357,18 @@ def row_memory(ctx: BenchContext, quick: bool = False) -> list[dict]:
         value = None
     else:
         value = fl["bytes_per_task"]
-        note = (f"flower: RSS {fl['rss_before'] / 2**20:.0f} -> {fl['rss_after'] / 2**20:.0f} MiB "
-                f"holding {fl['tasks_tracked']:,} tasks (RSS delta / tasks)")
-    _attach_flower(rows, value,
-                   lambda r: (r.get("unit") or "").lower() in ("b", "bytes", "b/task",
-                                                               "bytes/task"), note,
-                   metric="memory per task", unit="B/task")
+        note = (
+            f"flower: RSS {fl['rss_before'] / 2**20:.0f} -> {fl['rss_after'] / 2**20:.0f} MiB "
+            f"holding {fl['tasks_tracked']:,} tasks (RSS delta / tasks)"
+        )
+    _attach_flower(
+        rows,
+        value,
+        lambda r: (r.get("unit") or "").lower() in ("b", "bytes", "b/task", "bytes/task"),
+        note,
+        metric="memory per task",
+        unit="B/task",
+    )
     return rows
 
 
@@ -309,8 +399,12 @@ ROWS: dict[int, tuple[str, Callable[[BenchContext, bool], list[dict]]]] = {
 }
 
 
-def run_rows(numbers: list[int], quick: bool = False, ctx: BenchContext | None = None,
-             progress: Callable[[str], None] | None = None) -> list[dict]:
+def run_rows(
+    numbers: list[int],
+    quick: bool = False,
+    ctx: BenchContext | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict]:
     own = ctx is None
     ctx = ctx or BenchContext(quick=quick)
     results: list[dict] = []
@@ -322,11 +416,23 @@ def run_rows(numbers: list[int], quick: bool = False, ctx: BenchContext | None =
             t0 = time.monotonic()
             try:
                 rows = fn(ctx, quick)
-            except Exception as exc:  # noqa: BLE001 - report the row as an error, go on
+            except Exception as exc:
                 traceback.print_exc(file=sys.stderr)
-                rows = [{"row": str(n), "name": title, "metric": "", "unit": "", "ours": None,
-                         "stock": None, "flower": None, "ratio": None, "target": "",
-                         "passed": None, "note": f"error: {type(exc).__name__}: {exc}"}]
+                rows = [
+                    {
+                        "row": str(n),
+                        "name": title,
+                        "metric": "",
+                        "unit": "",
+                        "ours": None,
+                        "stock": None,
+                        "flower": None,
+                        "ratio": None,
+                        "target": "",
+                        "passed": None,
+                        "note": f"error: {type(exc).__name__}: {exc}",
+                    }
+                ]
             for r in rows:
                 for k in _KEYS:
                     r.setdefault(k, None)
@@ -376,23 +482,40 @@ def table_rows(results: list[dict]) -> list[list[str]]:
     for r in results:
         unit = r.get("unit") or ""
         metric = r.get("metric") or ""
-        out.append([
-            str(r.get("row") or ""), str(r.get("name") or ""),
-            f"{metric} [{unit}]" if unit else metric,
-            fmt(r.get("ours"), unit), fmt(r.get("stock"), unit), fmt(r.get("flower"), unit),
-            fmt_ratio(r.get("ratio")), str(r.get("target") or ""), verdict(r.get("passed")),
-        ])
+        out.append(
+            [
+                str(r.get("row") or ""),
+                str(r.get("name") or ""),
+                f"{metric} [{unit}]" if unit else metric,
+                fmt(r.get("ours"), unit),
+                fmt(r.get("stock"), unit),
+                fmt(r.get("flower"), unit),
+                fmt_ratio(r.get("ratio")),
+                str(r.get("target") or ""),
+                verdict(r.get("passed")),
+            ]
+        )
     return out
 
 
-HEADER = ["row", "measure", "metric", "ours (ctl)", "stock (celery)", "flower", "ratio",
-          "target", "result"]
+HEADER = [
+    "row",
+    "measure",
+    "metric",
+    "ours (ctl)",
+    "stock (celery)",
+    "flower",
+    "ratio",
+    "target",
+    "result",
+]
 
 
 def render_text(results: list[dict]) -> str:
     rows = table_rows(results)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(HEADER)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(HEADER)
+    ]
     widths = [min(w, 48) for w in widths]
 
     def line(cells: list[str]) -> str:
@@ -400,8 +523,9 @@ def render_text(results: list[dict]) -> str:
 
     lines = [line(HEADER), line(["-" * w for w in widths])]
     lines += [line(r) for r in rows]
-    notes = [f"  [{r.get('row')}] {r.get('name')}: {r.get('note')}" for r in results
-             if r.get("note")]
+    notes = [
+        f"  [{r.get('row')}] {r.get('name')}: {r.get('note')}" for r in results if r.get("note")
+    ]
     if notes:
         lines += ["", "notes:"] + notes
     return "\n".join(lines)
@@ -413,8 +537,7 @@ def render_markdown(results: list[dict]) -> str:
     def esc(s: str) -> str:
         return s.replace("|", "\\|")
 
-    lines = ["| " + " | ".join(HEADER + ["notes"]) + " |",
-             "|" + "---|" * (len(HEADER) + 1)]
+    lines = ["| " + " | ".join(HEADER + ["notes"]) + " |", "|" + "---|" * (len(HEADER) + 1)]
     for r, res in zip(rows, results, strict=True):
         lines.append("| " + " | ".join(esc(c) for c in r + [str(res.get("note") or "")]) + " |")
     return "\n".join(lines)
@@ -442,8 +565,12 @@ def machine_info() -> dict[str, str]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    versions = {"python": platform.python_version(), "celery": celery.__version__,
-                "kombu": kombu.__version__, "redis-py": redis_py.__version__}
+    versions = {
+        "python": platform.python_version(),
+        "celery": celery.__version__,
+        "kombu": kombu.__version__,
+        "redis-py": redis_py.__version__,
+    }
     for mod in ("flower", "textual"):
         with contextlib.suppress(Exception):
             versions[mod] = importlib.import_module(mod).__version__
@@ -486,9 +613,14 @@ def _table_lines(block: str) -> dict[str, list[str]]:
     return rows
 
 
-def markdown_block(results: list[dict], info: dict[str, str], argv: list[str],
-                   elapsed: float, previous: str = "", numbers: list[int] | None = None
-                   ) -> str:
+def markdown_block(
+    results: list[dict],
+    info: dict[str, str],
+    argv: list[str],
+    elapsed: float,
+    previous: str = "",
+    numbers: list[int] | None = None,
+) -> str:
     """The generated block.  When only some rows were run (``numbers``), the
     other rows' lines of the ``previous`` block are kept, and said to be older."""
     when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -497,15 +629,21 @@ def markdown_block(results: list[dict], info: dict[str, str], argv: list[str],
     if numbers and set(numbers) != set(ROWS) and previous:
         old = _table_lines(previous)
         fresh = {ln[2:].split(" |", 1)[0].strip() for ln in table[2:]}
-        kept = [ln for rid, lines in old.items() if rid not in fresh
-                and not any(rid.startswith(str(n)) for n in numbers) for ln in lines]
+        kept = [
+            ln
+            for rid, lines in old.items()
+            if rid not in fresh and not any(rid.startswith(str(n)) for n in numbers)
+            for ln in lines
+        ]
         body = sorted(table[2:] + kept, key=lambda ln: ln[2:].split(" |", 1)[0].strip())
         table = table[:2] + body
         old_head = next((ln for ln in previous.splitlines() if ln.startswith("_Generated")), "")
         old_head = old_head.split(" Rows ", 1)[0]
         if kept:
-            kept_note = (f" Rows {', '.join(str(n) for n in numbers)} re-measured then; the "
-                         f"others are from the previous run: {old_head.strip('_ ')}")
+            kept_note = (
+                f" Rows {', '.join(str(n) for n in numbers)} re-measured then; the "
+                f"others are from the previous run: {old_head.strip('_ ')}"
+            )
     lines = [
         BEGIN,
         f"_Generated by `{_shown_command(argv)}` on {when} ({elapsed:.0f} s).{kept_note}_",
@@ -560,31 +698,46 @@ def parse_rows(spec: str | None) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(prog="python -m tests.perf.bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m tests.perf.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--quick", action="store_true", help="CI smoke: tiny sizes, few runs")
     p.add_argument("--rows", default=None, help="comma-separated row numbers (default: all)")
-    p.add_argument("--write-md", default=None, metavar="PATH",
-                   help="write the table + machine info into PATH (between bench markers)")
+    p.add_argument(
+        "--write-md",
+        default=None,
+        metavar="PATH",
+        help="write the table + machine info into PATH (between bench markers)",
+    )
     p.add_argument("--json", default=None, metavar="PATH", help="write raw results as JSON")
     args = p.parse_args(argv)
     numbers = parse_rows(args.rows)
     info = machine_info()
-    print(f"machine: {info['nproc']} vCPU {info['cpu']}, {info['ram']}, load "
-          f"{info['loadavg_at_start']}; {info['versions']}; redis {info['redis_server']}",
-          flush=True)
+    print(
+        f"machine: {info['nproc']} vCPU {info['cpu']}, {info['ram']}, load "
+        f"{info['loadavg_at_start']}; {info['versions']}; redis {info['redis_server']}",
+        flush=True,
+    )
     t0 = time.monotonic()
-    results = run_rows(numbers, quick=args.quick,
-                       progress=lambda m: print(m, file=sys.stderr, flush=True))
+    results = run_rows(
+        numbers, quick=args.quick, progress=lambda m: print(m, file=sys.stderr, flush=True)
+    )
     elapsed = time.monotonic() - t0
     print(render_text(results), flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": info, "results": results},
-                                              indent=1, default=_json_default))
+        Path(args.json).write_text(
+            json.dumps({"machine": info, "results": results}, indent=1, default=_json_default)
+        )
     if args.write_md:
         path = Path(args.write_md)
-        write_markdown(path, markdown_block(results, info, argv, elapsed,
-                                            previous=read_block(path), numbers=numbers))
+        write_markdown(
+            path,
+            markdown_block(
+                results, info, argv, elapsed, previous=read_block(path), numbers=numbers
+            ),
+        )
         print(f"wrote {args.write_md}", file=sys.stderr)
     return 0
 

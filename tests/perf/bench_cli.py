@@ -66,7 +66,9 @@ def bench_inspect(broker: str, backend: str, repeat: int = 5) -> dict[str, Any]:
         try:
             if _last_json(p_ours.stdout) != _last_json(p_stock.stdout):
                 same = False
-                notes.append(f"differs: {p_ours.stdout.strip()[:80]} vs {p_stock.stdout.strip()[:80]}")
+                notes.append(
+                    f"differs: {p_ours.stdout.strip()[:80]} vs {p_stock.stdout.strip()[:80]}"
+                )
         except ValueError as exc:
             same = False
             notes.append(f"bad JSON: {exc}")
@@ -76,9 +78,14 @@ def bench_inspect(broker: str, backend: str, repeat: int = 5) -> dict[str, Any]:
     m_ours, m_stock = statistics.median(ours), statistics.median(stock)
     ratio = m_ours / m_stock if m_stock else None
     return {
-        "row": "cli-1", "name": "inspect active --json (2 workers)", "metric": "wall time, median of 5",
-        "unit": "s", "ours": round(m_ours, 3), "stock": round(m_stock, 3),
-        "ratio": round(ratio, 3) if ratio is not None else None, "target": "<= 0.25x, identical content",
+        "row": "cli-1",
+        "name": "inspect active --json (2 workers)",
+        "metric": "wall time, median of 5",
+        "unit": "s",
+        "ours": round(m_ours, 3),
+        "stock": round(m_stock, 3),
+        "ratio": round(ratio, 3) if ratio is not None else None,
+        "target": "<= 0.25x, identical content",
         "passed": bool(same and ratio is not None and ratio <= 0.25),
         "note": "identical content" if same else "; ".join(notes[:2]),
     }
@@ -94,9 +101,14 @@ def bench_dead_broker() -> dict[str, Any]:
     t_ours, p_ours = _timed([CTL, "status"], env)
     t_stock, p_stock = _timed([CELERY, "-b", url, "status"], env)
     return {
-        "row": "cli-2", "name": "status, broker down", "metric": "time to a clear failure",
-        "unit": "s", "ours": round(t_ours, 3), "stock": round(t_stock, 3),
-        "ratio": round(t_ours / t_stock, 3) if t_stock else None, "target": "< 1.5 s, exit 3",
+        "row": "cli-2",
+        "name": "status, broker down",
+        "metric": "time to a clear failure",
+        "unit": "s",
+        "ours": round(t_ours, 3),
+        "stock": round(t_stock, 3),
+        "ratio": round(t_ours / t_stock, 3) if t_stock else None,
+        "target": "< 1.5 s, exit 3",
         "passed": bool(t_ours < 1.5 and p_ours.returncode == 3),
         "note": f"ctl exit {p_ours.returncode}: {p_ours.stderr.strip()[:100]}; celery exit {p_stock.returncode}",
     }
@@ -115,8 +127,22 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     for col in ("row", "name", "metric", "ours", "stock", "ratio", "target", "passed", "note"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(*(str(r[c]) for c in ("row", "name", "metric", "ours", "stock", "ratio",
-                                            "target", "passed", "note")))
+        table.add_row(
+            *(
+                str(r[c])
+                for c in (
+                    "row",
+                    "name",
+                    "metric",
+                    "ours",
+                    "stock",
+                    "ratio",
+                    "target",
+                    "passed",
+                    "note",
+                )
+            )
+        )
     Console().print(table)
 
 

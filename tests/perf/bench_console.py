@@ -63,8 +63,13 @@ class Tmux:
         # the tmux server inherits this environment: COLUMNS/LINES (set by some test
         # runners) would make Textual and curses ignore the real 160x48 pane size
         env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TMUX")}
-        proc = subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args],
-                              capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(
+            ["tmux", "-L", self.socket, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
         if check and proc.returncode != 0:
             raise RuntimeError(f"tmux {args[0]} failed: {proc.stderr.strip()}")
         return proc.stdout
@@ -72,13 +77,34 @@ class Tmux:
     def start(self, argv: list[str], env: dict[str, str]) -> float:
         """Start ``argv`` in the session; returns the perf_counter start time."""
         env_args: list[str] = []
-        for key in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "PYTHONPATH", "NO_COLOR",
-                    "CTL_READ_ONLY", "TERM", "COLORTERM", "LANG", "LC_ALL"):
+        for key in (
+            "CELERY_BROKER_URL",
+            "CELERY_RESULT_BACKEND",
+            "PYTHONPATH",
+            "NO_COLOR",
+            "CTL_READ_ONLY",
+            "TERM",
+            "COLORTERM",
+            "LANG",
+            "LC_ALL",
+        ):
             if key in env:
                 env_args += ["-e", f"{key}={env[key]}"]
         t0 = time.perf_counter()
-        self._tmux("new-session", "-d", "-s", self.target, "-x", str(self.cols),
-                   "-y", str(self.rows), *env_args, "--", *argv, check=True)
+        self._tmux(
+            "new-session",
+            "-d",
+            "-s",
+            self.target,
+            "-x",
+            str(self.cols),
+            "-y",
+            str(self.rows),
+            *env_args,
+            "--",
+            *argv,
+            check=True,
+        )
         self._tmux("set-option", "-t", self.target, "remain-on-exit", "on")
         return t0
 
@@ -86,8 +112,7 @@ class Tmux:
         return self._tmux("capture-pane", "-p", "-t", self.target)
 
     def dead(self) -> bool:
-        return self._tmux("display-message", "-p", "-t", self.target,
-                          "#{pane_dead}").strip() == "1"
+        return self._tmux("display-message", "-p", "-t", self.target, "#{pane_dead}").strip() == "1"
 
     def send(self, *keys: str, literal: bool = False) -> None:
         args = ["send-keys", "-t", self.target]
@@ -123,16 +148,26 @@ def painted(text: str, rows: int = ROWS, min_lines: int = MIN_LINES) -> bool:
 
 def console_env(broker_url: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(CELERY_BROKER_URL=broker_url, CELERY_RESULT_BACKEND=broker_url,
-               PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
-               TERM="xterm-256color", COLORTERM="truecolor", LANG="C.UTF-8")
+    env.update(
+        CELERY_BROKER_URL=broker_url,
+        CELERY_RESULT_BACKEND=broker_url,
+        PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+        TERM="xterm-256color",
+        COLORTERM="truecolor",
+        LANG="C.UTF-8",
+    )
     for key in ("NO_COLOR", "COLUMNS", "LINES"):
         env.pop(key, None)
     return env
 
 
-def first_frame(argv: list[str], env: dict[str, str], timeout: float = 15.0,
-                min_lines: int = MIN_LINES, tmux: Tmux | None = None) -> dict[str, Any]:
+def first_frame(
+    argv: list[str],
+    env: dict[str, str],
+    timeout: float = 15.0,
+    min_lines: int = MIN_LINES,
+    tmux: Tmux | None = None,
+) -> dict[str, Any]:
     """Seconds from spawning ``argv`` in tmux until the pane shows a painted screen."""
     own = tmux is None
     tmux = tmux or Tmux()
@@ -146,22 +181,27 @@ def first_frame(argv: list[str], env: dict[str, str], timeout: float = 15.0,
                 seconds = time.perf_counter() - t0
                 time.sleep(0.5)  # a TUI stays up; an error message + exit does not
                 if tmux.dead():
-                    return {"seconds": None, "error": "exited: " + _last(tmux.capture()),
-                            "screen": text}
+                    return {
+                        "seconds": None,
+                        "error": "exited: " + _last(tmux.capture()),
+                        "screen": text,
+                    }
                 return {"seconds": seconds, "screen": text}
             if tmux.dead():
                 return {"seconds": None, "error": "exited: " + _last(text), "screen": text}
             time.sleep(0.003)
-        return {"seconds": None, "error": f"no frame within {timeout:.0f}s: {_last(text)}",
-                "screen": text}
+        return {
+            "seconds": None,
+            "error": f"no frame within {timeout:.0f}s: {_last(text)}",
+            "screen": text,
+        }
     finally:
         if own:
             tmux.kill()
 
 
 def _last(text: str) -> str:
-    lines = [ln.strip("\u2500\u2502\u256d\u256e\u256f\u2570 ").strip()
-             for ln in text.splitlines()]
+    lines = [ln.strip("\u2500\u2502\u256d\u256e\u256f\u2570 ").strip() for ln in text.splitlines()]
     lines = [ln for ln in lines if ln and not ln.startswith("Pane is dead")]
     return lines[-1][:140] if lines else "(blank)"
 
@@ -179,15 +219,27 @@ def keypress_latencies(tmux: Tmux, n: int = 40, timeout: float = 5.0) -> dict[st
     t_nav = time.perf_counter()
     while TASKS_READY not in tmux.capture():  # the Tasks screen's footer is painted
         if time.perf_counter() - t_nav > 15 or tmux.dead():
-            return {"p50": None, "p95": None, "n": 0, "misses": 0, "screen": tmux.capture(),
-                    "error": "the Tasks screen did not show within 15 s"}
+            return {
+                "p50": None,
+                "p95": None,
+                "n": 0,
+                "misses": 0,
+                "screen": tmux.capture(),
+                "error": "the Tasks screen did not show within 15 s",
+            }
         time.sleep(0.05)
     tmux.send(FILTER_KEY, literal=True)
     t_open = time.perf_counter()
     while FILTER_READY not in tmux.capture():
         if time.perf_counter() - t_open > 15 or tmux.dead():
-            return {"p50": None, "p95": None, "n": 0, "misses": 0, "screen": tmux.capture(),
-                    "error": "the filter input did not open within 15 s"}
+            return {
+                "p50": None,
+                "p95": None,
+                "n": 0,
+                "misses": 0,
+                "screen": tmux.capture(),
+                "error": "the filter input did not open within 15 s",
+            }
         time.sleep(0.05)
     lat: list[float] = []
     misses = 0
@@ -218,12 +270,16 @@ def keypress_latencies(tmux: Tmux, n: int = 40, timeout: float = 5.0) -> dict[st
         _ = i
         time.sleep(0.05)  # a person types ~10-20 keys/s
     if not lat:
-        return {"p50": None, "p95": None, "n": 0, "misses": misses,
-                "screen": tmux.capture()}
+        return {"p50": None, "p95": None, "n": 0, "misses": misses, "screen": tmux.capture()}
     lat.sort()
     p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
-    return {"p50": statistics.median(lat), "p95": p95, "n": len(lat), "misses": misses,
-            "max": lat[-1]}
+    return {
+        "p50": statistics.median(lat),
+        "p95": p95,
+        "n": len(lat),
+        "misses": misses,
+        "max": lat[-1],
+    }
 
 
 _LAUNCHER = (
@@ -233,8 +289,9 @@ _LAUNCHER = (
 )
 
 
-def headless_keypresses(broker_url: str, n: int = 40, want_tasks: int = 100_000,
-                        fill_timeout: float = 120.0) -> dict[str, Any]:
+def headless_keypresses(
+    broker_url: str, n: int = 40, want_tasks: int = 100_000, fill_timeout: float = 120.0
+) -> dict[str, Any]:
     """The same filter typing, in-process with Textual's ``app.run_test()`` (headless).
 
     The app is ``create_app(settings=...)`` with its default LiveFeed on the
@@ -262,9 +319,11 @@ def headless_keypresses(broker_url: str, n: int = 40, want_tasks: int = 100_000,
             if out["tracked"] < want_tasks:
                 notes = [str(getattr(n, "message", n)) for n in getattr(app, "_notifications", [])]
                 status = getattr(app.feed, "status", None)
-                out["error"] = (f"only {out['tracked']:,} tasks after {fill_timeout:.0f}s; feed "
-                                f"{getattr(status, 'mode', '?')}: {getattr(status, 'message', '')}"
-                                + (f"; {notes[-1][:200]}" if notes else ""))
+                out["error"] = (
+                    f"only {out['tracked']:,} tasks after {fill_timeout:.0f}s; feed "
+                    f"{getattr(status, 'mode', '?')}: {getattr(status, 'message', '')}"
+                    + (f"; {notes[-1][:200]}" if notes else "")
+                )
             for key in NAV_KEYS:
                 await pilot.press(key)
             await pilot.press("slash")
@@ -273,8 +332,12 @@ def headless_keypresses(broker_url: str, n: int = 40, want_tasks: int = 100_000,
             original = app._display
 
             def display(screen: Any, renderable: Any) -> Any:
-                if (state["want"] is not None and state["t"] is None and renderable is not None
-                        and app.model.window.spec.query == state["want"]):  # painted rows answer it
+                if (
+                    state["want"] is not None
+                    and state["t"] is None
+                    and renderable is not None
+                    and app.model.window.spec.query == state["want"]
+                ):  # painted rows answer it
                     state["t"] = time.perf_counter()
                 return original(screen, renderable)
 
@@ -304,9 +367,12 @@ def headless_keypresses(broker_url: str, n: int = 40, want_tasks: int = 100_000,
             app._display = original  # type: ignore[method-assign]
             if lat:
                 lat.sort()
-                out.update(p50=statistics.median(lat),
-                           p95=lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))],
-                           n=len(lat), max=lat[-1])
+                out.update(
+                    p50=statistics.median(lat),
+                    p95=lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))],
+                    n=len(lat),
+                    max=lat[-1],
+                )
 
     asyncio.run(drive())
     return out
@@ -315,28 +381,49 @@ def headless_keypresses(broker_url: str, n: int = 40, want_tasks: int = 100_000,
 def _console_argv() -> list[str]:
     """``ctl -A sample_proj console``; until that command exists, the same app
     through ``create_app(settings=...)`` (the note says which was measured)."""
-    probe = subprocess.run([_tool("ctl"), "console", "--help"], capture_output=True, text=True,
-                           timeout=30, env=console_env("redis://127.0.0.1:1/0"))
+    probe = subprocess.run(
+        [_tool("ctl"), "console", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=console_env("redis://127.0.0.1:1/0"),
+    )
     if probe.returncode == 0:
         return [_tool("ctl"), "-A", "sample_proj", "console"]
     return [sys.executable, "-c", _LAUNCHER]
 
 
 def _which(argv: list[str]) -> str:
-    return "`ctl console`" if "console" in argv[-1:] else "create_app() (ctl console not registered)"
+    return (
+        "`ctl console`" if "console" in argv[-1:] else "create_app() (ctl console not registered)"
+    )
 
 
 def _stock_argv() -> list[str]:
     return [_tool("celery"), "-A", "sample_proj", "events"]
 
 
-def _row(row: str, name: str, metric: str, unit: str, ours, stock, target: str,
-         passed, note: str) -> dict:
-    ratio = ours / stock if isinstance(ours, (int, float)) and isinstance(
-        stock, (int, float)) and stock else None
-    return {"row": row, "name": name, "metric": metric, "unit": unit, "ours": ours,
-            "stock": stock, "flower": None, "ratio": ratio, "target": target,
-            "passed": passed, "note": note}
+def _row(
+    row: str, name: str, metric: str, unit: str, ours, stock, target: str, passed, note: str
+) -> dict:
+    ratio = (
+        ours / stock
+        if isinstance(ours, (int, float)) and isinstance(stock, (int, float)) and stock
+        else None
+    )
+    return {
+        "row": row,
+        "name": name,
+        "metric": metric,
+        "unit": unit,
+        "ours": ours,
+        "stock": stock,
+        "flower": None,
+        "ratio": ratio,
+        "target": target,
+        "passed": passed,
+        "note": note,
+    }
 
 
 def run(ctx, quick: bool = False) -> list[dict]:
@@ -357,19 +444,34 @@ def run(ctx, quick: bool = False) -> list[dict]:
     # 5a: first frame, idle
     ours = first_frame(argv, env)
     stock = first_frame(_stock_argv(), env)
-    rows.append(_row("5a", "console first frame, idle", "time to first frame", "s",
-                     ours["seconds"], stock["seconds"], "< 1 s",
-                     (ours["seconds"] < 1.0) if ours["seconds"] is not None else None,
-                     f"ours = {_which(argv)}; stock = `celery events` (curses monitor), "
-                     "same tmux 160x48"
-                     + (f" | ctl: {ours['error']}" if ours.get("error") else "")
-                     + (f" | celery: {stock['error']}" if stock.get("error") else "")))
+    rows.append(
+        _row(
+            "5a",
+            "console first frame, idle",
+            "time to first frame",
+            "s",
+            ours["seconds"],
+            stock["seconds"],
+            "< 1 s",
+            (ours["seconds"] < 1.0) if ours["seconds"] is not None else None,
+            f"ours = {_which(argv)}; stock = `celery events` (curses monitor), "
+            "same tmux 160x48"
+            + (f" | ctl: {ours['error']}" if ours.get("error") else "")
+            + (f" | celery: {stock['error']}" if stock.get("error") else ""),
+        )
+    )
 
     # under load
     # tick 0.05 s: same events, fewer (larger task.multi) messages, so the load
     # generator leaves more of the 2 cores to the console it is measuring
-    with Fleet(redis.url, n_workers, rate=rate, duration=600 if not quick else 120,
-               prefix="load", tick=0.05) as fleet:
+    with Fleet(
+        redis.url,
+        n_workers,
+        rate=rate,
+        duration=600 if not quick else 120,
+        prefix="load",
+        tick=0.05,
+    ) as fleet:
         with Tmux() as tmux:
             ff = first_frame(argv, env, tmux=tmux)
             c0 = fleet.counters()
@@ -384,52 +486,118 @@ def run(ctx, quick: bool = False) -> list[dict]:
             c1 = fleet.counters()
             fill_s = time.monotonic() - t_fill
             achieved = Fleet.rate_between(c0, c1) or (
-                (c1["task_events"] - c0["task_events"]) / max(1e-6, fill_s))
+                (c1["task_events"] - c0["task_events"]) / max(1e-6, fill_s)
+            )
             load = os.getloadavg()[0]
             if ff["seconds"] is None:
-                keys = {"p50": None, "p95": None, "n": 0, "misses": 0,
-                        "screen": ff.get("screen", "")}
+                keys = {
+                    "p50": None,
+                    "p95": None,
+                    "n": 0,
+                    "misses": 0,
+                    "screen": ff.get("screen", ""),
+                }
             else:
                 keys = keypress_latencies(tmux, n=n_keys)
             stock_ff = first_frame(_stock_argv(), env)
         # the tmux console is gone; the same typing, headless, under the same load
         try:
-            headless = headless_keypresses(redis.url, n=n_keys, want_tasks=want_tasks,
-                                           fill_timeout=60 if quick else 120)
-        except Exception as exc:  # noqa: BLE001 - report, keep the other rows
-            headless = {"p50": None, "p95": None, "n": 0, "misses": 0, "tracked": 0,
-                        "error": f"{type(exc).__name__}: {exc}"}
-    load_note = (f"{n_workers} simulated workers at {achieved:,.0f} task events/s measured "
-                 f"(target {rate:,}); ~{(c1['task_events'] - c0['task_events']) / 3.2:,.0f} "
-                 f"tasks fed before typing; 1-min load avg {load:.1f} on {os.cpu_count()} cores")
-    rows.append(_row("5b", "console first frame, under load", "time to first frame", "s",
-                     ff["seconds"], stock_ff["seconds"], "< 1 s",
-                     (ff["seconds"] < 1.0) if ff["seconds"] is not None else None,
-                     load_note + (f" | ctl: {ff['error']}" if ff.get("error") else "")))
-    key_note = (f"{keys['n']} keys typed into the Tasks filter ({keys['misses']} not shown "
-                f"within 5 s); tmux send-keys -> 'filter: <typed>' painted in the tasks bar "
-                f"(the table re-filtered), capture-pane polling; {_which(argv)}")
+            headless = headless_keypresses(
+                redis.url, n=n_keys, want_tasks=want_tasks, fill_timeout=60 if quick else 120
+            )
+        except Exception as exc:
+            headless = {
+                "p50": None,
+                "p95": None,
+                "n": 0,
+                "misses": 0,
+                "tracked": 0,
+                "error": f"{type(exc).__name__}: {exc}",
+            }
+    load_note = (
+        f"{n_workers} simulated workers at {achieved:,.0f} task events/s measured "
+        f"(target {rate:,}); ~{(c1['task_events'] - c0['task_events']) / 3.2:,.0f} "
+        f"tasks fed before typing; 1-min load avg {load:.1f} on {os.cpu_count()} cores"
+    )
+    rows.append(
+        _row(
+            "5b",
+            "console first frame, under load",
+            "time to first frame",
+            "s",
+            ff["seconds"],
+            stock_ff["seconds"],
+            "< 1 s",
+            (ff["seconds"] < 1.0) if ff["seconds"] is not None else None,
+            load_note + (f" | ctl: {ff['error']}" if ff.get("error") else ""),
+        )
+    )
+    key_note = (
+        f"{keys['n']} keys typed into the Tasks filter ({keys['misses']} not shown "
+        f"within 5 s); tmux send-keys -> 'filter: <typed>' painted in the tasks bar "
+        f"(the table re-filtered), capture-pane polling; {_which(argv)}"
+    )
     if keys.get("error"):
         key_note += f" | {keys['error']}"
     if keys["n"] == 0:
         key_note += " | screen: " + _last(keys.get("screen", ""))
-    rows.append(_row("5c", "keypress to screen, under load", "median", "ms",
-                     keys["p50"] * 1000 if keys["p50"] is not None else None, None,
-                     "-", None, key_note))
-    rows.append(_row("5d", "keypress to screen, under load", "p95", "ms",
-                     keys["p95"] * 1000 if keys["p95"] is not None else None, None,
-                     "< 100 ms", (keys["p95"] < 0.1) if keys["p95"] is not None else None,
-                     load_note))
-    h_note = (f"headless app.run_test(): key posted -> first screen update after the filter "
-              f"applied; {headless['n']} keys ({headless['misses']} missed), "
-              f"{headless['tracked']:,} tasks tracked, same fleet load")
+    rows.append(
+        _row(
+            "5c",
+            "keypress to screen, under load",
+            "median",
+            "ms",
+            keys["p50"] * 1000 if keys["p50"] is not None else None,
+            None,
+            "-",
+            None,
+            key_note,
+        )
+    )
+    rows.append(
+        _row(
+            "5d",
+            "keypress to screen, under load",
+            "p95",
+            "ms",
+            keys["p95"] * 1000 if keys["p95"] is not None else None,
+            None,
+            "< 100 ms",
+            (keys["p95"] < 0.1) if keys["p95"] is not None else None,
+            load_note,
+        )
+    )
+    h_note = (
+        f"headless app.run_test(): key posted -> first screen update after the filter "
+        f"applied; {headless['n']} keys ({headless['misses']} missed), "
+        f"{headless['tracked']:,} tasks tracked, same fleet load"
+    )
     if headless.get("error"):
         h_note += f" | error: {headless['error']}"
-    rows.append(_row("5e", "keypress to screen, headless, under load", "median", "ms",
-                     headless["p50"] * 1000 if headless["p50"] is not None else None, None,
-                     "-", None, h_note))
-    rows.append(_row("5f", "keypress to screen, headless, under load", "p95", "ms",
-                     headless["p95"] * 1000 if headless["p95"] is not None else None, None,
-                     "< 100 ms",
-                     (headless["p95"] < 0.1) if headless["p95"] is not None else None, h_note))
+    rows.append(
+        _row(
+            "5e",
+            "keypress to screen, headless, under load",
+            "median",
+            "ms",
+            headless["p50"] * 1000 if headless["p50"] is not None else None,
+            None,
+            "-",
+            None,
+            h_note,
+        )
+    )
+    rows.append(
+        _row(
+            "5f",
+            "keypress to screen, headless, under load",
+            "p95",
+            "ms",
+            headless["p95"] * 1000 if headless["p95"] is not None else None,
+            None,
+            "< 100 ms",
+            (headless["p95"] < 0.1) if headless["p95"] is not None else None,
+            h_note,
+        )
+    )
     return rows

@@ -40,7 +40,7 @@ from console.core.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLISHER = ROOT / "tests" / "perf" / "publish_events.py"
-_METRIC = re.compile(r'^flower_events_total\{([^}]*)\}\s+([0-9.eE+]+)', re.M)
+_METRIC = re.compile(r"^flower_events_total\{([^}]*)\}\s+([0-9.eE+]+)", re.M)
 
 
 class FlowerProcess:
@@ -52,17 +52,33 @@ class FlowerProcess:
         self.log = Path(tempfile.mkstemp(prefix="flower-bench-", suffix=".log")[1])
 
     def start(self, timeout: float = 30.0) -> FlowerProcess:
-        env = dict(os.environ, CELERY_BROKER_URL=self.broker_url,
-                   CELERY_RESULT_BACKEND=self.broker_url,
-                   PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        env = dict(
+            os.environ,
+            CELERY_BROKER_URL=self.broker_url,
+            CELERY_RESULT_BACKEND=self.broker_url,
+            PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        )
         exe = Path(sys.executable).parent / "celery"
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [str(exe), "-A", "sample_proj", "flower", f"--port={self.port}",
-                 "--address=127.0.0.1", f"--max_tasks={self.max_tasks}",
-                 "--enable_events=False", "--persistent=False", "--logging=warning"],
-                env=env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                [
+                    str(exe),
+                    "-A",
+                    "sample_proj",
+                    "flower",
+                    f"--port={self.port}",
+                    "--address=127.0.0.1",
+                    f"--max_tasks={self.max_tasks}",
+                    "--enable_events=False",
+                    "--persistent=False",
+                    "--logging=warning",
+                ],
+                env=env,
+                cwd=str(ROOT),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -85,7 +101,7 @@ class FlowerProcess:
 
     def metrics(self) -> str:
         url = f"http://127.0.0.1:{self.port}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=10) as resp:
             return resp.read().decode()
 
     def events_total(self, type_: str | None = None) -> int:
@@ -124,13 +140,28 @@ class FlowerProcess:
         self.stop()
 
 
-def publish(broker_url: str, count: int, rate: float = 0.0, seed: int = 0,
-            timeout: float = 300.0) -> subprocess.Popen:
+def publish(
+    broker_url: str, count: int, rate: float = 0.0, seed: int = 0, timeout: float = 300.0
+) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.Popen(
-        [sys.executable, str(PUBLISHER), "--url", broker_url, "--count", str(count),
-         "--rate", str(rate), "--seed", str(seed)],
-        env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            str(PUBLISHER),
+            "--url",
+            broker_url,
+            "--count",
+            str(count),
+            "--rate",
+            str(rate),
+            "--seed",
+            str(seed),
+        ],
+        env=env,
+        cwd=str(ROOT),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -138,16 +169,24 @@ def task_events_in(count: int, seed: int) -> int:
     """How many of the generator's first ``count`` events are task events."""
     sys.path.insert(0, str(PUBLISHER.parent))
     try:
-        import publish_events  # noqa: PLC0415 - the sibling script
+        import publish_events
     finally:
         sys.path.pop(0)
-    return sum(1 for ev in publish_events.generate_events(count, seed=seed)
-               if ev["type"].startswith("task-"))
+    return sum(
+        1
+        for ev in publish_events.generate_events(count, seed=seed)
+        if ev["type"].startswith("task-")
+    )
 
 
-def _wait_settled(flower: FlowerProcess, target: int, t_start: float, timeout: float,
-                  quiet: float = 3.0, base: int | None = None
-                  ) -> tuple[int, float, float | None]:
+def _wait_settled(
+    flower: FlowerProcess,
+    target: int,
+    t_start: float,
+    timeout: float,
+    quiet: float = 3.0,
+    base: int | None = None,
+) -> tuple[int, float, float | None]:
     """Poll the counter until it reaches ``target`` or stops growing for ``quiet`` s.
 
     Returns (count, time of the last increase, time of the first increase over ``base``).
@@ -172,9 +211,14 @@ UNLIMITED = ["--client-output-buffer-limit", "pubsub", "0", "0", "0"]
 DEFAULT_LIMIT = ["--client-output-buffer-limit", "pubsub", "32mb", "8mb", "60"]
 
 
-def measure(count: int = 100_000, burst: int = 100_000, burst_rate: float = 87_000.0,
-            tasks: int = 100_000, paced_rate: float = 6000.0,
-            timeout: float = 240.0) -> dict[str, Any]:
+def measure(
+    count: int = 100_000,
+    burst: int = 100_000,
+    burst_rate: float = 87_000.0,
+    tasks: int = 100_000,
+    paced_rate: float = 6000.0,
+    timeout: float = 240.0,
+) -> dict[str, Any]:
     """Flower on the same streams as tests/perf/bench_intake.py (rows 3) and row 4.
 
     * throughput: ``count`` events flat out to a Redis without a pub/sub
@@ -190,8 +234,10 @@ def measure(count: int = 100_000, burst: int = 100_000, burst_rate: float = 87_0
     if not PUBLISHER.exists():
         return {"error": "tests/perf/publish_events.py missing"}
     out: dict[str, Any] = {"count": count, "burst": burst, "burst_rate": burst_rate}
-    with EmbeddedRedis(extra_args=UNLIMITED) as server, \
-            FlowerProcess(server.url, max_tasks=max(tasks, count) * 2) as flower:
+    with (
+        EmbeddedRedis(extra_args=UNLIMITED) as server,
+        FlowerProcess(server.url, max_tasks=max(tasks, count) * 2) as flower,
+    ):
         rss0 = flower.rss()
         base = flower.events_total()
         cpu0 = flower.cpu_seconds()
@@ -204,13 +250,17 @@ def measure(count: int = 100_000, burst: int = 100_000, burst_rate: float = 87_0
         # flower_events_total counts task events only: scale by the stream's mix
         accounted = round(got * count / max(1, expected))
         span = max(1e-6, t_last - (t_first if t_first is not None else t0))
-        out.update({
-            "accounted": accounted, "task_events_accounted": got,
-            "task_events_published": expected,
-            "events_per_s": accounted / span, "seconds": span,
-            "cpu_seconds": flower.cpu_seconds() - cpu0,
-            "publisher": pub_out.strip().splitlines()[-1] if pub_out.strip() else "",
-        })
+        out.update(
+            {
+                "accounted": accounted,
+                "task_events_accounted": got,
+                "task_events_published": expected,
+                "events_per_s": accounted / span,
+                "seconds": span,
+                "cpu_seconds": flower.cpu_seconds() - cpu0,
+                "publisher": pub_out.strip().splitlines()[-1] if pub_out.strip() else "",
+            }
+        )
         received = flower.events_total("task-received")
         seed = 2
         t_mem = time.monotonic()
@@ -222,11 +272,19 @@ def measure(count: int = 100_000, burst: int = 100_000, burst_rate: float = 87_0
             _wait_settled(flower, 10**12, time.monotonic(), 30.0, quiet=1.5)
             received = flower.events_total("task-received")
         rss1 = flower.rss()
-        out.update({"tasks_tracked": received, "rss_before": rss0, "rss_after": rss1,
-                    "bytes_per_task": (rss1 - rss0) / max(1, received)})
+        out.update(
+            {
+                "tasks_tracked": received,
+                "rss_before": rss0,
+                "rss_after": rss1,
+                "bytes_per_task": (rss1 - rss0) / max(1, received),
+            }
+        )
     if burst:
-        with EmbeddedRedis(extra_args=DEFAULT_LIMIT) as server, \
-                FlowerProcess(server.url, max_tasks=burst * 2) as flower:
+        with (
+            EmbeddedRedis(extra_args=DEFAULT_LIMIT) as server,
+            FlowerProcess(server.url, max_tasks=burst * 2) as flower,
+        ):
             base = flower.events_total()
             expected = task_events_in(burst, seed=4)
             t0 = time.monotonic()

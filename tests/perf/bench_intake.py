@@ -74,9 +74,16 @@ def consume_ours(url: str, count: int, idle: float) -> dict:
     st = source.status
     source.close()
     seconds = (last - first) if first and last else 0.0
-    return {"received": got, "seconds": round(seconds, 3),
-            "events_per_s": round(got / seconds) if seconds else 0, "gaps": max(gaps, st.gaps),
-            "died": False, "error": "", "state": "ClusterState", "malformed": st.malformed}
+    return {
+        "received": got,
+        "seconds": round(seconds, 3),
+        "events_per_s": round(got / seconds) if seconds else 0,
+        "gaps": max(gaps, st.gaps),
+        "died": False,
+        "error": "",
+        "state": "ClusterState",
+        "malformed": st.malformed,
+    }
 
 
 def consume_livefeed(url: str, count: int, idle: float) -> dict:
@@ -84,8 +91,9 @@ def consume_livefeed(url: str, count: int, idle: float) -> dict:
     from console.core.feed import LiveFeed
     from console.core.settings import ClusterSettings
 
-    feed = LiveFeed(ClusterSettings(broker_url=url), max_tasks=200_000, rate_hz=10,
-                    initial_resync=False)
+    feed = LiveFeed(
+        ClusterSettings(broker_url=url), max_tasks=200_000, rate_hz=10, initial_resync=False
+    )
     feed.start()
     deadline = time.monotonic() + 60
     while feed.status.mode != "live" and time.monotonic() < deadline:
@@ -120,10 +128,17 @@ def consume_livefeed(url: str, count: int, idle: float) -> dict:
         feed.stop()
     # the first delta already carries up to 1/rate_hz of work: count from the publish start instead
     seconds = (last - first + 0.1) if first and last else 0.0
-    return {"received": applied, "seconds": round(seconds, 3),
-            "events_per_s": round(applied / seconds) if seconds else 0, "gaps": gaps,
-            "died": False, "error": "", "state": "ClusterState",
-            "max_poll_ms": round(max_poll * 1000, 2), "task_rows": rows}
+    return {
+        "received": applied,
+        "seconds": round(seconds, 3),
+        "events_per_s": round(applied / seconds) if seconds else 0,
+        "gaps": gaps,
+        "died": False,
+        "error": "",
+        "state": "ClusterState",
+        "max_poll_ms": round(max_poll * 1000, 2),
+        "task_rows": rows,
+    }
 
 
 def consume_stock(url: str, count: int, idle: float) -> dict:
@@ -156,20 +171,31 @@ def consume_stock(url: str, count: int, idle: float) -> dict:
         try:
             while not recv.should_stop:
                 try:
-                    for _ in recv.consume(limit=None, timeout=idle, safety_interval=0.2, wakeup=False):
+                    for _ in recv.consume(
+                        limit=None, timeout=idle, safety_interval=0.2, wakeup=False
+                    ):
                         if recv.should_stop:
                             break
                 except TimeoutError:
                     if seen["n"] or time.perf_counter() - t0 > 120:
                         break
-        except Exception as exc:  # noqa: BLE001 - what the stock subscriber dies of
-            died, error = True, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        except Exception as exc:
+            died, error = (
+                True,
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            )
         timer.join()
     first, last = seen["first"], seen["last"]
     seconds = (last - first) if first and last else 0.0
-    return {"received": seen["n"], "seconds": round(seconds, 3),
-            "events_per_s": round(seen["n"] / seconds) if seconds else 0, "gaps": 0,
-            "died": died, "error": error, "state": "celery.events.state.State"}
+    return {
+        "received": seen["n"],
+        "seconds": round(seconds, 3),
+        "events_per_s": round(seen["n"] / seconds) if seconds else 0,
+        "gaps": 0,
+        "died": died,
+        "error": error,
+        "state": "celery.events.state.State",
+    }
 
 
 def _consumer_main(kind: str, url: str, count: int) -> None:
@@ -189,26 +215,60 @@ def _env() -> dict[str, str]:
 
 
 def _run_pair(kind: str, url: str, count: int, rate: float, timeout: float = 180.0) -> dict:
-    consumer = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--consume", kind,
-                                 "--url", url, "--count", str(count)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    consumer = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--consume",
+            kind,
+            "--url",
+            url,
+            "--count",
+            str(count),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
     try:
         assert consumer.stdout is not None
         line = consumer.stdout.readline()
         if not line.startswith("ready"):
-            raise RuntimeError(f"consumer {kind} failed to start: {line}{consumer.stderr.read()[-2000:]}")
-        pub = subprocess.run([sys.executable, str(PUBLISHER), "--url", url, "--count", str(count),
-                              "--rate", str(rate)], capture_output=True, text=True, env=_env(),
-                             timeout=timeout)
-        publisher = json.loads(pub.stdout.strip().splitlines()[-1]) if pub.returncode == 0 else {
-            "error": pub.stderr[-500:]}
+            raise RuntimeError(
+                f"consumer {kind} failed to start: {line}{consumer.stderr.read()[-2000:]}"
+            )
+        pub = subprocess.run(
+            [
+                sys.executable,
+                str(PUBLISHER),
+                "--url",
+                url,
+                "--count",
+                str(count),
+                "--rate",
+                str(rate),
+            ],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=timeout,
+        )
+        publisher = (
+            json.loads(pub.stdout.strip().splitlines()[-1])
+            if pub.returncode == 0
+            else {"error": pub.stderr[-500:]}
+        )
         out, err = consumer.communicate(timeout=timeout)
         result_line = next((ln for ln in out.splitlines() if ln.startswith("result ")), None)
         if result_line is None:
-            result = {"received": 0, "died": True,
-                      "error": (err.strip().splitlines() or ["no result"])[-1][:200]}
+            result = {
+                "received": 0,
+                "died": True,
+                "error": (err.strip().splitlines() or ["no result"])[-1][:200],
+            }
         else:
-            result = json.loads(result_line[len("result "):])
+            result = json.loads(result_line[len("result ") :])
         result["publisher"] = publisher
         return result
     finally:
@@ -217,9 +277,14 @@ def _run_pair(kind: str, url: str, count: int, rate: float, timeout: float = 180
             consumer.wait()
 
 
-def run(redis_url: str | None = None, count: int = 100_000, burst: int = 100_000,
-        burst_rate: float = 87_000, sustained: int | None = None,
-        sustained_rate: float = 60_000) -> list[dict]:
+def run(
+    redis_url: str | None = None,
+    count: int = 100_000,
+    burst: int = 100_000,
+    burst_rate: float = 87_000,
+    sustained: int | None = None,
+    sustained_rate: float = 60_000,
+) -> list[dict]:
     """Run the benchmark; one dict per measurement (see module docstring).
 
     ``sustained`` events (default 300,000 for full-size runs, none for small
@@ -234,7 +299,9 @@ def run(redis_url: str | None = None, count: int = 100_000, burst: int = 100_000
     servers = []
     try:
         if redis_url is None:
-            server = EmbeddedRedis(extra_args=["--client-output-buffer-limit", "pubsub", "0", "0", "0"])
+            server = EmbeddedRedis(
+                extra_args=["--client-output-buffer-limit", "pubsub", "0", "0", "0"]
+            )
             servers.append(server.start())
             url = server.url
         else:
@@ -246,11 +313,22 @@ def run(redis_url: str | None = None, count: int = 100_000, burst: int = 100_000
             rows.append({"test": "throughput", "consumer": kind, "count": count, **res})
         res = _run_pair("livefeed", url, count, rate=0)
         rows.append({"test": "throughput", "consumer": "livefeed", "count": count, **res})
-        ours, stock = results["ours"].get("events_per_s", 0), results["stock"].get("events_per_s", 0)
-        rows.append({"test": "ratio", "consumer": "ours/stock", "count": count,
-                     "ratio": round(ours / stock, 2) if stock else None})
+        ours, stock = (
+            results["ours"].get("events_per_s", 0),
+            results["stock"].get("events_per_s", 0),
+        )
+        rows.append(
+            {
+                "test": "ratio",
+                "consumer": "ours/stock",
+                "count": count,
+                "ratio": round(ours / stock, 2) if stock else None,
+            }
+        )
 
-        burst_server = EmbeddedRedis(extra_args=["--client-output-buffer-limit", "pubsub", "32mb", "8mb", "60"])
+        burst_server = EmbeddedRedis(
+            extra_args=["--client-output-buffer-limit", "pubsub", "32mb", "8mb", "60"]
+        )
         servers.append(burst_server.start())
         for kind in ("ours", "stock"):
             res = _run_pair(kind, burst_server.url, burst, rate=burst_rate)
@@ -262,12 +340,21 @@ def run(redis_url: str | None = None, count: int = 100_000, burst: int = 100_000
                 outcome = "gap detected (LiveFeed resyncs via remote control)"
             else:
                 outcome = f"missed {burst - res.get('received', 0)} events silently"
-            rows.append({"test": "burst", "consumer": kind, "count": burst, "outcome": outcome, **res})
+            rows.append(
+                {"test": "burst", "consumer": kind, "count": burst, "outcome": outcome, **res}
+            )
         for kind in ("ours", "livefeed") if sustained else ():
             res = _run_pair(kind, burst_server.url, sustained, rate=sustained_rate, timeout=600)
             ok = res.get("received") == sustained and not res.get("gaps") and not res.get("died")
-            rows.append({"test": "sustained", "consumer": kind, "count": sustained,
-                         "outcome": "kept up" if ok else f"fell behind ({res.get('gaps')} gaps)", **res})
+            rows.append(
+                {
+                    "test": "sustained",
+                    "consumer": kind,
+                    "count": sustained,
+                    "outcome": "kept up" if ok else f"fell behind ({res.get('gaps')} gaps)",
+                    **res,
+                }
+            )
     finally:
         for server in servers:
             server.stop()
@@ -275,19 +362,25 @@ def run(redis_url: str | None = None, count: int = 100_000, burst: int = 100_000
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{'test':<11} {'consumer':<11} {'count':>7} {'received':>9} {'events/s':>9} {'gaps':>4}  result")
+    print(
+        f"{'test':<11} {'consumer':<11} {'count':>7} {'received':>9} {'events/s':>9} {'gaps':>4}  result"
+    )
     for row in rows:
         if row["test"] == "ratio":
-            print(f"{'ratio':<11} {row['consumer']:<11} {row['count']:>7} {'':>9} {'':>9} {'':>4}  "
-                  f"{row['ratio']}x")
+            print(
+                f"{'ratio':<11} {row['consumer']:<11} {row['count']:>7} {'':>9} {'':>9} {'':>4}  "
+                f"{row['ratio']}x"
+            )
             continue
         pub = row.get("publisher", {})
         extra = row.get("outcome") or ("died: " + row["error"] if row.get("died") else "ok")
         if "max_poll_ms" in row:
             extra += f" (UI poll() max {row['max_poll_ms']} ms, {row['task_rows']} rows)"
-        print(f"{row['test']:<11} {row['consumer']:<11} {row['count']:>7} {row.get('received', 0):>9} "
-              f"{row.get('events_per_s', 0):>9} {row.get('gaps', 0):>4}  {extra}"
-              f"  [publisher {pub.get('rate', '?')}/s; state={row.get('state', '?')}]")
+        print(
+            f"{row['test']:<11} {row['consumer']:<11} {row['count']:>7} {row.get('received', 0):>9} "
+            f"{row.get('events_per_s', 0):>9} {row.get('gaps', 0):>4}  {extra}"
+            f"  [publisher {pub.get('rate', '?')}/s; state={row.get('state', '?')}]"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,15 +41,32 @@ def run_cmd(argv: list[str], env: dict[str, str], timeout: float) -> dict[str, A
     """Run a CLI once: wall time, exit code, stdout, stderr (killed at timeout)."""
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(argv, env=env, cwd=str(ROOT), capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
-        return {"wall": time.perf_counter() - t0, "code": proc.returncode,
-                "stdout": proc.stdout, "stderr": proc.stderr, "timed_out": False}
+        proc = subprocess.run(
+            argv,
+            env=env,
+            cwd=str(ROOT),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        return {
+            "wall": time.perf_counter() - t0,
+            "code": proc.returncode,
+            "stdout": proc.stdout,
+            "stderr": proc.stderr,
+            "timed_out": False,
+        }
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-        return {"wall": time.perf_counter() - t0, "code": None, "stdout": out,
-                "stderr": err, "timed_out": True}
+        return {
+            "wall": time.perf_counter() - t0,
+            "code": None,
+            "stdout": out,
+            "stderr": err,
+            "timed_out": True,
+        }
 
 
 def cli_env(broker_url: str, backend_url: str | None = None) -> dict[str, str]:
@@ -121,8 +138,12 @@ def _start_long_tasks(cluster, n: int = 2) -> list[str]:
     ids = []
     try:
         for i in range(n):
-            res = app.send_task("sample_proj.tasks.sleepy", kwargs={"seconds": 900},
-                                queue="celery", task_id=f"bench-sleepy-{i}-{os.getpid()}")
+            res = app.send_task(
+                "sample_proj.tasks.sleepy",
+                kwargs={"seconds": 900},
+                queue="celery",
+                task_id=f"bench-sleepy-{i}-{os.getpid()}",
+            )
             ids.append(res.id)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -146,8 +167,9 @@ def _stop_tasks(cluster, ids: list[str]) -> None:
         app.close()
 
 
-def measure_inspect(broker_url: str, backend_url: str, runs: int, timeout: float = 60.0
-                    ) -> dict[str, Any]:
+def measure_inspect(
+    broker_url: str, backend_url: str, runs: int, timeout: float = 60.0
+) -> dict[str, Any]:
     """Alternate ctl / celery ``inspect active --json`` ``runs`` times each."""
     env = cli_env(broker_url, backend_url)
     ours_argv = [tool("ctl"), "-A", "sample_proj", "inspect", "active", "--json"]
@@ -163,8 +185,9 @@ def measure_inspect(broker_url: str, backend_url: str, runs: int, timeout: float
     return {"ours": ours, "stock": stock}
 
 
-def _summarize_inspect(label: str, row_id: str, data: dict, expected_nodes: int,
-                       runs: int) -> list[dict]:
+def _summarize_inspect(
+    label: str, row_id: str, data: dict, expected_nodes: int, runs: int
+) -> list[dict]:
     ours, stock = data["ours"], data["stock"]
     ok_ours = [r for r in ours if r["code"] == 0]
     ok_stock = [r for r in stock if r["code"] == 0]
@@ -180,25 +203,40 @@ def _summarize_inspect(label: str, row_id: str, data: dict, expected_nodes: int,
         r = stock[-1]
         notes.append(f"celery failed (exit {r['code']}): {_last_line(r['stderr'])}")
     ratio = o_med / s_med if (o_med and s_med) else None
-    rows = [{
-        "row": row_id, "name": f"inspect active --json, {label}", "metric": "wall time (median)",
-        "unit": "s", "ours": o_med, "stock": s_med, "ratio": ratio, "target": "<= 0.25x stock",
-        "passed": (ratio <= 0.25) if ratio is not None else None,
-        "note": "; ".join(notes) or f"median of {runs} alternating runs, default timeouts",
-        "samples_ours": [round(r["wall"], 3) for r in ours],
-        "samples_stock": [round(r["wall"], 3) for r in stock],
-    }]
+    rows = [
+        {
+            "row": row_id,
+            "name": f"inspect active --json, {label}",
+            "metric": "wall time (median)",
+            "unit": "s",
+            "ours": o_med,
+            "stock": s_med,
+            "ratio": ratio,
+            "target": "<= 0.25x stock",
+            "passed": (ratio <= 0.25) if ratio is not None else None,
+            "note": "; ".join(notes) or f"median of {runs} alternating runs, default timeouts",
+            "samples_ours": [round(r["wall"], 3) for r in ours],
+            "samples_stock": [round(r["wall"], 3) for r in stock],
+        }
+    ]
     nodes_o = len(o_json) if o_json is not None else None
     nodes_s = len(s_json) if s_json is not None else None
     diff = diff_summary(o_json, s_json)
     same = bool(o_json) and bool(s_json) and not diff
-    rows.append({
-        "row": row_id, "name": f"inspect active --json, {label}", "metric": "nodes in reply",
-        "unit": "nodes", "ours": nodes_o, "stock": nodes_s, "ratio": None,
-        "target": f"= {expected_nodes}, identical content",
-        "passed": same and nodes_o == expected_nodes,
-        "note": "identical JSON content" if same else (diff or "no output to compare"),
-    })
+    rows.append(
+        {
+            "row": row_id,
+            "name": f"inspect active --json, {label}",
+            "metric": "nodes in reply",
+            "unit": "nodes",
+            "ours": nodes_o,
+            "stock": nodes_s,
+            "ratio": None,
+            "target": f"= {expected_nodes}, identical content",
+            "passed": same and nodes_o == expected_nodes,
+            "note": "identical JSON content" if same else (diff or "no output to compare"),
+        }
+    )
     return rows
 
 
@@ -214,8 +252,9 @@ def row_inspect(ctx, quick: bool = False) -> list[dict]:
     try:
         data = measure_inspect(cluster.broker_url, cluster.backend_url, runs)
         rows += _summarize_inspect("2 real workers", "1a", data, 2, runs)
-        with Fleet(cluster.broker_url, n_sim, long_running=1, rate=0, duration=600,
-                   prefix="bench") as fleet:
+        with Fleet(
+            cluster.broker_url, n_sim, long_running=1, rate=0, duration=600, prefix="bench"
+        ) as fleet:
             assert len(fleet.hostnames) == n_sim
             data = measure_inspect(cluster.broker_url, cluster.backend_url, runs)
         rows += _summarize_inspect(f"{n_sim} simulated + 2 real", "1b", data, n_sim + 2, runs)
@@ -261,15 +300,22 @@ def _status_rows(row_id: str, label: str, url: str, cap: float) -> list[dict]:
     s = stock["wall"]
     # exit 3 = broker unreachable (console/core/errors.py); anything else is not "clear"
     ours_clear = (not ours["timed_out"]) and ours["code"] == 3
-    return [{
-        "row": row_id, "name": f"status, broker {label}", "metric": "time to failure",
-        "unit": "s", "ours": o, "stock": s if not stock["timed_out"] else None,
-        "ratio": (o / s) if (s and not stock["timed_out"]) else None,
-        "target": "< 1.5 s, exit 3",
-        "passed": ours_clear and o < 1.5,
-        "ours_exit": ours["code"], "stock_exit": stock["code"],
-        "note": f"ctl {describe(ours)} | celery {describe(stock)}",
-    }]
+    return [
+        {
+            "row": row_id,
+            "name": f"status, broker {label}",
+            "metric": "time to failure",
+            "unit": "s",
+            "ours": o,
+            "stock": s if not stock["timed_out"] else None,
+            "ratio": (o / s) if (s and not stock["timed_out"]) else None,
+            "target": "< 1.5 s, exit 3",
+            "passed": ours_clear and o < 1.5,
+            "ours_exit": ours["code"],
+            "stock_exit": stock["code"],
+            "note": f"ctl {describe(ours)} | celery {describe(stock)}",
+        }
+    ]
 
 
 def row_dead_broker(ctx=None, quick: bool = False) -> list[dict]:
@@ -277,8 +323,9 @@ def row_dead_broker(ctx=None, quick: bool = False) -> list[dict]:
     from console.core.redis_server import free_port
 
     cap = 20.0 if quick else 60.0
-    rows = _status_rows("2a", "refused (nothing listening)",
-                        f"redis://127.0.0.1:{free_port()}/0", cap)
+    rows = _status_rows(
+        "2a", "refused (nothing listening)", f"redis://127.0.0.1:{free_port()}/0", cap
+    )
     if not quick:
         with HungBroker() as hung:
             rows += _status_rows("2b", "hung (accepts, never answers)", hung.url, cap)

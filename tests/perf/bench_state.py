@@ -27,8 +27,11 @@ from collections.abc import Iterator
 from typing import Any
 
 NAMES = (
-    "sample_proj.tasks.add", "sample_proj.tasks.mul", "sample_proj.tasks.xsum",
-    "sample_proj.pipeline.download", "sample_proj.pipeline.resize",
+    "sample_proj.tasks.add",
+    "sample_proj.tasks.mul",
+    "sample_proj.tasks.xsum",
+    "sample_proj.pipeline.download",
+    "sample_proj.pipeline.resize",
 )
 HOSTS = ("celery@alpha", "celery@bravo", "celery@charlie", "celery@delta")
 TARGET_BYTES = 1024
@@ -52,23 +55,45 @@ def events(tasks: int, start: float = 1_767_225_600.0) -> Iterator[dict[str, Any
         clock += 1
         # every event is a fresh dict with fresh strings, like json.loads output
         yield {
-            "hostname": _s(host), "utcoffset": 0, "pid": pid, "clock": clock,
-            "uuid": _s(uid), "name": _s(name), "args": f"({i}, {i + 1})",
-            "kwargs": "{}", "root_id": _s(uid), "parent_id": None, "retries": 0,
-            "eta": None, "expires": None, "timestamp": ts, "type": "task-received",
+            "hostname": _s(host),
+            "utcoffset": 0,
+            "pid": pid,
+            "clock": clock,
+            "uuid": _s(uid),
+            "name": _s(name),
+            "args": f"({i}, {i + 1})",
+            "kwargs": "{}",
+            "root_id": _s(uid),
+            "parent_id": None,
+            "retries": 0,
+            "eta": None,
+            "expires": None,
+            "timestamp": ts,
+            "type": "task-received",
             "local_received": ts + 0.0003,
         }
         clock += 1
         yield {
-            "hostname": _s(host), "utcoffset": 0, "pid": pid, "clock": clock,
-            "uuid": _s(uid), "timestamp": ts + 0.0002, "type": "task-started",
+            "hostname": _s(host),
+            "utcoffset": 0,
+            "pid": pid,
+            "clock": clock,
+            "uuid": _s(uid),
+            "timestamp": ts + 0.0002,
+            "type": "task-started",
             "local_received": ts + 0.0005,
         }
         clock += 1
         yield {
-            "hostname": _s(host), "utcoffset": 0, "pid": pid, "clock": clock,
-            "uuid": _s(uid), "result": str(2 * i + 1), "runtime": 0.00123 + (i % 7) * 1e-5,
-            "timestamp": ts + 0.0015, "type": "task-succeeded",
+            "hostname": _s(host),
+            "utcoffset": 0,
+            "pid": pid,
+            "clock": clock,
+            "uuid": _s(uid),
+            "result": str(2 * i + 1),
+            "runtime": 0.00123 + (i % 7) * 1e-5,
+            "timestamp": ts + 0.0015,
+            "type": "task-succeeded",
             "local_received": ts + 0.0018,
         }
 
@@ -112,8 +137,14 @@ def _child(kind: str, tasks: int) -> dict[str, Any]:
     elapsed = time.perf_counter() - t0
     gc.collect()
     after = proc.memory_info().rss
-    return {"kind": kind, "tasks": tracked, "rss_before": before, "rss_after": after,
-            "bytes_per_task": (after - before) / max(1, tracked), "elapsed": elapsed}
+    return {
+        "kind": kind,
+        "tasks": tracked,
+        "rss_before": before,
+        "rss_after": after,
+        "bytes_per_task": (after - before) / max(1, tracked),
+        "elapsed": elapsed,
+    }
 
 
 def measure_memory(kind: str, tasks: int) -> dict[str, Any]:
@@ -121,7 +152,11 @@ def measure_memory(kind: str, tasks: int) -> dict[str, Any]:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     out = subprocess.run(
         [sys.executable, "-m", "tests.perf.bench_state", "--child", kind, str(tasks)],
-        capture_output=True, text=True, cwd=root, timeout=600, check=True,
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=600,
+        check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -146,8 +181,13 @@ def measure_speed(kind: str, tasks: int, repeat: int = 3) -> dict[str, Any]:
         best = elapsed if best is None else min(best, elapsed)
         best_cpu = cpu if best_cpu is None else min(best_cpu, cpu)
         del state, evs
-    return {"kind": kind, "events": len(base), "elapsed": best, "eps": len(base) / best,
-            "cpu_eps": len(base) / max(best_cpu or 0.0, 1e-9)}
+    return {
+        "kind": kind,
+        "events": len(base),
+        "elapsed": best,
+        "eps": len(base) / best,
+        "cpu_eps": len(base) / max(best_cpu or 0.0, 1e-9),
+    }
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -160,24 +200,39 @@ def run(quick: bool = False) -> list[dict]:
     b_ours, b_stock = mem_ours["bytes_per_task"], mem_stock["bytes_per_task"]
     return [
         {
-            "row": "4", "name": f"memory per tracked task ({tasks:,} tasks)",
-            "metric": "RSS delta / tasks", "unit": "B/task", "ours": round(b_ours),
-            "stock": round(b_stock), "flower": None,
+            "row": "4",
+            "name": f"memory per tracked task ({tasks:,} tasks)",
+            "metric": "RSS delta / tasks",
+            "unit": "B/task",
+            "ours": round(b_ours),
+            "stock": round(b_stock),
+            "flower": None,
             "ratio": (b_ours / b_stock) if b_stock else None,
-            "target": f"<= {TARGET_BYTES} B/task", "passed": b_ours <= TARGET_BYTES,
-            "note": (f"ours RSS {mem_ours['rss_before'] / 2**20:.0f} -> "
-                     f"{mem_ours['rss_after'] / 2**20:.0f} MiB, stock "
-                     f"{mem_stock['rss_before'] / 2**20:.0f} -> "
-                     f"{mem_stock['rss_after'] / 2**20:.0f} MiB; 3 events/task"),
+            "target": f"<= {TARGET_BYTES} B/task",
+            "passed": b_ours <= TARGET_BYTES,
+            "note": (
+                f"ours RSS {mem_ours['rss_before'] / 2**20:.0f} -> "
+                f"{mem_ours['rss_after'] / 2**20:.0f} MiB, stock "
+                f"{mem_stock['rss_before'] / 2**20:.0f} -> "
+                f"{mem_stock['rss_after'] / 2**20:.0f} MiB; 3 events/task"
+            ),
         },
         {
-            "row": "4", "name": "state apply, model alone", "metric": "events/s",
-            "unit": "events/s", "ours": round(sp_ours["eps"]), "stock": round(sp_stock["eps"]),
-            "flower": None, "ratio": sp_ours["eps"] / sp_stock["eps"],
-            "target": f">= {TARGET_EPS:,} events/s", "passed": sp_ours["eps"] >= TARGET_EPS,
-            "note": (f"{sp_ours['events']:,} pre-built events (received/started/succeeded), "
-                     "ClusterState.apply_batch vs State.event, best of 3 (wall); per CPU second: "
-                     f"ours {sp_ours['cpu_eps']:,.0f}, stock {sp_stock['cpu_eps']:,.0f}"),
+            "row": "4",
+            "name": "state apply, model alone",
+            "metric": "events/s",
+            "unit": "events/s",
+            "ours": round(sp_ours["eps"]),
+            "stock": round(sp_stock["eps"]),
+            "flower": None,
+            "ratio": sp_ours["eps"] / sp_stock["eps"],
+            "target": f">= {TARGET_EPS:,} events/s",
+            "passed": sp_ours["eps"] >= TARGET_EPS,
+            "note": (
+                f"{sp_ours['events']:,} pre-built events (received/started/succeeded), "
+                "ClusterState.apply_batch vs State.event, best of 3 (wall); per CPU second: "
+                f"ours {sp_ours['cpu_eps']:,.0f}, stock {sp_stock['cpu_eps']:,.0f}"
+            ),
         },
     ]
 
@@ -187,8 +242,10 @@ def _table(rows: list[dict]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         ratio = f"{r['ratio']:.2f}" if r.get("ratio") is not None else "-"
-        lines.append(f"{r['name']:45} {r['ours']:>12,} {r['stock']:>12,} {ratio:>7}  "
-                     f"{r['target']:22} {'yes' if r['passed'] else 'NO'}")
+        lines.append(
+            f"{r['name']:45} {r['ours']:>12,} {r['stock']:>12,} {ratio:>7}  "
+            f"{r['target']:22} {'yes' if r['passed'] else 'NO'}"
+        )
         lines.append(f"    {r['unit']}; {r['note']}")
     return "\n".join(lines)
 

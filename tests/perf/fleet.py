@@ -178,8 +178,22 @@ TRACEBACK_TEMPLATE = (
 
 
 class SimTask:
-    __slots__ = ("uuid", "name", "args", "kwargs", "parent_id", "root_id", "node",
-                 "kind", "retries", "children", "time_start", "runtime", "result", "fast")
+    __slots__ = (
+        "uuid",
+        "name",
+        "args",
+        "kwargs",
+        "parent_id",
+        "root_id",
+        "node",
+        "kind",
+        "retries",
+        "children",
+        "time_start",
+        "runtime",
+        "result",
+        "fast",
+    )
 
     def __init__(self, name, args, kwargs, parent_id=None, root_id=None, kind="ok"):
         self.uuid = str(uuidlib.uuid4())
@@ -319,10 +333,10 @@ class SimNode:
                 "writes": {
                     "total": self.processed,
                     "avg": f"{1 / max(1, self.concurrency):.2f}",
-                    "all": ", ".join(f"{1 / max(1, self.concurrency):.2f}"
-                                     for _ in self.pool_pids),
-                    "raw": ", ".join(str(self.processed // max(1, self.concurrency))
-                                     for _ in self.pool_pids),
+                    "all": ", ".join(f"{1 / max(1, self.concurrency):.2f}" for _ in self.pool_pids),
+                    "raw": ", ".join(
+                        str(self.processed // max(1, self.concurrency)) for _ in self.pool_pids
+                    ),
                     "strategy": "fair",
                     "inqueues": {"total": self.concurrency, "active": 0},
                 },
@@ -333,10 +347,19 @@ class SimNode:
                 "utime": round(uptime * 0.003 * self.load_jitter, 6),
                 "stime": round(uptime * 0.001 * self.load_jitter, 6),
                 "maxrss": 58000 + self.index % 4096,
-                "ixrss": 0, "idrss": 0, "isrss": 0,
-                "minflt": 21000 + self.processed, "majflt": 0, "nswap": 0,
-                "inblock": 0, "oublock": 0, "msgsnd": 0, "msgrcv": 0, "nsignals": 0,
-                "nvcsw": 400 + uptime, "nivcsw": 100 + uptime // 10,
+                "ixrss": 0,
+                "idrss": 0,
+                "isrss": 0,
+                "minflt": 21000 + self.processed,
+                "majflt": 0,
+                "nswap": 0,
+                "inblock": 0,
+                "oublock": 0,
+                "msgsnd": 0,
+                "msgrcv": 0,
+                "nsignals": 0,
+                "nvcsw": 400 + uptime,
+                "nivcsw": 100 + uptime // 10,
             },
         }
 
@@ -376,8 +399,7 @@ def _h_revoked(state, **kw):
 def _h_registered(state, taskinfoitems=None, builtins=False, **kw):
     from celery.worker import control
 
-    return control.registered(state.shard.app_state, taskinfoitems=taskinfoitems,
-                              builtins=builtins)
+    return control.registered(state.shard.app_state, taskinfoitems=taskinfoitems, builtins=builtins)
 
 
 def _h_active_queues(state, **kw):
@@ -450,10 +472,15 @@ def _h_revoke(state, task_id, terminate=False, signal=None, **kw):
             if task is not None:
                 terminated.append(tid)
                 state.shard.gen.forget(task)
-                state.send_task("task-revoked", {
-                    "uuid": tid, "terminated": True,
-                    "signum": signal or "SIGTERM", "expired": False,
-                })
+                state.send_task(
+                    "task-revoked",
+                    {
+                        "uuid": tid,
+                        "terminated": True,
+                        "signum": signal or "SIGTERM",
+                        "expired": False,
+                    },
+                )
         if not terminated:
             return _ok("terminate: tasks unknown")
         return _ok("terminate: {}".format(", ".join(terminated)))
@@ -496,7 +523,7 @@ def _h_pool_shrink(state, n=1, **kw):
     return _ok("pool will shrink")
 
 
-def _h_autoscale(state, max=None, min=None, **kw):  # noqa: A002 - celery's names
+def _h_autoscale(state, max=None, min=None, **kw):
     return _ok(f"autoscale now max={max} min={min}")
 
 
@@ -513,18 +540,36 @@ def _h_cancel_consumer(state, queue, **kw):
 
 
 HANDLERS = {
-    "ping": _h_ping, "stats": _h_stats, "active": _h_active, "dump_active": _h_active,
-    "reserved": _h_reserved, "dump_reserved": _h_reserved,
-    "scheduled": _h_scheduled, "dump_schedule": _h_scheduled,
-    "revoked": _h_revoked, "dump_revoked": _h_revoked,
-    "registered": _h_registered, "dump_tasks": _h_registered,
-    "active_queues": _h_active_queues, "clock": _h_clock,
-    "conf": _h_conf, "dump_conf": _h_conf, "report": _h_report,
-    "query_task": _h_query_task, "hello": _h_hello, "heartbeat": _h_heartbeat,
-    "enable_events": _h_enable_events, "disable_events": _h_disable_events,
-    "revoke": _h_revoke, "terminate": _h_terminate, "rate_limit": _h_rate_limit,
-    "time_limit": _h_time_limit, "pool_grow": _h_pool_grow, "pool_shrink": _h_pool_shrink,
-    "autoscale": _h_autoscale, "add_consumer": _h_add_consumer,
+    "ping": _h_ping,
+    "stats": _h_stats,
+    "active": _h_active,
+    "dump_active": _h_active,
+    "reserved": _h_reserved,
+    "dump_reserved": _h_reserved,
+    "scheduled": _h_scheduled,
+    "dump_schedule": _h_scheduled,
+    "revoked": _h_revoked,
+    "dump_revoked": _h_revoked,
+    "registered": _h_registered,
+    "dump_tasks": _h_registered,
+    "active_queues": _h_active_queues,
+    "clock": _h_clock,
+    "conf": _h_conf,
+    "dump_conf": _h_conf,
+    "report": _h_report,
+    "query_task": _h_query_task,
+    "hello": _h_hello,
+    "heartbeat": _h_heartbeat,
+    "enable_events": _h_enable_events,
+    "disable_events": _h_disable_events,
+    "revoke": _h_revoke,
+    "terminate": _h_terminate,
+    "rate_limit": _h_rate_limit,
+    "time_limit": _h_time_limit,
+    "pool_grow": _h_pool_grow,
+    "pool_shrink": _h_pool_shrink,
+    "autoscale": _h_autoscale,
+    "add_consumer": _h_add_consumer,
     "cancel_consumer": _h_cancel_consumer,
 }
 
@@ -578,10 +623,16 @@ class TaskGenerator:
         elif r < 0.88:
             url = f"s3://bucket/img-{rnd.randrange(10**6)}.png"
             d = SimTask("sample_proj.pipeline.download", [url], {})
-            rs = SimTask("sample_proj.pipeline.resize", [{"url": url}], {"width": 640},
-                         parent_id=d.uuid, root_id=d.uuid)
-            up = SimTask("sample_proj.pipeline.upload", [{"url": url}], {},
-                         parent_id=rs.uuid, root_id=d.uuid)
+            rs = SimTask(
+                "sample_proj.pipeline.resize",
+                [{"url": url}],
+                {"width": 640},
+                parent_id=d.uuid,
+                root_id=d.uuid,
+            )
+            up = SimTask(
+                "sample_proj.pipeline.upload", [{"url": url}], {}, parent_id=rs.uuid, root_id=d.uuid
+            )
             d.result = {"url": url, "bytes": 1024 + len(url)}
             rs.result = {"url": url, "width": 640}
             up.result = f"s3://thumbnails/{url.rsplit('/', 1)[-1]}"
@@ -589,16 +640,24 @@ class TaskGenerator:
             rs.children = [up]
             roots = [d]
         else:
-            urls = [f"s3://bucket/batch-{rnd.randrange(10**6)}-{i}.png"
-                    for i in range(rnd.randrange(2, 6))]
+            urls = [
+                f"s3://bucket/batch-{rnd.randrange(10**6)}-{i}.png"
+                for i in range(rnd.randrange(2, 6))
+            ]
             p = SimTask("sample_proj.pipeline.process_images", [urls], {"width": 640})
-            header = [SimTask("sample_proj.pipeline.download", [u], {},
-                              parent_id=p.uuid, root_id=p.uuid) for u in urls]
+            header = [
+                SimTask("sample_proj.pipeline.download", [u], {}, parent_id=p.uuid, root_id=p.uuid)
+                for u in urls
+            ]
             for h in header:
                 h.result = {"url": h.args[0]}
-            cb = SimTask("sample_proj.pipeline.notify", [[f"s3://thumbnails/{i}" for i in
-                                                          range(len(urls))]], {},
-                         parent_id=header[-1].uuid, root_id=p.uuid)
+            cb = SimTask(
+                "sample_proj.pipeline.notify",
+                [[f"s3://thumbnails/{i}" for i in range(len(urls))]],
+                {},
+                parent_id=header[-1].uuid,
+                root_id=p.uuid,
+            )
             cb.result = {"count": len(urls)}
             p.result = str(uuidlib.uuid4())
             p.children = header
@@ -647,12 +706,20 @@ class TaskGenerator:
         if step == "received":
             if task.node is None or task.node not in self.shard.live_nodes_set:
                 task.node = self._node()
-            task.node.send_task("task-received", {
-                "uuid": task.uuid, "name": task.name,
-                "args": repr(tuple(task.args)), "kwargs": repr(task.kwargs),
-                "root_id": task.root_id, "parent_id": task.parent_id,
-                "retries": task.retries, "eta": None, "expires": None,
-            })
+            task.node.send_task(
+                "task-received",
+                {
+                    "uuid": task.uuid,
+                    "name": task.name,
+                    "args": repr(tuple(task.args)),
+                    "kwargs": repr(task.kwargs),
+                    "root_id": task.root_id,
+                    "parent_id": task.parent_id,
+                    "retries": task.retries,
+                    "eta": None,
+                    "expires": None,
+                },
+            )
             self._schedule(now + rnd.uniform(0.001, 0.05), "started", task)
             return 1
         node = task.node
@@ -670,28 +737,45 @@ class TaskGenerator:
         runtime = round(task.runtime, 6)
         if task.kind == "fail":
             exc = "ValueError('invalid payload: boom')"
-            node.send_task("task-failed", {
-                "uuid": task.uuid, "exception": exc,
-                "traceback": TRACEBACK_TEMPLATE.format(
-                    line=82, func="validate",
-                    code='raise ValueError(f"invalid payload: {payload}")',
-                    exc="ValueError: invalid payload: boom"),
-            })
+            node.send_task(
+                "task-failed",
+                {
+                    "uuid": task.uuid,
+                    "exception": exc,
+                    "traceback": TRACEBACK_TEMPLATE.format(
+                        line=82,
+                        func="validate",
+                        code='raise ValueError(f"invalid payload: {payload}")',
+                        exc="ValueError: invalid payload: boom",
+                    ),
+                },
+            )
         elif task.kind == "retry" and task.retries < 1:
             exc = "TransientError('transient failure (fail_rate=0.5)')"
-            node.send_task("task-retried", {
-                "uuid": task.uuid, "exception": exc,
-                "traceback": TRACEBACK_TEMPLATE.format(
-                    line=58, func="flaky",
-                    code='raise TransientError(f"transient failure (fail_rate={fail_rate})")',
-                    exc="sample_proj.tasks.TransientError: transient failure (fail_rate=0.5)"),
-            })
+            node.send_task(
+                "task-retried",
+                {
+                    "uuid": task.uuid,
+                    "exception": exc,
+                    "traceback": TRACEBACK_TEMPLATE.format(
+                        line=58,
+                        func="flaky",
+                        code='raise TransientError(f"transient failure (fail_rate={fail_rate})")',
+                        exc="sample_proj.tasks.TransientError: transient failure (fail_rate=0.5)",
+                    ),
+                },
+            )
             task.retries += 1
             self._schedule(now + 0.2, "received", task)
         else:
-            node.send_task("task-succeeded", {
-                "uuid": task.uuid, "result": repr(task.result), "runtime": runtime,
-            })
+            node.send_task(
+                "task-succeeded",
+                {
+                    "uuid": task.uuid,
+                    "result": repr(task.result),
+                    "runtime": runtime,
+                },
+            )
             for child in task.children:
                 self._schedule(now + rnd.uniform(0.001, 0.02), "received", child)
         return 1
@@ -700,8 +784,9 @@ class TaskGenerator:
 class Shard:
     """One process: its share of the nodes, one kombu Hub loop."""
 
-    def __init__(self, cfg: FleetConfig, index: int, hostnames: list[str],
-                 status: Any, parent_pid: int) -> None:
+    def __init__(
+        self, cfg: FleetConfig, index: int, hostnames: list[str], status: Any, parent_pid: int
+    ) -> None:
         self.cfg = cfg
         self.index = index
         self.hostnames = hostnames
@@ -745,8 +830,11 @@ class Shard:
 
         import celery
 
-        self.software_info = {"sw_ident": "py-celery", "sw_ver": celery.__version__,
-                              "sw_sys": platform.system()}
+        self.software_info = {
+            "sw_ident": "py-celery",
+            "sw_ver": celery.__version__,
+            "sw_sys": platform.system(),
+        }
         self.bugreport = app.bugreport()
         self.conn = Connection(self.cfg.broker_url, connect_timeout=5)
         self.conn.ensure_connection(max_retries=3)
@@ -760,13 +848,16 @@ class Shard:
         for i, hostname in enumerate(self.hostnames):
             node = SimNode(self, hostname, self.cfg.start_index + self._offset + i)
             node.dispatcher = app.events.Dispatcher(
-                channel=self.event_channel, hostname=hostname, enabled=True,
+                channel=self.event_channel,
+                hostname=hostname,
+                enabled=True,
                 buffer_while_offline=False,
             )
             node.dispatcher.clock = node.clock
             node.channel = self.conn.channel()
-            node.node = self.mailbox.Node(hostname, state=node, channel=node.channel,
-                                          handlers=HANDLERS)
+            node.node = self.mailbox.Node(
+                hostname, state=node, channel=node.channel, handlers=HANDLERS
+            )
             node.consumer = node.node.listen(callback=self._make_callback(node))
             self.nodes.append(node)
         self.live_nodes = list(self.nodes)
@@ -819,11 +910,19 @@ class Shard:
             raise _Stop()
 
     def report(self, kind: str = "stats") -> None:
-        _status_line(self.status, kind, self.index, {
-            "events": self.sent_events, "task_events": self.sent_task_events,
-            "replies": self.replies, "nodes": len(self.live_nodes),
-            "pending": self.gen.pending(), "time": time.time(),
-        })
+        _status_line(
+            self.status,
+            kind,
+            self.index,
+            {
+                "events": self.sent_events,
+                "task_events": self.sent_task_events,
+                "replies": self.replies,
+                "nodes": len(self.live_nodes),
+                "pending": self.gen.pending(),
+                "time": time.time(),
+            },
+        )
 
     def run(self) -> None:
         cfg = self.cfg
@@ -838,8 +937,12 @@ class Shard:
         self.report("ready")
         t0 = time.monotonic()
         deadline = t0 + cfg.duration
-        state = {"last": t0, "carry": 0.0, "next_burst": t0 + cfg.burst_every
-                 if cfg.burst_every > 0 else math.inf, "next_report": t0 + 1.0}
+        state = {
+            "last": t0,
+            "carry": 0.0,
+            "next_burst": t0 + cfg.burst_every if cfg.burst_every > 0 else math.inf,
+            "next_report": t0 + 1.0,
+        }
 
         def tick(now: float) -> None:
             if now >= deadline or self.stopping or os.getppid() != self.parent_pid:
@@ -962,19 +1065,47 @@ def _shard_main(spec: dict) -> int:
 class Fleet:
     """N simulated workers in a few processes; ``with Fleet(...) as f:``."""
 
-    def __init__(self, broker_url: str, n_workers: int = 20, *, processes: int | None = None,
-                 rate: float = 0.0, burst: int = 0, burst_every: float = 0.0,
-                 duration: float = 300.0, freq: float = DEFAULT_FREQ, prefix: str = "sim",
-                 host: str | None = None, app_module: str = "sample_proj",
-                 queues: tuple[str, ...] | list[str] = ("celery",), multi: bool = True,
-                 long_running: int = 0, concurrency: int = 4, seed: int = 0,
-                 start_index: int = 0, tick: float = TICK) -> None:
+    def __init__(
+        self,
+        broker_url: str,
+        n_workers: int = 20,
+        *,
+        processes: int | None = None,
+        rate: float = 0.0,
+        burst: int = 0,
+        burst_every: float = 0.0,
+        duration: float = 300.0,
+        freq: float = DEFAULT_FREQ,
+        prefix: str = "sim",
+        host: str | None = None,
+        app_module: str = "sample_proj",
+        queues: tuple[str, ...] | list[str] = ("celery",),
+        multi: bool = True,
+        long_running: int = 0,
+        concurrency: int = 4,
+        seed: int = 0,
+        start_index: int = 0,
+        tick: float = TICK,
+    ) -> None:
         self.cfg = FleetConfig(
-            broker_url=broker_url, n_workers=n_workers, processes=processes, rate=rate,
-            burst=burst, burst_every=burst_every, duration=duration, freq=freq,
-            prefix=prefix, host=host or os.uname().nodename, app_module=app_module,
-            queues=tuple(queues), multi=multi, long_running=long_running,
-            concurrency=concurrency, seed=seed, start_index=start_index, tick=tick,
+            broker_url=broker_url,
+            n_workers=n_workers,
+            processes=processes,
+            rate=rate,
+            burst=burst,
+            burst_every=burst_every,
+            duration=duration,
+            freq=freq,
+            prefix=prefix,
+            host=host or os.uname().nodename,
+            app_module=app_module,
+            queues=tuple(queues),
+            multi=multi,
+            long_running=long_running,
+            concurrency=concurrency,
+            seed=seed,
+            start_index=start_index,
+            tick=tick,
         ).normalized()
         self.procs: list[subprocess.Popen] = []
         self._readers: list[threading.Thread] = []
@@ -999,7 +1130,7 @@ class Fleet:
         out, start = [], 0
         for i in range(n):
             size = len(names) // n + (1 if i < len(names) % n else 0)
-            out.append((start, names[start:start + size]))
+            out.append((start, names[start : start + size]))
             start += size
         return out
 
@@ -1026,22 +1157,33 @@ class Fleet:
         env["PYTHONUNBUFFERED"] = "1"
         try:
             for i, (offset, names) in enumerate(self._split()):
-                log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept for the child
-                    prefix=f"fleet-shard-{i}-", suffix=".log", delete=False)
+                log = tempfile.NamedTemporaryFile(
+                    prefix=f"fleet-shard-{i}-", suffix=".log", delete=False
+                )
                 self._logs.append(log.name)
-                spec = {"cfg": cfg_dict, "index": i, "offset": offset, "hostnames": names,
-                        "parent_pid": os.getpid(), "log": log.name}
+                spec = {
+                    "cfg": cfg_dict,
+                    "index": i,
+                    "offset": offset,
+                    "hostnames": names,
+                    "parent_pid": os.getpid(),
+                    "log": log.name,
+                }
                 debug = bool(os.environ.get("FLEET_DEBUG"))
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "tests.perf.fleet", "--_shard", json.dumps(spec)],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
                     stderr=None if debug else log,
-                    env=env, cwd=root, text=True,
+                    env=env,
+                    cwd=root,
+                    text=True,
                 )
                 log.close()
                 self.procs.append(proc)
-                t = threading.Thread(target=self._read_status, args=(proc,), daemon=True,
-                                     name=f"fleet-status-{i}")
+                t = threading.Thread(
+                    target=self._read_status, args=(proc,), daemon=True, name=f"fleet-status-{i}"
+                )
                 t.start()
                 self._readers.append(t)
             self.started_at = time.monotonic()
@@ -1054,8 +1196,9 @@ class Fleet:
 
     def _log_tail(self, i: int) -> str:
         try:
-            return " | ".join(Path(self._logs[i]).read_text(errors="replace")
-                              .strip().splitlines()[-3:])
+            return " | ".join(
+                Path(self._logs[i]).read_text(errors="replace").strip().splitlines()[-3:]
+            )
         except (OSError, IndexError):
             return ""
 
@@ -1071,8 +1214,7 @@ class Fleet:
                 break
             dead = [i for i, p in enumerate(self.procs) if p.poll() is not None]
             if dead:
-                raise RuntimeError(f"fleet shard {dead[0]} exited early: "
-                                   f"{self._log_tail(dead[0])}")
+                raise RuntimeError(f"fleet shard {dead[0]} exited early: {self._log_tail(dead[0])}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"fleet shards not ready within {timeout}s")
             time.sleep(0.05)
@@ -1080,8 +1222,9 @@ class Fleet:
         seen = ping_nodes(self.cfg.broker_url, expected, deadline - time.monotonic())
         if not expected <= seen:
             missing = sorted(expected - seen)
-            raise TimeoutError(f"{len(missing)} simulated nodes did not answer ping, "
-                               f"e.g. {missing[:3]}")
+            raise TimeoutError(
+                f"{len(missing)} simulated nodes did not answer ping, e.g. {missing[:3]}"
+            )
 
     def counters(self) -> dict:
         """Totals over shards: events (messages), task_events, replies, live nodes."""
@@ -1166,8 +1309,12 @@ def ping_nodes(broker_url: str, expected: set[str], timeout: float = 30.0) -> se
     try:
         while time.monotonic() < deadline and not expected <= seen:
             missing = len(expected - seen)
-            replies = probe.control.ping(timeout=1.0, limit=missing or None,
-                                         destination=sorted(expected - seen)) or []
+            replies = (
+                probe.control.ping(
+                    timeout=1.0, limit=missing or None, destination=sorted(expected - seen)
+                )
+                or []
+            )
             for reply in replies:
                 seen.update(reply.keys())
     finally:
@@ -1186,7 +1333,7 @@ def cleanup_bindings(broker_url: str, hostnames: list[str], namespace: str = "ce
         members = [sep.join(["", "", f"{h}.{exchange}"]) for h in hostnames]
         removed = 0
         for i in range(0, len(members), 500):
-            chunk = members[i:i + 500]
+            chunk = members[i : i + 500]
             removed += client.srem(f"_kombu.binding.{exchange}", *chunk)
             client.srem(f"_kombu.binding_permanent.{exchange}", *chunk)
         if not client.exists(f"_kombu.binding.{exchange}"):
@@ -1209,29 +1356,55 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=0.0, help="task events/s, whole fleet")
     p.add_argument("--burst", type=int, default=0, help="extra task events per burst")
     p.add_argument("--burst-every", type=float, default=0.0, help="seconds between bursts")
-    p.add_argument("--duration", type=float, default=60.0,
-                   help=f"seconds before stopping by itself (max {MAX_DURATION:.0f})")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=60.0,
+        help=f"seconds before stopping by itself (max {MAX_DURATION:.0f})",
+    )
     p.add_argument("--freq", type=float, default=DEFAULT_FREQ, help="heartbeat interval (s)")
     p.add_argument("--processes", type=int, default=None, help="shard processes (default 1-4)")
     p.add_argument("--prefix", default="sim", help="node name prefix")
     p.add_argument("--host", default=None, help="host part of node names")
     p.add_argument("--app", default="sample_proj", help="app module (task names, conf)")
     p.add_argument("--queues", default="celery", help="queues reported by active_queues")
-    p.add_argument("--long-running", type=int, default=0,
-                   help="hour-long active tasks per node (stable `inspect active`)")
-    p.add_argument("--no-multi", action="store_true",
-                   help="one message per task event instead of task.multi batches")
-    p.add_argument("--tick", type=float, default=TICK,
-                   help="generator tick (s): task events are flushed per node per tick")
+    p.add_argument(
+        "--long-running",
+        type=int,
+        default=0,
+        help="hour-long active tasks per node (stable `inspect active`)",
+    )
+    p.add_argument(
+        "--no-multi",
+        action="store_true",
+        help="one message per task event instead of task.multi batches",
+    )
+    p.add_argument(
+        "--tick",
+        type=float,
+        default=TICK,
+        help="generator tick (s): task events are flushed per node per tick",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     fleet = Fleet(
-        args.broker, args.workers, processes=args.processes, rate=args.rate,
-        burst=args.burst, burst_every=args.burst_every, duration=args.duration,
-        freq=args.freq, prefix=args.prefix, host=args.host, app_module=args.app,
-        queues=tuple(q for q in args.queues.split(",") if q), multi=not args.no_multi,
-        long_running=args.long_running, seed=args.seed, tick=args.tick,
+        args.broker,
+        args.workers,
+        processes=args.processes,
+        rate=args.rate,
+        burst=args.burst,
+        burst_every=args.burst_every,
+        duration=args.duration,
+        freq=args.freq,
+        prefix=args.prefix,
+        host=args.host,
+        app_module=args.app,
+        queues=tuple(q for q in args.queues.split(",") if q),
+        multi=not args.no_multi,
+        long_running=args.long_running,
+        seed=args.seed,
+        tick=args.tick,
     )
     stop = {"flag": False}
 
@@ -1244,10 +1417,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         fleet.start(wait=True, timeout=60)
         if not args.quiet:
-            print(f"fleet: {args.workers} nodes in {fleet.cfg.processes} processes "
-                  f"({fleet.hostnames[0]} .. {fleet.hostnames[-1]}) ready in "
-                  f"{time.monotonic() - t0:.1f}s; running {fleet.cfg.duration:.0f}s",
-                  flush=True)
+            print(
+                f"fleet: {args.workers} nodes in {fleet.cfg.processes} processes "
+                f"({fleet.hostnames[0]} .. {fleet.hostnames[-1]}) ready in "
+                f"{time.monotonic() - t0:.1f}s; running {fleet.cfg.duration:.0f}s",
+                flush=True,
+            )
         last_events, last_t = 0, time.monotonic()
         while not stop["flag"] and fleet.alive():
             time.sleep(0.5)
@@ -1255,11 +1430,19 @@ def main(argv: list[str] | None = None) -> int:
             if now - last_t >= 5 and not args.quiet:
                 c = fleet.counters()
                 rate = (c["task_events"] - last_events) / (now - last_t)
-                print(json.dumps({"t": round(now - t0, 1), "nodes": c["nodes"],
-                                  "task_events": c["task_events"],
-                                  "task_events_per_s": round(rate),
-                                  "messages": c["events"], "replies": c["replies"]}),
-                      flush=True)
+                print(
+                    json.dumps(
+                        {
+                            "t": round(now - t0, 1),
+                            "nodes": c["nodes"],
+                            "task_events": c["task_events"],
+                            "task_events_per_s": round(rate),
+                            "messages": c["events"],
+                            "replies": c["replies"],
+                        }
+                    ),
+                    flush=True,
+                )
                 last_events, last_t = c["task_events"], now
     finally:
         fleet.stop()
@@ -1267,8 +1450,11 @@ def main(argv: list[str] | None = None) -> int:
             print("errors: " + "; ".join(fleet.errors), file=sys.stderr)
     if not args.quiet:
         c = fleet.counters()
-        print(f"fleet stopped after {time.monotonic() - t0:.1f}s: "
-              f"{c['task_events']} task events, {c['replies']} replies", flush=True)
+        print(
+            f"fleet stopped after {time.monotonic() - t0:.1f}s: "
+            f"{c['task_events']} task events, {c['replies']} replies",
+            flush=True,
+        )
     return 1 if fleet.errors else 0
 
 

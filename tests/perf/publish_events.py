@@ -32,8 +32,12 @@ import uuid
 from collections.abc import Iterator
 
 TASK_NAMES = (
-    "sample_proj.tasks.add", "sample_proj.tasks.mul", "sample_proj.tasks.xsum",
-    "sample_proj.pipeline.download", "sample_proj.pipeline.resize", "sample_proj.pipeline.upload",
+    "sample_proj.tasks.add",
+    "sample_proj.tasks.mul",
+    "sample_proj.tasks.xsum",
+    "sample_proj.pipeline.download",
+    "sample_proj.pipeline.resize",
+    "sample_proj.pipeline.upload",
 )
 
 
@@ -43,9 +47,14 @@ def _json_dumps(obj: object) -> str:
     return dumps(obj)
 
 
-def generate_events(count: int, *, hostnames: tuple[str, ...] = ("w1@bench", "w2@bench"),
-                    seed: int = 0, start: float | None = None, heartbeat_every: int = 500
-                    ) -> Iterator[dict]:
+def generate_events(
+    count: int,
+    *,
+    hostnames: tuple[str, ...] = ("w1@bench", "w2@bench"),
+    seed: int = 0,
+    start: float | None = None,
+    heartbeat_every: int = 500,
+) -> Iterator[dict]:
     """``count`` raw events shaped like Celery's (same keys, same order)."""
     rng = random.Random(seed)
     now = time.time() if start is None else start
@@ -65,9 +74,17 @@ def generate_events(count: int, *, hostnames: tuple[str, ...] = ("w1@bench", "w2
                 if sent >= count:
                     break
                 ev = base(host)
-                ev.update(freq=2.0, sw_ident="py-celery", sw_ver="5.7.0", sw_sys="Linux",
-                          active=len(inflight), processed=sent // 3, loadavg=[0.5, 0.4, 0.3],
-                          timestamp=now, type="worker-heartbeat")
+                ev.update(
+                    freq=2.0,
+                    sw_ident="py-celery",
+                    sw_ver="5.7.0",
+                    sw_sys="Linux",
+                    active=len(inflight),
+                    processed=sent // 3,
+                    loadavg=[0.5, 0.4, 0.3],
+                    timestamp=now,
+                    type="worker-heartbeat",
+                )
                 yield ev
                 sent += 1
             continue
@@ -76,15 +93,29 @@ def generate_events(count: int, *, hostnames: tuple[str, ...] = ("w1@bench", "w2
             ev = base(host)
             roll = rng.random()
             if roll < 0.03:
-                ev.update(uuid=tid, exception="ValueError('invalid payload')",
-                          traceback="Traceback (most recent call last):\n  ...\nValueError: invalid payload",
-                          timestamp=now, type="task-failed")
+                ev.update(
+                    uuid=tid,
+                    exception="ValueError('invalid payload')",
+                    traceback="Traceback (most recent call last):\n  ...\nValueError: invalid payload",
+                    timestamp=now,
+                    type="task-failed",
+                )
             elif roll < 0.05:
-                ev.update(uuid=tid, exception="TransientError('transient failure')",
-                          traceback="Traceback ...", timestamp=now, type="task-retried")
+                ev.update(
+                    uuid=tid,
+                    exception="TransientError('transient failure')",
+                    traceback="Traceback ...",
+                    timestamp=now,
+                    type="task-retried",
+                )
             else:
-                ev.update(uuid=tid, result=repr(rng.randint(0, 10_000)), runtime=now - started,
-                          timestamp=now, type="task-succeeded")
+                ev.update(
+                    uuid=tid,
+                    result=repr(rng.randint(0, 10_000)),
+                    runtime=now - started,
+                    timestamp=now,
+                    type="task-succeeded",
+                )
             yield ev
             sent += 1
             continue
@@ -92,9 +123,19 @@ def generate_events(count: int, *, hostnames: tuple[str, ...] = ("w1@bench", "w2
         name = rng.choice(TASK_NAMES)
         host = rng.choice(hostnames)
         ev = base(host)
-        ev.update(uuid=tid, name=name, args=repr((rng.randint(0, 99), rng.randint(0, 99))),
-                  kwargs="{}", root_id=tid, parent_id=None, retries=0, eta=None, expires=None,
-                  timestamp=now, type="task-received")
+        ev.update(
+            uuid=tid,
+            name=name,
+            args=repr((rng.randint(0, 99), rng.randint(0, 99))),
+            kwargs="{}",
+            root_id=tid,
+            parent_id=None,
+            retries=0,
+            eta=None,
+            expires=None,
+            timestamp=now,
+            type="task-received",
+        )
         yield ev
         sent += 1
         if sent >= count:
@@ -145,11 +186,20 @@ def _parse_url(url: str) -> tuple[str, int, int, str | None]:
 
 
 def encode_all(count: int, *, db: int = 0, seed: int = 0) -> list[bytes]:
-    return [resp_publish(topic_for(ev, db), envelope(ev)) for ev in generate_events(count, seed=seed)]
+    return [
+        resp_publish(topic_for(ev, db), envelope(ev)) for ev in generate_events(count, seed=seed)
+    ]
 
 
-def publish(url: str, count: int, rate: float = 0.0, *, seed: int = 0,
-            frames: list[bytes] | None = None, start_delay: float = 0.0) -> dict:
+def publish(
+    url: str,
+    count: int,
+    rate: float = 0.0,
+    *,
+    seed: int = 0,
+    frames: list[bytes] | None = None,
+    start_delay: float = 0.0,
+) -> dict:
     """Publish ``count`` events; ``rate`` events/s (0 = flat out). Returns a summary."""
     host, port, db, password = _parse_url(url)
     frames = frames if frames is not None else encode_all(count, db=db, seed=seed)
@@ -167,7 +217,7 @@ def publish(url: str, count: int, rate: float = 0.0, *, seed: int = 0,
     i = 0
     n = len(frames)
     while i < n:
-        data = b"".join(frames[i:i + step])
+        data = b"".join(frames[i : i + step])
         view = memoryview(data)
         while view:
             progressed = False
@@ -202,8 +252,13 @@ def publish(url: str, count: int, rate: float = 0.0, *, seed: int = 0,
         replies += chunk
     sock.close()
     receivers = [int(x[1:]) for x in bytes(replies).split(b"\r\n")[:n] if x.startswith(b":")]
-    return {"count": n, "seconds": round(elapsed, 4), "rate": round(n / elapsed if elapsed else 0.0),
-            "max_receivers": max(receivers, default=0), "min_receivers": min(receivers, default=0)}
+    return {
+        "count": n,
+        "seconds": round(elapsed, 4),
+        "rate": round(n / elapsed if elapsed else 0.0),
+        "max_receivers": max(receivers, default=0),
+        "min_receivers": min(receivers, default=0),
+    }
 
 
 def publish_via_dispatcher(url: str, count: int, *, seed: int = 0) -> dict:
@@ -225,19 +280,32 @@ def publish_via_dispatcher(url: str, count: int, *, seed: int = 0) -> dict:
             d.send(ev.pop("type"), **ev)  # type: ignore[attr-defined]
             n += 1
     elapsed = time.perf_counter() - t0
-    return {"count": n, "seconds": round(elapsed, 4), "rate": round(n / elapsed if elapsed else 0.0)}
+    return {
+        "count": n,
+        "seconds": round(elapsed, 4),
+        "rate": round(n / elapsed if elapsed else 0.0),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument(
+        "--url", default=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    )
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=0.0, help="events/s; 0 = flat out")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--start-delay", type=float, default=0.0,
-                        help="seconds to wait after encoding, before publishing")
-    parser.add_argument("--ready-file", default=None,
-                        help="touch this file when the frames are encoded (before the delay)")
+    parser.add_argument(
+        "--start-delay",
+        type=float,
+        default=0.0,
+        help="seconds to wait after encoding, before publishing",
+    )
+    parser.add_argument(
+        "--ready-file",
+        default=None,
+        help="touch this file when the frames are encoded (before the delay)",
+    )
     parser.add_argument("--via-dispatcher", action="store_true")
     args = parser.parse_args(argv)
     if args.via_dispatcher:
@@ -248,8 +316,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.ready_file:
             with open(args.ready_file, "w") as fh:
                 fh.write("ready")
-        summary = publish(args.url, args.count, args.rate, seed=args.seed, frames=frames,
-                          start_delay=args.start_delay)
+        summary = publish(
+            args.url,
+            args.count,
+            args.rate,
+            seed=args.seed,
+            frames=frames,
+            start_delay=args.start_delay,
+        )
     print(json.dumps(summary), flush=True)
     return 0
 

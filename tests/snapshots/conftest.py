@@ -26,10 +26,17 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def fake_queue_depths(monkeypatch: pytest.MonkeyPatch) -> None:
     from console.core import queues
 
-    def depths(settings: Any, rc: Any = None, queues: Any = None, timeout: float = 1.0,
-               with_consumers: bool = True) -> list[Any]:
+    def depths(
+        settings: Any,
+        rc: Any = None,
+        queues: Any = None,
+        timeout: float = 1.0,
+        with_consumers: bool = True,
+    ) -> list[Any]:
         return [
-            queues_mod.QueueDepth("celery", 1234, {"0": 1200, "3": 34}, 2, ["alpha@demo", "bravo@demo"]),
+            queues_mod.QueueDepth(
+                "celery", 1234, {"0": 1200, "3": 34}, 2, ["alpha@demo", "bravo@demo"]
+            ),
             queues_mod.QueueDepth("images", 0, {}, 0, []),
             queues_mod.QueueDepth("[red]hostile\x1b[0m", 5, {"0": 5}, None, []),
         ]
@@ -42,8 +49,14 @@ def fake_queue_depths(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_console(recording: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """Build the console exactly as ``ctl console`` does, over a replay + recorded replies."""
 
-    def factory(*, with_settings: bool = True, read_only: bool = False, remote: Any = None,
-                initial: str = "workers", path: Path | None = None) -> Any:
+    def factory(
+        *,
+        with_settings: bool = True,
+        read_only: bool = False,
+        remote: Any = None,
+        initial: str = "workers",
+        path: Path | None = None,
+    ) -> Any:
         from console.core.feed import ReplayFeed
         from console.core.settings import ClusterSettings
         from console.ui.app import create_app
@@ -63,9 +76,17 @@ def make_console(recording: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[.
             fixed = dt.datetime.fromtimestamp(NOW, tz=dt.UTC)
             app.now = lambda: fixed  # type: ignore[method-assign]
             settings = ClusterSettings(broker_url=BROKER, result_backend=BROKER)
-            settings._app = app  # noqa: SLF001
-        return create_app(settings, feed, read_only=read_only, clock=clock,
-                          remote=remote if remote is not None else FakeRemote(),
-                          poll_interval=0, refresh=0.2, initial=initial, cursor_blink=False)
+            settings._app = app
+        return create_app(
+            settings,
+            feed,
+            read_only=read_only,
+            clock=clock,
+            remote=remote if remote is not None else FakeRemote(),
+            poll_interval=0,
+            refresh=0.2,
+            initial=initial,
+            cursor_blink=False,
+        )
 
     return factory

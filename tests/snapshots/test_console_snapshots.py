@@ -56,8 +56,13 @@ SCREENS = {
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("screen", list(SCREENS))
-def test_screen(screen: str, size: tuple[int, int], snap_compare: Any, make_console: Any,
-                fake_queue_depths: None) -> None:
+def test_screen(
+    screen: str,
+    size: tuple[int, int],
+    snap_compare: Any,
+    make_console: Any,
+    fake_queue_depths: None,
+) -> None:
     app = make_console()
     assert snap_compare(app, terminal_size=size, run_before=goto(*SCREENS[screen]))
 
@@ -92,7 +97,7 @@ def test_hostile_task_detail(size: tuple[int, int], snap_compare: Any, make_cons
 def test_replay_without_broker(snap_compare: Any, make_console: Any) -> None:
     """No settings (pure replay): remote-control screens say why they are empty."""
     app = make_console(with_settings=False, remote=None)
-    app._remote = None  # noqa: SLF001
+    app._remote = None
     assert snap_compare(app, terminal_size=(80, 24), run_before=goto("3"))
 
 
@@ -108,15 +113,22 @@ DEMO_VIEWS = {
 @pytest.mark.skipif(not DEMO.exists(), reason="tests/data/demo_events.jsonl.gz not present")
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("view", list(DEMO_VIEWS))
-def test_recorded_demo_stream(view: str, size: tuple[int, int], snap_compare: Any, make_console: Any) -> None:
+def test_recorded_demo_stream(
+    view: str, size: tuple[int, int], snap_compare: Any, make_console: Any
+) -> None:
     """The intake engineer's recording of real sample_proj traffic (incl. a hostile task)."""
     app = make_console(path=DEMO)
     assert snap_compare(app, terminal_size=size, run_before=goto(*DEMO_VIEWS[view]))
 
 
 @pytest.mark.parametrize("screen", ["tasks", "task_detail_failed"])
-def test_monochrome(screen: str, snap_compare: Any, make_console: Any, fake_queue_depths: None,
-                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_monochrome(
+    screen: str,
+    snap_compare: Any,
+    make_console: Any,
+    fake_queue_depths: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """NO_COLOR: Textual paints in grays; states keep their marks (✓ ✗ ↻ ⊘ ▶), the
     cursor row its reverse shade and bold, tracebacks stay readable."""
     monkeypatch.setenv("NO_COLOR", "1")

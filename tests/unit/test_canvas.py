@@ -13,21 +13,52 @@ from console.core.state import ClusterState
 T0 = 1_767_225_600.0
 
 
-def run(tid: str, name: str, start: float, *, parent: str | None = None, root: str | None = None,
-        args: str = "()", final: str | None = "task-succeeded", runtime: float = 0.05,
-        host: str = "w@alpha") -> list[dict]:
+def run(
+    tid: str,
+    name: str,
+    start: float,
+    *,
+    parent: str | None = None,
+    root: str | None = None,
+    args: str = "()",
+    final: str | None = "task-succeeded",
+    runtime: float = 0.05,
+    host: str = "w@alpha",
+) -> list[dict]:
     """The events of one task: sent at ``start``, done at ``start + runtime + 0.01``."""
     common = {"uuid": tid, "parent_id": parent, "root_id": root or tid}
     evs = [
-        {"type": "task-sent", "timestamp": start, "hostname": "client", "name": name,
-         "args": args, **common},
-        {"type": "task-received", "timestamp": start + 0.001, "hostname": host, "name": name,
-         "args": args, "kwargs": "{}", "retries": 0, **common},
+        {
+            "type": "task-sent",
+            "timestamp": start,
+            "hostname": "client",
+            "name": name,
+            "args": args,
+            **common,
+        },
+        {
+            "type": "task-received",
+            "timestamp": start + 0.001,
+            "hostname": host,
+            "name": name,
+            "args": args,
+            "kwargs": "{}",
+            "retries": 0,
+            **common,
+        },
         {"type": "task-started", "timestamp": start + 0.002, "hostname": host, "uuid": tid},
     ]
     if final is not None:
-        evs.append({"type": final, "timestamp": start + 0.002 + runtime, "hostname": host,
-                    "uuid": tid, "runtime": runtime, "result": "1"})
+        evs.append(
+            {
+                "type": final,
+                "timestamp": start + 0.002 + runtime,
+                "hostname": host,
+                "uuid": tid,
+                "runtime": runtime,
+                "result": "1",
+            }
+        )
     return evs
 
 
@@ -142,10 +173,21 @@ def test_chord_of_chains_nested_in_running_task() -> None:
         run("n", "notify", T0 + 0.16, parent="r2", root="p", args="(['a', 'b'],)"),
     )
     tree = canvas_tree(state, "n")
-    assert tree.shape() == ("process_images", [
-        ("chord", [("group", [("chain", ["download", "resize"]), ("chain", ["download", "resize"])]),
-                   "notify"]),
-    ])
+    assert tree.shape() == (
+        "process_images",
+        [
+            (
+                "chord",
+                [
+                    (
+                        "group",
+                        [("chain", ["download", "resize"]), ("chain", ["download", "resize"])],
+                    ),
+                    "notify",
+                ],
+            ),
+        ],
+    )
     assert tree.state == "STARTED"
     json.dumps(tree.to_dict())
 
@@ -161,26 +203,33 @@ def test_chain_of_groups() -> None:
     )
     tree = canvas_tree(state, "c2")
     # the second group hangs off b2, the member that finished last: it is the chord body
-    assert tree.shape() == ("chain", ["add", ("chord", [("group", ["add", "add"]),
-                                                        ("group", ["xsum", "xsum"])])])
+    assert tree.shape() == (
+        "chain",
+        ["add", ("chord", [("group", ["add", "add"]), ("group", ["xsum", "xsum"])])],
+    )
     assert sorted(ids(tree)) == ["a", "b1", "b2", "c1", "c2"]
 
 
 def test_top_level_chain_of_groups_with_backend() -> None:
     # chain(group(h1, h2), group(x1, x2)) sent by a client
     state = build(
-        run("h1", "add", T0), run("h2", "add", T0, runtime=0.2),
+        run("h1", "add", T0),
+        run("h2", "add", T0, runtime=0.2),
         run("x1", "xsum", T0 + 0.2, parent="h2", root="h2", args="([2, 4],)"),
         run("x2", "xsum", T0 + 0.2, parent="h2", root="h2", args="([2, 4],)"),
     )
-    backend = FakeBackend({h: {"status": "SUCCESS", "group_id": "G1"} for h in ("h1", "h2")},
-                          groups={"G1": ["h1", "h2"]})
+    backend = FakeBackend(
+        {h: {"status": "SUCCESS", "group_id": "G1"} for h in ("h1", "h2")},
+        groups={"G1": ["h1", "h2"]},
+    )
     tree = canvas_tree(state, "x1", backend=backend)
     assert tree.shape() == ("chord", [("group", ["add", "add"]), ("group", ["xsum", "xsum"])])
 
 
 def test_nested_children_of_running_task() -> None:
-    state = build(run("p", "parent", T0, final=None), run("k", "child", T0 + 0.01, parent="p", root="p"))
+    state = build(
+        run("p", "parent", T0, final=None), run("k", "child", T0 + 0.01, parent="p", root="p")
+    )
     tree = canvas_tree(state, "k")
     assert tree.shape() == ("parent", ["child"])
 
@@ -244,7 +293,9 @@ class FakeBackend:
 def test_top_level_chord_with_backend() -> None:
     # chord(group(h1, h2, h3), cb) from a client: the header members are separate roots
     state = build(
-        run("h1", "add", T0), run("h2", "add", T0), run("h3", "add", T0, runtime=0.3),
+        run("h1", "add", T0),
+        run("h2", "add", T0),
+        run("h3", "add", T0, runtime=0.3),
         run("cb", "xsum", T0 + 0.3, parent="h3", root="h3", args="([0, 2, 4],)"),
     )
     events_only = canvas_tree(state, "cb")
@@ -267,12 +318,23 @@ def test_top_level_chord_with_backend() -> None:
 def test_backend_fills_evicted_tasks_and_children() -> None:
     # only the last step is tracked; the backend knows the rest (result_extended)
     state = build(run("c", "mul", T0 + 0.2, parent="b", root="a"))
-    backend = FakeBackend({
-        "a": {"status": "SUCCESS", "name": "add", "children": [[["b", None], None]],
-              "date_done": "2026-01-01T00:00:00.100000+00:00"},
-        "b": {"status": "SUCCESS", "name": "add", "parent_id": "a",
-              "children": [[["c", None], None]], "date_done": "2026-01-01T00:00:00.150000+00:00"},
-    })
+    backend = FakeBackend(
+        {
+            "a": {
+                "status": "SUCCESS",
+                "name": "add",
+                "children": [[["b", None], None]],
+                "date_done": "2026-01-01T00:00:00.100000+00:00",
+            },
+            "b": {
+                "status": "SUCCESS",
+                "name": "add",
+                "parent_id": "a",
+                "children": [[["c", None], None]],
+                "date_done": "2026-01-01T00:00:00.150000+00:00",
+            },
+        }
+    )
     tree = canvas_tree(state, "c", backend=backend)
     assert tree.shape() == ("chain", ["add", "add", "mul"])
     assert [n.source for n in tree.tasks()] == ["backend", "backend", "events"]
@@ -284,8 +346,14 @@ def test_backend_group_ids_from_children_tuples() -> None:
         run("g1", "add", T0 + 0.05, parent="a", root="a"),
         run("g2", "add", T0 + 0.05, parent="a", root="a"),
     )
-    backend = FakeBackend({"a": {"status": "SUCCESS", "children": [
-        [["GID", None], [[["g1", None], None], [["g2", None], None]]]]}})
+    backend = FakeBackend(
+        {
+            "a": {
+                "status": "SUCCESS",
+                "children": [[["GID", None], [[["g1", None], None], [["g2", None], None]]]],
+            }
+        }
+    )
     tree = canvas_tree(state, "a", backend=backend)
     assert tree.children[1].kind == "group" and tree.children[1].id == "GID"
 

@@ -33,21 +33,24 @@ def test_help_lists_every_runbook_command() -> None:
         assert name in res.stdout
 
 
-@pytest.mark.parametrize("args", [
-    ["inspect", "bogus"],
-    ["inspect", "query-task"],
-    ["inspect", "active", "extra"],
-    ["inspect", "query-task", "not-a-uuid!"],
-    ["result", "zz\x1b[31m"],
-    ["result", "../../etc/passwd"],
-    ["revoke", "1234"],
-    ["revoke"],
-    ["revoke", "--signal", "SIGNOPE", "0b5a3c1e-0000-4000-8000-000000000000"],
-    ["--connect-timeout", "0", "status"],
-    ["status", "--no-such-option"],
-    ["nosuchcommand"],
-    ["beat"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["inspect", "bogus"],
+        ["inspect", "query-task"],
+        ["inspect", "active", "extra"],
+        ["inspect", "query-task", "not-a-uuid!"],
+        ["result", "zz\x1b[31m"],
+        ["result", "../../etc/passwd"],
+        ["revoke", "1234"],
+        ["revoke"],
+        ["revoke", "--signal", "SIGNOPE", "0b5a3c1e-0000-4000-8000-000000000000"],
+        ["--connect-timeout", "0", "status"],
+        ["status", "--no-such-option"],
+        ["nosuchcommand"],
+        ["beat"],
+    ],
+)
 def test_usage_errors_exit_2_without_traceback(args: list[str]) -> None:
     res = invoke(*args)
     assert res.exit_code == 2, (args, res.stdout, res.stderr)
@@ -84,11 +87,14 @@ def test_dead_broker_exit_3_with_masked_password() -> None:
     assert len(res.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("args", [
-    ["revoke", "0b5a3c1e-0000-4000-8000-000000000000"],
-    ["revoke", "--tree", "0b5a3c1e-0000-4000-8000-000000000000"],
-    ["purge", "--yes"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["revoke", "0b5a3c1e-0000-4000-8000-000000000000"],
+        ["revoke", "--tree", "0b5a3c1e-0000-4000-8000-000000000000"],
+        ["purge", "--yes"],
+    ],
+)
 def test_read_only_refuses_destructive_commands(args: list[str]) -> None:
     res = invoke(*args, env={"CTL_READ_ONLY": "1", "CELERY_BROKER_URL": _dead_url()})
     assert res.exit_code == 2
@@ -98,7 +104,9 @@ def test_read_only_refuses_destructive_commands(args: list[str]) -> None:
 
 
 def test_beat_json_shape_for_sample_proj() -> None:
-    res = invoke("-A", "sample_proj", "beat", "--json", "--schedule-file", "/nonexistent/celerybeat-schedule")
+    res = invoke(
+        "-A", "sample_proj", "beat", "--json", "--schedule-file", "/nonexistent/celerybeat-schedule"
+    )
     assert res.exit_code == 0, res.stderr
     doc = json.loads(res.stdout)
     names = {e["name"] for e in doc["entries"]}
@@ -124,16 +132,30 @@ def test_decode_message_finds_embedded_chain_and_chord_ids() -> None:
     import base64
 
     embed = {
-        "chain": [{"task": "t.c", "options": {"task_id": "c-id"}}, {"task": "t.b", "options": {"task_id": "b-id"}}],
-        "chord": {"task": "celery.group", "subtask_type": "group", "kwargs": {"tasks": [
-            {"task": "t.x", "options": {"task_id": "x-id", "group_id": "g2"}}]},
-            "options": {"task_id": "group-result-id"}},
-        "callbacks": None, "errbacks": None,
+        "chain": [
+            {"task": "t.c", "options": {"task_id": "c-id"}},
+            {"task": "t.b", "options": {"task_id": "b-id"}},
+        ],
+        "chord": {
+            "task": "celery.group",
+            "subtask_type": "group",
+            "kwargs": {
+                "tasks": [{"task": "t.x", "options": {"task_id": "x-id", "group_id": "g2"}}]
+            },
+            "options": {"task_id": "group-result-id"},
+        },
+        "callbacks": None,
+        "errbacks": None,
     }
     body = base64.b64encode(json.dumps([[], {}, embed]).encode()).decode()
-    raw = json.dumps({"body": body, "content-type": "application/json",
-                      "headers": {"id": "a-id", "task": "t.a", "root_id": "a-id", "group": "g1"},
-                      "properties": {"body_encoding": "base64"}})
+    raw = json.dumps(
+        {
+            "body": body,
+            "content-type": "application/json",
+            "headers": {"id": "a-id", "task": "t.a", "root_id": "a-id", "group": "g1"},
+            "properties": {"body_encoding": "base64"},
+        }
+    )
     msg = decode_message(raw, "celery")
     assert msg is not None and msg.id == "a-id" and msg.group_id == "g1"
     assert sorted(e.id for e in msg.embedded) == ["b-id", "c-id", "x-id"]
@@ -146,7 +168,12 @@ def test_decode_message_finds_embedded_chain_and_chord_ids() -> None:
 def test_child_ids_and_components() -> None:
     children = [[["c1", None], None], [["g1", None], [[["m1", None], None], [["m2", None], None]]]]
     assert child_ids(children) == [{"id": "c1", "group": None}, {"id": "g1", "group": ["m1", "m2"]}]
-    a, b, c, d = Node("a", keys={"a"}), Node("b", keys={"b", "a"}), Node("c", keys={"c", "g"}), Node("d", keys={"d"})
+    a, b, c, d = (
+        Node("a", keys={"a"}),
+        Node("b", keys={"b", "a"}),
+        Node("c", keys={"c", "g"}),
+        Node("d", keys={"d"}),
+    )
     e = Node("e", keys={"e", "g", "b"})
     comp = _components([a, b, c, d, e])
     assert comp["a"] == comp["b"] == comp["c"] == comp["e"] != comp["d"]
@@ -155,8 +182,11 @@ def test_child_ids_and_components() -> None:
 def test_silent_workers_named_only_when_exact() -> None:
     from console.core.remote import BroadcastResult, _mark_silent, _pidbox_names
 
-    members = [b"\x06\x16\x06\x16alpha@h.celery.pidbox", b"\x06\x16\x06\x16bravo@h.celery.pidbox",
-               b"\x06\x16\x06\x16junk"]
+    members = [
+        b"\x06\x16\x06\x16alpha@h.celery.pidbox",
+        b"\x06\x16\x06\x16bravo@h.celery.pidbox",
+        b"\x06\x16\x06\x16junk",
+    ]
     assert _pidbox_names(members) == {"alpha@h", "bravo@h"}
     res = BroadcastResult(replies={"alpha@h": {"ok": "pong"}}, expected=2)
     _mark_silent(res, members)

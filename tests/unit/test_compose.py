@@ -152,11 +152,19 @@ def load_compose() -> dict[str, Any]:
 # -- the parser itself ---------------------------------------------------------
 def test_subset_parser_reads_what_it_should() -> None:
     doc = parse_yaml_subset(
-        'a:\n  b: "x # not a comment"  # a comment\n  c: [\"p\", \"q\"]\n'
+        'a:\n  b: "x # not a comment"  # a comment\n  c: ["p", "q"]\n'
         "  d:\n    - one\n    - 2\n  e: true\n  f: {}\n  g: 'it''s'\n"
     )
-    assert doc == {"a": {"b": "x # not a comment", "c": ["p", "q"], "d": ["one", 2],
-                         "e": True, "f": {}, "g": "it's"}}
+    assert doc == {
+        "a": {
+            "b": "x # not a comment",
+            "c": ["p", "q"],
+            "d": ["one", 2],
+            "e": True,
+            "f": {},
+            "g": "it's",
+        }
+    }
 
 
 @pytest.mark.parametrize(
@@ -273,7 +281,7 @@ def _check_python_m(argv: list[str]) -> None:
     if module == "console.demo.traffic":
         from console.demo.traffic import parse_args
 
-        parse_args(argv[argv.index("-m") + 2:])
+        parse_args(argv[argv.index("-m") + 2 :])
 
 
 def test_every_command_names_something_real(compose: dict[str, Any]) -> None:
@@ -350,7 +358,7 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
     # the command itself, unchanged, at the start of a line (only `|| rc=$?` after it)
     lines = [line for line in ci.splitlines() if line.startswith(test_command[0])]
     assert len(lines) == 1, "the README's test command is not in .ci/run verbatim"
-    assert lines[0][len(test_command[0]):].strip() in ("", "|| rc=$?")
+    assert lines[0][len(test_command[0]) :].strip() in ("", "|| rc=$?")
     assert os.access(ROOT / ".ci" / "run", os.X_OK)
 
 
@@ -360,6 +368,8 @@ def test_readme_has_no_placeholders() -> None:
         assert marker not in text, f"README still has a {marker} placeholder"
     # PENDING is a Celery task state the CLI reference must name; as a
     # placeholder it would stand alone, e.g. "(PENDING)" or "PENDING:"
-    assert not re.search(r"\(PENDING\)|^PENDING\b|PENDING:", text, re.M), "README has a PENDING placeholder"
+    assert not re.search(r"\(PENDING\)|^PENDING\b|PENDING:", text, re.M), (
+        "README has a PENDING placeholder"
+    )
     for link in re.findall(r"\]\(([^)#:]+)\)", text):
         assert (ROOT / link).exists(), f"README links to a missing file: {link}"

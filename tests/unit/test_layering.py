@@ -117,7 +117,10 @@ PROBE = textwrap.dedent(
 def test_core_and_cli_import_without_textual_at_runtime() -> None:
     proc = subprocess.run(
         [sys.executable, "-c", PROBE],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**_clean_env(), "COLUMNS": "120"},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -132,7 +135,11 @@ def test_ctl_help_console_script_runs() -> None:
     ctl = Path(sys.executable).with_name("ctl")
     assert ctl.exists(), f"console script missing: {ctl} (pip install -e .)"
     proc = subprocess.run(
-        [str(ctl), "--help"], capture_output=True, text=True, timeout=60, env=_clean_env(),
+        [str(ctl), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_clean_env(),
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "demo" in proc.stdout

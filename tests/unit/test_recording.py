@@ -10,12 +10,27 @@ from console.core.recording import Recorder, RecordingReader, read_events
 
 EVENTS = [
     {"type": "worker-online", "hostname": "w1@h", "timestamp": 100.0, "clock": 1, "freq": 2.0},
-    {"type": "task-received", "uuid": "t1", "name": "proj.add", "args": "(1, 2)",
-     "kwargs": "{}", "hostname": "w1@h", "timestamp": 100.5, "clock": 2},
+    {
+        "type": "task-received",
+        "uuid": "t1",
+        "name": "proj.add",
+        "args": "(1, 2)",
+        "kwargs": "{}",
+        "hostname": "w1@h",
+        "timestamp": 100.5,
+        "clock": 2,
+    },
     {"type": "task-started", "uuid": "t1", "hostname": "w1@h", "timestamp": 101.0, "clock": 3},
-    {"type": "task-succeeded", "uuid": "t1", "result": "3", "runtime": 0.4,
-     "hostname": "w1@h", "timestamp": 101.5, "clock": 4,
-     "args_markup": "[bold red]x[/] \x1b[31m \x1b]52;c;SGVsbG8=\x07 \u202e"},
+    {
+        "type": "task-succeeded",
+        "uuid": "t1",
+        "result": "3",
+        "runtime": 0.4,
+        "hostname": "w1@h",
+        "timestamp": 101.5,
+        "clock": 4,
+        "args_markup": "[bold red]x[/] \x1b[31m \x1b]52;c;SGVsbG8=\x07 \u202e",
+    },
 ]
 
 
@@ -44,11 +59,26 @@ def test_one_event_per_line(tmp_path):
 
 def test_malformed_lines_are_counted_and_skipped(tmp_path):
     path = tmp_path / "bad.jsonl.gz"
-    good = [b'{"type":"task-sent","uuid":"a","timestamp":1.0}',
-            b'{"type":"task-received","uuid":"a","timestamp":2.0}']
+    good = [
+        b'{"type":"task-sent","uuid":"a","timestamp":1.0}',
+        b'{"type":"task-received","uuid":"a","timestamp":2.0}',
+    ]
     with gzip.open(path, "wb") as fh:
-        fh.write(b"\n".join([good[0], b"{not json", b"[1,2,3]", b'{"no_type":1}', b"",
-                             b"\xff\xfe garbage", good[1], b'"str"']) + b"\n")
+        fh.write(
+            b"\n".join(
+                [
+                    good[0],
+                    b"{not json",
+                    b"[1,2,3]",
+                    b'{"no_type":1}',
+                    b"",
+                    b"\xff\xfe garbage",
+                    good[1],
+                    b'"str"',
+                ]
+            )
+            + b"\n"
+        )
     reader = RecordingReader(path)
     events = list(reader)
     assert [e["uuid"] for e in events] == ["a", "a"]
@@ -90,7 +120,9 @@ class FakeTime:
         self.now += seconds
 
 
-@pytest.mark.parametrize("speed,expected", [(1.0, 1.5), (2.0, 0.75), (0.0, 0.0), (float("inf"), 0.0)])
+@pytest.mark.parametrize(
+    "speed,expected", [(1.0, 1.5), (2.0, 0.75), (0.0, 0.0), (float("inf"), 0.0)]
+)
 def test_timing_scaled_by_speed(tmp_path, speed, expected):
     path = tmp_path / "rec.jsonl"
     with Recorder(path) as rec:

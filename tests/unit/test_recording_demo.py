@@ -24,16 +24,31 @@ def test_demo_recording_contents():
     assert reader.malformed == 0
     assert 1000 <= len(events) <= 3000
     kinds = {e["type"] for e in events}
-    assert {"worker-online", "worker-heartbeat", "task-sent", "task-received", "task-started",
-            "task-succeeded", "task-failed", "task-retried", "task-revoked"} <= kinds
+    assert {
+        "worker-online",
+        "worker-heartbeat",
+        "task-sent",
+        "task-received",
+        "task-started",
+        "task-succeeded",
+        "task-failed",
+        "task-retried",
+        "task-revoked",
+    } <= kinds
     workers = {e["hostname"] for e in events if e["type"] == "worker-heartbeat"}
     assert workers == {"alpha@demo", "bravo@demo"}
     names = {e.get("name") for e in events if e["type"] == "task-received"}
-    assert {"sample_proj.pipeline.download", "sample_proj.pipeline.notify",
-            "sample_proj.tasks.flaky", "sample_proj.tasks.sleepy"} <= names
+    assert {
+        "sample_proj.pipeline.download",
+        "sample_proj.pipeline.notify",
+        "sample_proj.tasks.flaky",
+        "sample_proj.tasks.sleepy",
+    } <= names
     # canvas links: chains/chord members have parents
     assert any(e.get("parent_id") for e in events if e["type"] == "task-received")
-    hostile = [e for e in events if "\x1b]52;c;" in str(e.get("args", "")) + str(e.get("kwargs", ""))]
+    hostile = [
+        e for e in events if "\x1b]52;c;" in str(e.get("args", "")) + str(e.get("kwargs", ""))
+    ]
     assert hostile and any("[bold red]" in e["args"] for e in hostile)
     # rebased right before FixedClock()'s instant, so replayed workers look alive
     last = max(e["timestamp"] for e in events)

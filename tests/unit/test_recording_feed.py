@@ -19,11 +19,26 @@ def _state(clock=None, max_tasks=100_000):
 
 def lifecycle(uuid: str, t: float, host: str = "w1@h") -> list[dict]:
     return [
-        {"type": "task-received", "uuid": uuid, "name": "proj.add", "args": "(1, 2)", "kwargs": "{}",
-         "hostname": host, "timestamp": t, "clock": 1},
+        {
+            "type": "task-received",
+            "uuid": uuid,
+            "name": "proj.add",
+            "args": "(1, 2)",
+            "kwargs": "{}",
+            "hostname": host,
+            "timestamp": t,
+            "clock": 1,
+        },
         {"type": "task-started", "uuid": uuid, "hostname": host, "timestamp": t + 0.1, "clock": 2},
-        {"type": "task-succeeded", "uuid": uuid, "result": "3", "runtime": 0.1, "hostname": host,
-         "timestamp": t + 0.2, "clock": 3},
+        {
+            "type": "task-succeeded",
+            "uuid": uuid,
+            "result": "3",
+            "runtime": 0.1,
+            "hostname": host,
+            "timestamp": t + 0.2,
+            "clock": 3,
+        },
     ]
 
 
@@ -102,10 +117,21 @@ def test_static_feed():
 
 
 def test_merge_newer_wins_and_removals():
-    a = StateDelta(tasks=[("t1", "old"), ("t2", "x")], removed=["t9"], workers=[("w", 1)],
-                   status=FeedStatus(mode="live"), full=True)
-    b = StateDelta(tasks=[("t1", "new"), ("t9", "back")], removed=["t2"], workers=[("w", 2), ("v", 1)],
-                   stats={"n": 2}, rate=3.0, status=FeedStatus(mode="reconnecting", gaps=1))
+    a = StateDelta(
+        tasks=[("t1", "old"), ("t2", "x")],
+        removed=["t9"],
+        workers=[("w", 1)],
+        status=FeedStatus(mode="live"),
+        full=True,
+    )
+    b = StateDelta(
+        tasks=[("t1", "new"), ("t9", "back")],
+        removed=["t2"],
+        workers=[("w", 2), ("v", 1)],
+        stats={"n": 2},
+        rate=3.0,
+        status=FeedStatus(mode="reconnecting", gaps=1),
+    )
     m = _merge(a, b)
     assert dict(m.tasks) == {"t1": "new", "t9": "back"}
     assert m.removed == ["t2"]
@@ -117,10 +143,14 @@ def test_merge_newer_wins_and_removals():
 
 def test_rate_history_by_event_time():
     h = RateHistory(length=5)
-    h.add_events([{"type": "task-succeeded", "timestamp": 100.2},
-                  {"type": "task-failed", "timestamp": 100.9},
-                  {"type": "task-started", "timestamp": 101.0},
-                  {"type": "task-succeeded", "timestamp": 103.5}])
+    h.add_events(
+        [
+            {"type": "task-succeeded", "timestamp": 100.2},
+            {"type": "task-failed", "timestamp": 100.9},
+            {"type": "task-started", "timestamp": 101.0},
+            {"type": "task-succeeded", "timestamp": 103.5},
+        ]
+    )
     assert h.history() == [0.0, 2.0, 0.0, 0.0, 1.0]
     assert h.history(now=105.0) == [0.0, 0.0, 1.0, 0.0, 0.0]
     assert h.rate(window=5) == pytest.approx(0.6)

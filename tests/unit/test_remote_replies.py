@@ -13,11 +13,13 @@ from console.core.remote import _OTHER_TICKET, parse_reply
 
 def envelope(body: object, ticket: str = "t1", b64: bool = True) -> bytes:
     raw = json.dumps(body).encode()
-    return json.dumps({
-        "body": base64.b64encode(raw).decode() if b64 else raw.decode(),
-        "headers": {"ticket": ticket},
-        "properties": {"body_encoding": "base64"} if b64 else {},
-    }).encode()
+    return json.dumps(
+        {
+            "body": base64.b64encode(raw).decode() if b64 else raw.decode(),
+            "headers": {"ticket": ticket},
+            "properties": {"body_encoding": "base64"} if b64 else {},
+        }
+    ).encode()
 
 
 def test_good_reply_decodes():
@@ -32,8 +34,19 @@ def test_other_ticket_is_not_malformed():
 def test_malformed_replies_are_none():
     assert parse_reply(b"not json", "t1") is None
     assert parse_reply(b"[1, 2]", "t1") is None
-    assert parse_reply(json.dumps({"body": "%%%", "headers": {"ticket": "t1"},
-                                   "properties": {"body_encoding": "base64"}}), "t1") is None
+    assert (
+        parse_reply(
+            json.dumps(
+                {
+                    "body": "%%%",
+                    "headers": {"ticket": "t1"},
+                    "properties": {"body_encoding": "base64"},
+                }
+            ),
+            "t1",
+        )
+        is None
+    )
     assert parse_reply(envelope(["a", "list"]), "t1") is None
     assert parse_reply(envelope("pong"), "t1") is None
     assert parse_reply(json.dumps({"headers": "x"}), "t1") is None

@@ -83,10 +83,20 @@ def test_mask_url_hides_passwords():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.characters(blacklist_characters="@/:#?[]\n\r\t ", min_codepoint=33, max_codepoint=126), min_size=4, max_size=20))
+@given(
+    st.text(
+        alphabet=st.characters(
+            blacklist_characters="@/:#?[]\n\r\t ", min_codepoint=33, max_codepoint=126
+        ),
+        min_size=4,
+        max_size=20,
+    )
+)
 def test_mask_url_never_leaks_generated_passwords(password):
     url = f"redis://user:{password}@host:6379/0"
-    assert password not in mask_url(url).replace("user", "").replace("host", "").replace("redis", "")
+    assert password not in mask_url(url).replace("user", "").replace("host", "").replace(
+        "redis", ""
+    )
 
 
 def test_scrub_secrets_removes_password_from_messages():

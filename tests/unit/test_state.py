@@ -20,14 +20,25 @@ def ev(type_: str, uuid: str = "t1", ts: float = T0, **fields: object) -> dict:
 
 
 def received(uuid: str = "t1", ts: float = T0, **fields: object) -> dict:
-    base = {"name": "proj.add", "args": "(1, 2)", "kwargs": "{}", "retries": 0,
-            "root_id": uuid, "parent_id": None}
+    base = {
+        "name": "proj.add",
+        "args": "(1, 2)",
+        "kwargs": "{}",
+        "retries": 0,
+        "root_id": uuid,
+        "parent_id": None,
+    }
     base.update(fields)
     return ev("task-received", uuid, ts, **base)
 
 
-def lifecycle(uuid: str, ts: float, name: str = "proj.add", host: str = "celery@alpha",
-              final: str = "task-succeeded") -> list[dict]:
+def lifecycle(
+    uuid: str,
+    ts: float,
+    name: str = "proj.add",
+    host: str = "celery@alpha",
+    final: str = "task-succeeded",
+) -> list[dict]:
     return [
         received(uuid, ts, name=name, hostname=host),
         ev("task-started", uuid, ts + 0.1, hostname=host),
@@ -199,14 +210,16 @@ def test_eviction_finished_first_oldest_first_and_stats_survive(clock: FixedCloc
 def test_many_tasks_stay_bounded(clock: FixedClock) -> None:
     state = ClusterState(max_tasks=100, clock=clock)
     for i in range(2000):
-        state.apply_batch(lifecycle(f"t{i}", T0 + i, final="task-failed" if i % 3 else "task-succeeded"))
+        state.apply_batch(
+            lifecycle(f"t{i}", T0 + i, final="task-failed" if i % 3 else "task-succeeded")
+        )
         if i % 7 == 0:
             state.apply(received(f"open{i}", T0 + i, parent_id=f"t{i - 1}"))
     assert len(state.tasks) == 100
     assert state.stats.by_state["FAILURE"] + state.stats.by_state["SUCCESS"] == 2000
     state.check_invariants()
     # the lazy eviction queues are compacted
-    assert len(state._finished_q) + len(state._open_q) <= 2 * 100 + 1024  # noqa: SLF001
+    assert len(state._finished_q) + len(state._open_q) <= 2 * 100 + 1024
 
 
 def test_task_names_capped_with_other_bucket(clock: FixedClock) -> None:
@@ -224,14 +237,27 @@ def test_task_names_capped_with_other_bucket(clock: FixedClock) -> None:
 
 
 def heartbeat(host: str = "celery@alpha", ts: float = T0, **fields: object) -> dict:
-    d = {"type": "worker-heartbeat", "hostname": host, "timestamp": ts, "freq": 2.0,
-         "active": 1, "processed": 10, "loadavg": [0.5, 0.4, 0.3], "sw_ident": "py-celery",
-         "sw_ver": "5.7.0", "sw_sys": "Linux", "pid": 123, "clock": 5}
+    d = {
+        "type": "worker-heartbeat",
+        "hostname": host,
+        "timestamp": ts,
+        "freq": 2.0,
+        "active": 1,
+        "processed": 10,
+        "loadavg": [0.5, 0.4, 0.3],
+        "sw_ident": "py-celery",
+        "sw_ver": "5.7.0",
+        "sw_sys": "Linux",
+        "pid": 123,
+        "clock": 5,
+    }
     d.update(fields)
     return d
 
 
-def test_worker_online_late_offline_by_heartbeat_expiry(state: ClusterState, clock: FixedClock) -> None:
+def test_worker_online_late_offline_by_heartbeat_expiry(
+    state: ClusterState, clock: FixedClock
+) -> None:
     state.apply({**heartbeat(), "type": "worker-online"})
     assert state.worker_status("celery@alpha") == "online"
     state.drain_changes()
@@ -263,7 +289,9 @@ def test_worker_offline_event_and_stale_heartbeat(state: ClusterState, clock: Fi
 def test_worker_fields_and_rates(state: ClusterState, clock: FixedClock) -> None:
     state.apply(heartbeat())
     for i in range(20):
-        state.apply_batch(lifecycle(f"a{i}", T0 + i, final="task-failed" if i < 5 else "task-succeeded"))
+        state.apply_batch(
+            lifecycle(f"a{i}", T0 + i, final="task-failed" if i < 5 else "task-succeeded")
+        )
     for i in range(10):
         state.apply_batch(lifecycle(f"b{i}", T0 + i, host="celery@bravo"))
     row = state.worker_row("celery@alpha")
@@ -299,13 +327,25 @@ def test_worker_cap_evicts_offline_first(clock: FixedClock) -> None:
 # --------------------------------------------------------------------------- malformed
 
 
-@pytest.mark.parametrize("bad", [
-    None, 42, "task-received", [], {}, {"type": None}, {"type": ["x"]},
-    {"type": "task-received"}, {"type": "task-received", "uuid": 5},
-    {"type": "task-received", "uuid": ""}, {"type": "task-received", "uuid": "x" * 1000},
-    {"type": "worker-heartbeat"}, {"type": "worker-heartbeat", "hostname": {"a": 1}},
-    {"type": "not-an-event"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,
+        42,
+        "task-received",
+        [],
+        {},
+        {"type": None},
+        {"type": ["x"]},
+        {"type": "task-received"},
+        {"type": "task-received", "uuid": 5},
+        {"type": "task-received", "uuid": ""},
+        {"type": "task-received", "uuid": "x" * 1000},
+        {"type": "worker-heartbeat"},
+        {"type": "worker-heartbeat", "hostname": {"a": 1}},
+        {"type": "not-an-event"},
+    ],
+)
 def test_malformed_events_are_counted_and_skipped(state: ClusterState, bad: object) -> None:
     state.apply(bad)  # type: ignore[arg-type]
     assert state.stats.malformed + state.stats.unknown == 1
@@ -313,11 +353,30 @@ def test_malformed_events_are_counted_and_skipped(state: ClusterState, bad: obje
 
 
 def test_bad_fields_are_dropped_rest_applied(state: ClusterState) -> None:
-    state.apply({"type": "task-received", "uuid": "t1", "timestamp": "yesterday", "clock": {"a": 1},
-                 "name": 7, "args": [1, 2], "retries": -3, "runtime": math.nan,
-                 "hostname": "celery@alpha", "root_id": 12, "parent_id": ["p"]})
-    state.apply({"type": "task-succeeded", "uuid": "t1", "timestamp": 1e300, "runtime": math.inf,
-                 "result": b"bytes"})
+    state.apply(
+        {
+            "type": "task-received",
+            "uuid": "t1",
+            "timestamp": "yesterday",
+            "clock": {"a": 1},
+            "name": 7,
+            "args": [1, 2],
+            "retries": -3,
+            "runtime": math.nan,
+            "hostname": "celery@alpha",
+            "root_id": 12,
+            "parent_id": ["p"],
+        }
+    )
+    state.apply(
+        {
+            "type": "task-succeeded",
+            "uuid": "t1",
+            "timestamp": 1e300,
+            "runtime": math.inf,
+            "result": b"bytes",
+        }
+    )
     t = state.tasks["t1"]
     assert t.state == "SUCCESS" and t.timestamp is None and t.runtime is None
     assert t.name is None and t.args == "[1, 2]" and t.retries is None and t.root_id is None

@@ -11,10 +11,28 @@ T0 = 1_767_225_000.0
 def _events(host: str = "w1@h"):
     return [
         {"type": "worker-online", "hostname": host, "timestamp": T0, "freq": 2.0},
-        {"type": "task-received", "uuid": "t-run", "name": "job", "hostname": host, "timestamp": T0 + 0.1},
+        {
+            "type": "task-received",
+            "uuid": "t-run",
+            "name": "job",
+            "hostname": host,
+            "timestamp": T0 + 0.1,
+        },
         {"type": "task-started", "uuid": "t-run", "hostname": host, "timestamp": T0 + 0.2},
-        {"type": "task-received", "uuid": "t-wait", "name": "job", "hostname": host, "timestamp": T0 + 0.3},
-        {"type": "task-received", "uuid": "t-done", "name": "job", "hostname": host, "timestamp": T0 + 0.3},
+        {
+            "type": "task-received",
+            "uuid": "t-wait",
+            "name": "job",
+            "hostname": host,
+            "timestamp": T0 + 0.3,
+        },
+        {
+            "type": "task-received",
+            "uuid": "t-done",
+            "name": "job",
+            "hostname": host,
+            "timestamp": T0 + 0.3,
+        },
         {"type": "task-succeeded", "uuid": "t-done", "hostname": host, "timestamp": T0 + 0.4},
     ]
 
@@ -42,7 +60,9 @@ def test_lost_flag_clears_when_the_task_reports_again():
     clock.advance(10)
     state.expire_workers()
     assert state.task_row("t-run").lost
-    state.apply({"type": "task-succeeded", "uuid": "t-run", "hostname": "w1@h", "timestamp": T0 + 11})
+    state.apply(
+        {"type": "task-succeeded", "uuid": "t-run", "hostname": "w1@h", "timestamp": T0 + 11}
+    )
     assert not state.task_row("t-run").lost
 
 

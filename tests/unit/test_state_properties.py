@@ -13,50 +13,110 @@ from console.core.clock import FixedClock
 from console.core.state import STATES, WORKER_STATUSES, ClusterState
 
 T0 = 1_767_225_600.0
-TASK_TYPES = ["task-sent", "task-received", "task-started", "task-succeeded", "task-failed",
-              "task-retried", "task-revoked", "task-rejected"]
+TASK_TYPES = [
+    "task-sent",
+    "task-received",
+    "task-started",
+    "task-succeeded",
+    "task-failed",
+    "task-retried",
+    "task-revoked",
+    "task-rejected",
+]
 WORKER_TYPES = ["worker-online", "worker-heartbeat", "worker-offline"]
 
 UUIDS = st.sampled_from([f"u{i}" for i in range(12)])
 HOSTS = st.sampled_from(["w1", "w2", "w3"])
 junk = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
-    st.binary(max_size=10), st.lists(st.integers(), max_size=3),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.binary(max_size=10),
+    st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
     st.sampled_from([1e300, -1.0, math.nan, "", "x" * 300]),
 )
 
 well_formed_task = st.fixed_dictionaries(
-    {"type": st.sampled_from(TASK_TYPES), "uuid": UUIDS,
-     "timestamp": st.floats(min_value=T0, max_value=T0 + 100), "hostname": HOSTS,
-     "clock": st.integers(min_value=0, max_value=10_000)},
-    optional={"name": st.sampled_from(["a", "b", "c"]), "parent_id": UUIDS, "root_id": UUIDS,
-              "retries": st.integers(min_value=0, max_value=5), "result": st.text(max_size=5),
-              "runtime": st.floats(min_value=0, max_value=10), "args": st.text(max_size=5)},
+    {
+        "type": st.sampled_from(TASK_TYPES),
+        "uuid": UUIDS,
+        "timestamp": st.floats(min_value=T0, max_value=T0 + 100),
+        "hostname": HOSTS,
+        "clock": st.integers(min_value=0, max_value=10_000),
+    },
+    optional={
+        "name": st.sampled_from(["a", "b", "c"]),
+        "parent_id": UUIDS,
+        "root_id": UUIDS,
+        "retries": st.integers(min_value=0, max_value=5),
+        "result": st.text(max_size=5),
+        "runtime": st.floats(min_value=0, max_value=10),
+        "args": st.text(max_size=5),
+    },
 )
 well_formed_worker = st.fixed_dictionaries(
-    {"type": st.sampled_from(WORKER_TYPES), "hostname": HOSTS,
-     "timestamp": st.floats(min_value=T0, max_value=T0 + 100)},
-    optional={"freq": st.floats(min_value=0.1, max_value=60), "active": st.integers(0, 10),
-              "processed": st.integers(0, 10**6), "loadavg": st.lists(st.floats(0, 10), max_size=3)},
+    {
+        "type": st.sampled_from(WORKER_TYPES),
+        "hostname": HOSTS,
+        "timestamp": st.floats(min_value=T0, max_value=T0 + 100),
+    },
+    optional={
+        "freq": st.floats(min_value=0.1, max_value=60),
+        "active": st.integers(0, 10),
+        "processed": st.integers(0, 10**6),
+        "loadavg": st.lists(st.floats(0, 10), max_size=3),
+    },
 )
-KEYS = ["type", "uuid", "timestamp", "hostname", "clock", "name", "parent_id", "root_id",
-        "retries", "result", "runtime", "args", "kwargs", "freq", "active", "loadavg",
-        "exception", "traceback", "eta", "expires", "local_received", "pid", "processed"]
+KEYS = [
+    "type",
+    "uuid",
+    "timestamp",
+    "hostname",
+    "clock",
+    "name",
+    "parent_id",
+    "root_id",
+    "retries",
+    "result",
+    "runtime",
+    "args",
+    "kwargs",
+    "freq",
+    "active",
+    "loadavg",
+    "exception",
+    "traceback",
+    "eta",
+    "expires",
+    "local_received",
+    "pid",
+    "processed",
+]
 malformed = st.one_of(
     junk,
     st.dictionaries(st.sampled_from(KEYS), junk, max_size=8),
     # well-formed with some fields replaced by junk
-    st.tuples(st.one_of(well_formed_task, well_formed_worker),
-              st.dictionaries(st.sampled_from(KEYS[1:]), junk, max_size=4)).map(
-        lambda pair: {**pair[0], **pair[1]}),
+    st.tuples(
+        st.one_of(well_formed_task, well_formed_worker),
+        st.dictionaries(st.sampled_from(KEYS[1:]), junk, max_size=4),
+    ).map(lambda pair: {**pair[0], **pair[1]}),
     st.builds(lambda t: {"type": t, "uuid": "u1"}, st.text(max_size=12)),
 )
-events = st.lists(st.one_of(well_formed_task, well_formed_task, well_formed_worker, malformed),
-                  max_size=60)
-actions = st.lists(st.tuples(st.sampled_from(["apply", "advance", "expire", "drain"]), events,
-                             st.floats(min_value=0, max_value=10)), min_size=1, max_size=5)
+events = st.lists(
+    st.one_of(well_formed_task, well_formed_task, well_formed_worker, malformed), max_size=60
+)
+actions = st.lists(
+    st.tuples(
+        st.sampled_from(["apply", "advance", "expire", "drain"]),
+        events,
+        st.floats(min_value=0, max_value=10),
+    ),
+    min_size=1,
+    max_size=5,
+)
 
 
 def check(state: ClusterState) -> None:
@@ -114,9 +174,19 @@ def test_final_state_independent_of_arrival_order(order: list[int], retry: bool)
     evs = [
         {"type": "task-received", "uuid": "t", "timestamp": T0 + 1, "hostname": "w", "name": "n"},
         {"type": "task-started", "uuid": "t", "timestamp": T0 + 2, "hostname": "w"},
-        {"type": "task-succeeded", "uuid": "t", "timestamp": T0 + 3, "hostname": "w", "result": "1"},
-        {"type": "task-retried" if retry else "task-sent", "uuid": "t", "timestamp": T0 + 0.5,
-         "hostname": "w"},
+        {
+            "type": "task-succeeded",
+            "uuid": "t",
+            "timestamp": T0 + 3,
+            "hostname": "w",
+            "result": "1",
+        },
+        {
+            "type": "task-retried" if retry else "task-sent",
+            "uuid": "t",
+            "timestamp": T0 + 0.5,
+            "hostname": "w",
+        },
     ]
     state = ClusterState(clock=FixedClock(T0))
     for i in order:

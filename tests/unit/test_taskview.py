@@ -26,11 +26,31 @@ from console.core.taskview import (
 STATES = ("RECEIVED", "STARTED", "SUCCESS", "FAILURE", "RETRY", "REVOKED")
 
 
-def row(i: int, name: str = "proj.add", state: str = "SUCCESS", ts: float | None = None,
-        host: str = "alpha@h", args: str = "(1, 2)") -> tuple:
+def row(
+    i: int,
+    name: str = "proj.add",
+    state: str = "SUCCESS",
+    ts: float | None = None,
+    host: str = "alpha@h",
+    args: str = "(1, 2)",
+) -> tuple:
     uid = f"{i:08d}-0000-0000-0000-000000000000"
-    return (uid, name, state, host, 100.0 + i, 100.0 + i, 0.5, 0, args, "{}", uid, None,
-            float(i) if ts is None else ts, False)
+    return (
+        uid,
+        name,
+        state,
+        host,
+        100.0 + i,
+        100.0 + i,
+        0.5,
+        0,
+        args,
+        "{}",
+        uid,
+        None,
+        float(i) if ts is None else ts,
+        False,
+    )
 
 
 def delta(rows: list[tuple], removed: list[str] = (), full: bool = False) -> Any:
@@ -56,7 +76,9 @@ def brute(rows: dict[str, tuple], spec: ViewSpec) -> list[str]:
         else:
             out = [r for r in out if term in _hay_text(r)]
     index = TASK_SORTS[spec.sort][1]
-    known = sorted((r for r in out if r[index] is not None), key=lambda r: r[index], reverse=spec.reverse)
+    known = sorted(
+        (r for r in out if r[index] is not None), key=lambda r: r[index], reverse=spec.reverse
+    )
     return [r[T_UUID] for r in known] + [r[T_UUID] for r in out if r[index] is None]
 
 
@@ -69,14 +91,14 @@ def test_window_is_a_slice_with_counts_and_cursor() -> None:
     assert w.cursor_index == 499
     # no rows asked: no sorting at all, just the counts
     idle = viewer_with([row(i) for i in range(1000)])
-    assert idle.window(ViewSpec(limit=0, query="x")).rows == [] and idle._sorted is None  # noqa: SLF001
+    assert idle.window(ViewSpec(limit=0, query="x")).rows == [] and idle._sorted is None
     # offset past the end is clamped to the last row
     assert v.window(ViewSpec(offset=5000, limit=3)).rows == [row(0)]
 
 
 def test_unknown_values_sort_last_both_ways_and_mixed_types_do_not_raise() -> None:
     rows = [row(1, ts=5.0), row(2, ts=None), row(3, ts=7.0)]
-    rows[1] = rows[1][:T_TS] + (None,) + rows[1][T_TS + 1:]
+    rows[1] = rows[1][:T_TS] + (None,) + rows[1][T_TS + 1 :]
     v = viewer_with(rows)
     for reverse in (True, False):
         ids = v.ids(ViewSpec(reverse=reverse))
@@ -87,13 +109,25 @@ def test_unknown_values_sort_last_both_ways_and_mixed_types_do_not_raise() -> No
 
 
 def test_field_filters_quick_filters_and_words() -> None:
-    rows = [row(i, name="proj.add" if i % 2 else "proj.pipeline.resize",
-                state=STATES[i % len(STATES)], host="alpha@h" if i < 50 else "bravo@h") for i in range(100)]
+    rows = [
+        row(
+            i,
+            name="proj.add" if i % 2 else "proj.pipeline.resize",
+            state=STATES[i % len(STATES)],
+            host="alpha@h" if i < 50 else "bravo@h",
+        )
+        for i in range(100)
+    ]
     v = viewer_with(rows)
     by_id = {r[T_UUID]: r for r in rows}
-    for spec in (ViewSpec(query="pipeline"), ViewSpec(query="state:failure"),
-                 ViewSpec(query="worker:bravo resize"), ViewSpec(quick="failed"),
-                 ViewSpec(quick="running", query="alpha"), ViewSpec(query="nothing-like-this")):
+    for spec in (
+        ViewSpec(query="pipeline"),
+        ViewSpec(query="state:failure"),
+        ViewSpec(query="worker:bravo resize"),
+        ViewSpec(quick="failed"),
+        ViewSpec(quick="running", query="alpha"),
+        ViewSpec(query="nothing-like-this"),
+    ):
         assert v.ids(spec) == brute(by_id, spec), spec
 
 
@@ -114,24 +148,39 @@ def test_stale_windows_keep_the_order_but_show_current_rows() -> None:
     stale = v.window(spec, fresh=False)
     assert [r[T_UUID] for r in stale.rows] == [u for u in first if u != row(9)[T_UUID]]
     assert stale.rows[-1][T_STATE] == "FAILURE"  # the row is current, its place is not (yet)
-    assert len(v.ids(spec, fresh=False)) == 9  # evicted: gone at once; new: shown by the next fresh window
-    assert stale.matched == 9 and stale.total == 10  # the new one is listed by the next fresh window
+    assert (
+        len(v.ids(spec, fresh=False)) == 9
+    )  # evicted: gone at once; new: shown by the next fresh window
+    assert (
+        stale.matched == 9 and stale.total == 10
+    )  # the new one is listed by the next fresh window
     fresh = v.window(spec, fresh=True)
     assert [r[T_TS] for r in fresh.rows][:2] == [99.0, 50.0]
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 60), st.sampled_from(STATES), st.integers(0, 5)), max_size=80),
-       st.sampled_from(["", "add", "state:fail", "worker:bravo", "1"]),
-       st.sampled_from(["all", "failed", "running"]),
-       st.sampled_from(["timestamp", "name", "state", "uuid"]), st.booleans())
-def test_any_sequence_of_changes_gives_the_obvious_list(changes: list[tuple[int, str, int]], query: str,
-                                                        quick: str, sort: str, reverse: bool) -> None:
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 60), st.sampled_from(STATES), st.integers(0, 5)), max_size=80
+    ),
+    st.sampled_from(["", "add", "state:fail", "worker:bravo", "1"]),
+    st.sampled_from(["all", "failed", "running"]),
+    st.sampled_from(["timestamp", "name", "state", "uuid"]),
+    st.booleans(),
+)
+def test_any_sequence_of_changes_gives_the_obvious_list(
+    changes: list[tuple[int, str, int]], query: str, quick: str, sort: str, reverse: bool
+) -> None:
     v = TaskViewer()
     truth: dict[str, tuple] = {}
     for i, state, what in changes:
-        r = row(i, state=state, name="proj.add" if what % 2 else "proj.mul",
-                host="bravo@h" if what > 2 else "alpha@h", ts=float(what * 100 + i))
+        r = row(
+            i,
+            state=state,
+            name="proj.add" if what % 2 else "proj.mul",
+            host="bravo@h" if what > 2 else "alpha@h",
+            ts=float(what * 100 + i),
+        )
         if what == 0 and r[T_UUID] in truth:
             del truth[r[T_UUID]]
             v.apply(delta([], removed=[r[T_UUID]]))
@@ -185,8 +234,17 @@ def test_local_feed_answers_a_view_at_the_next_poll(tmp_path: Any) -> None:
     clock = FixedClock()
     state = ClusterState(max_tasks=1000, clock=clock)
     for i in range(50):
-        state.apply({"type": "task-received", "uuid": f"t{i:03d}", "name": "proj.add" if i % 2 else "proj.mul",
-                     "hostname": "alpha@h", "timestamp": 1000.0 + i, "args": "()", "kwargs": "{}"})
+        state.apply(
+            {
+                "type": "task-received",
+                "uuid": f"t{i:03d}",
+                "name": "proj.add" if i % 2 else "proj.mul",
+                "hostname": "alpha@h",
+                "timestamp": 1000.0 + i,
+                "args": "()",
+                "kwargs": "{}",
+            }
+        )
     feed = StaticFeed(state)
     first = feed.poll()
     assert first is not None and len(first.tasks) == 50 and first.window is None
@@ -194,10 +252,21 @@ def test_local_feed_answers_a_view_at_the_next_poll(tmp_path: Any) -> None:
     d = feed.poll()
     assert d is not None and d.window is not None and d.window.matched == 25
     assert all(r[T_NAME] == "proj.mul" for r in d.window.rows) and len(d.window.rows) == 10
-    state.apply({"type": "task-received", "uuid": "t999", "name": "proj.mul", "hostname": "alpha@h",
-                 "timestamp": 2000.0, "args": "()", "kwargs": "{}"})
+    state.apply(
+        {
+            "type": "task-received",
+            "uuid": "t999",
+            "name": "proj.mul",
+            "hostname": "alpha@h",
+            "timestamp": 2000.0,
+            "args": "()",
+            "kwargs": "{}",
+        }
+    )
     d = feed.poll()
-    assert d is not None and d.tasks == [] and d.window.matched == 26 and d.window.rows[0][0] == "t999"
+    assert (
+        d is not None and d.tasks == [] and d.window.matched == 26 and d.window.rows[0][0] == "t999"
+    )
 
 
 def test_a_request_wakes_the_intake_event_wait() -> None:
@@ -222,9 +291,13 @@ def test_a_new_word_is_answered_quickly_then_completed(monkeypatch: Any) -> None
     import console.core.taskview as taskview
 
     monkeypatch.setattr(taskview, "QUICK_SORT_MAX", 100)  # "many" = over 100 here
-    rows = {r[T_UUID]: r for r in (row(i, name="proj.resize" if i % 4 == 0 else "proj.add")
-                                    for i in range(2000))}
-    host = ViewHost(lambda: list(rows.values()), quick=True, hold=60.0)  # no re-sort during the test
+    rows = {
+        r[T_UUID]: r
+        for r in (row(i, name="proj.resize" if i % 4 == 0 else "proj.add") for i in range(2000))
+    }
+    host = ViewHost(
+        lambda: list(rows.values()), quick=True, hold=60.0
+    )  # no re-sort during the test
     host.request(ViewSpec(limit=20, seq=1))  # the plain list: sorted once
     host.absorb(StateDelta(tasks=[row(5000, name="proj.resize", ts=9999.0)]))  # newer than the sort
     spec = ViewSpec(query="resize", limit=20, seq=2)

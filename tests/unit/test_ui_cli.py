@@ -31,12 +31,20 @@ def test_malformed_broker_url_is_a_usage_error(runner: CliRunner) -> None:
 def test_console_options_are_documented(runner: CliRunner) -> None:
     res = runner.invoke(cli_app, ["console", "--help"], env={"COLUMNS": "200"})
     assert res.exit_code == 0
-    for option in ("--read-only", "--replay", "--speed", "--max-tasks", "--refresh", "CTL_READ_ONLY"):
+    for option in (
+        "--read-only",
+        "--replay",
+        "--speed",
+        "--max-tasks",
+        "--refresh",
+        "CTL_READ_ONLY",
+    ):
         assert option in res.output
 
 
-def test_console_builds_the_app_read_only_from_env(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
-                                                  tmp_path: Any) -> None:
+def test_console_builds_the_app_read_only_from_env(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
     from console.ui import app as ui_app
     from tests.snapshots.events import write_recording
 

@@ -71,8 +71,17 @@ async def test_first_frame_and_navigation(make_console: Any) -> None:
         await settle(pilot)
         assert app.first_frame is not None and app.first_frame < 1.0
         assert time.perf_counter() - t0 < 5
-        for key, mode in (("2", "tasks"), ("3", "active"), ("4", "reserved"), ("5", "scheduled"),
-                          ("6", "revoked"), ("7", "canvas"), ("8", "beat"), ("9", "queues"), ("1", "workers")):
+        for key, mode in (
+            ("2", "tasks"),
+            ("3", "active"),
+            ("4", "reserved"),
+            ("5", "scheduled"),
+            ("6", "revoked"),
+            ("7", "canvas"),
+            ("8", "beat"),
+            ("9", "queues"),
+            ("1", "workers"),
+        ):
             await pilot.press(key)
             await settle(pilot)
             assert app.current_mode == mode
@@ -173,12 +182,14 @@ async def test_read_only_refuses_every_action(make_console: Any, fake_queue_dept
         from console.ui.commands import ConsoleCommands
 
         provider = ConsoleCommands(app.screen)
-        assert not [name for name, *_ in provider._commands() if name.startswith("Action:")]  # noqa: SLF001
+        assert not [name for name, *_ in provider._commands() if name.startswith("Action:")]
     assert remote.mutating_calls == []
 
 
 @sync
-async def test_read_only_from_environment(make_console: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_read_only_from_environment(
+    make_console: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CTL_READ_ONLY", "1")
     app = make_console()
     assert app.read_only
@@ -298,10 +309,14 @@ class BusyFeed:
         delta = self.inner.poll()
         self.n += 1
         if delta is None:
-            rows = list(self.inner.state.tasks)[: 50]
-            delta = StateDelta(tasks=[self.inner.state.task_row(u) for u in rows],
-                               workers=[self.inner.state.worker_row(h) for h in self.inner.state.workers])
-        delta.status = FeedStatus(mode=("live", "reconnecting", "disconnected")[self.n % 3], last_event=1.0)
+            rows = list(self.inner.state.tasks)[:50]
+            delta = StateDelta(
+                tasks=[self.inner.state.task_row(u) for u in rows],
+                workers=[self.inner.state.worker_row(h) for h in self.inner.state.workers],
+            )
+        delta.status = FeedStatus(
+            mode=("live", "reconnecting", "disconnected")[self.n % 3], last_event=1.0
+        )
         return delta
 
     @property
@@ -316,7 +331,9 @@ class BusyFeed:
 
 
 @sync
-async def test_switching_screens_while_the_feed_is_busy(make_console: Any, fake_queue_depths: None) -> None:
+async def test_switching_screens_while_the_feed_is_busy(
+    make_console: Any, fake_queue_depths: None
+) -> None:
     """Regression: a repaint reaching a screen that is still composing must not kill the console."""
     app = make_console()
     app.feed = BusyFeed(app.feed)
@@ -331,7 +348,7 @@ async def test_switching_screens_while_the_feed_is_busy(make_console: Any, fake_
         await pilot.press("escape")
         await settle(pilot)
         assert app.is_running
-        assert not app._reported, app._reported  # noqa: SLF001
+        assert not app._reported, app._reported
         header = app.screen.query_one("#hdr-status", Static)
         assert app.model.status.mode in ("live", "reconnecting", "disconnected")
         rendered = "".join(s.text for s in strips_of(header))
@@ -354,7 +371,7 @@ async def test_command_palette_has_every_screen_and_action(make_console: Any) ->
         assert isinstance(app.screen, CommandPalette)
         await pilot.press("escape")
         await pilot.pause()
-        commands = {name: cb for name, cb, _ in ConsoleCommands(app.screen)._commands()}  # noqa: SLF001
+        commands = {name: cb for name, cb, _ in ConsoleCommands(app.screen)._commands()}
         for _, title, _ in SCREEN_COMMANDS:
             assert f"Screen: {title}" in commands
         for spec in ACTIONS.values():
@@ -390,7 +407,9 @@ async def test_ctrl_c_quits(make_console: Any) -> None:
 
 
 @pytest.mark.parametrize("how", ["option", "env"])
-def test_console_beat_schedule_option_reaches_create_app(how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_console_beat_schedule_option_reaches_create_app(
+    how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     import cli.main
@@ -407,7 +426,7 @@ def test_console_beat_schedule_option_reaches_create_app(how: str, monkeypatch: 
         return _App()
 
     monkeypatch.setattr(app_mod, "create_app", fake_create_app)
-    cli.main._register()  # noqa: SLF001
+    cli.main._register()
     argv = ["console", "--replay", "tests/data/demo_events.jsonl.gz"]
     env = {}
     if how == "option":
@@ -432,9 +451,11 @@ async def test_beat_never_run_entries_show_no_last_run(make_console: Any) -> Non
         screen = app.screen
         screen.state_known = True
         at = dt.datetime(2026, 1, 1, 0, 0, 5, tzinfo=dt.UTC)
-        new = BeatEntry("new", "proj.add", "interval", "every 10 seconds", {}, last_run_at=at,
-                        total_run_count=0)
-        ran = BeatEntry("ran", "proj.add", "interval", "every 10 seconds", {}, last_run_at=at,
-                        total_run_count=3)
-        assert screen._cells(new)[3].plain == "never"  # noqa: SLF001
-        assert screen._cells(ran)[3].plain != "never" and screen._cells(ran)[4].plain == "3"  # noqa: SLF001
+        new = BeatEntry(
+            "new", "proj.add", "interval", "every 10 seconds", {}, last_run_at=at, total_run_count=0
+        )
+        ran = BeatEntry(
+            "ran", "proj.add", "interval", "every 10 seconds", {}, last_run_at=at, total_run_count=3
+        )
+        assert screen._cells(new)[3].plain == "never"
+        assert screen._cells(ran)[3].plain != "never" and screen._cells(ran)[4].plain == "3"

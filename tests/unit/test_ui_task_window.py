@@ -37,15 +37,30 @@ def uid(i: int) -> str:
 def big_state() -> ClusterState:
     state = ClusterState(max_tasks=100_000, clock=FixedClock(2_000_000_000.0))
     for i in range(N):
-        state.apply({"type": "task-received", "uuid": uid(i), "hostname": "alpha@h",
-                     "name": "proj.resize" if i % 10 == 0 else "proj.add",
-                     "timestamp": 1_000_000.0 + i, "args": f"({i},)", "kwargs": "{}"})
+        state.apply(
+            {
+                "type": "task-received",
+                "uuid": uid(i),
+                "hostname": "alpha@h",
+                "name": "proj.resize" if i % 10 == 0 else "proj.add",
+                "timestamp": 1_000_000.0 + i,
+                "args": f"({i},)",
+                "kwargs": "{}",
+            }
+        )
     return state
 
 
 def app_over(state: ClusterState) -> Any:
-    return create_app(None, StaticFeed(state), clock=FixedClock(2_000_000_000.0), poll_interval=0,
-                      refresh=0.1, initial="tasks", cursor_blink=False)
+    return create_app(
+        None,
+        StaticFeed(state),
+        clock=FixedClock(2_000_000_000.0),
+        poll_interval=0,
+        refresh=0.1,
+        initial="tasks",
+        cursor_blink=False,
+    )
 
 
 async def until(pilot: Any, predicate: Callable[[], Any], what: str, tries: int = 50) -> None:
@@ -76,7 +91,9 @@ async def test_the_ui_holds_a_window_and_scrolls_through_the_whole_list() -> Non
         assert shown_ids(tl)[:3] == [uid(N - 1), uid(N - 2), uid(N - 3)]  # newest first
         # scrolled (mouse wheel, scrollbar): no cursor move, the lines shown still arrive
         tl.scroll_to(y=2000, animate=False)
-        await until(pilot, lambda: shown_ids(tl)[0] == uid(N - 1 - 2000), "the rows 2000 down drawn")
+        await until(
+            pilot, lambda: shown_ids(tl)[0] == uid(N - 1 - 2000), "the rows 2000 down drawn"
+        )
         assert tl.selected == uid(N - 1)  # the cursor stayed on its task
         # End: the last task, drawn (not a placeholder) once its window arrived
         await pilot.press("end")
@@ -90,7 +107,9 @@ async def test_the_ui_holds_a_window_and_scrolls_through_the_whole_list() -> Non
         height = tl.scrollable_content_region.height - 2
         await until(pilot, lambda: tl.selected == uid(2 * height), "two pages up")
         await pilot.press("home")
-        await until(pilot, lambda: tl.selected == uid(N - 1) and shown_ids(tl)[0] == uid(N - 1), "home")
+        await until(
+            pilot, lambda: tl.selected == uid(N - 1) and shown_ids(tl)[0] == uid(N - 1), "home"
+        )
 
 
 @sync
@@ -107,8 +126,17 @@ async def test_filtering_counts_everything_and_the_cursor_follows_its_task() -> 
         followed = tl.selected
         assert followed == uid(N - 30)
         # live data: a newer resize task arrives above; the cursor stays on its task
-        state.apply({"type": "task-received", "uuid": "task-new", "hostname": "alpha@h",
-                     "name": "proj.resize", "timestamp": 9_000_000.0, "args": "()", "kwargs": "{}"})
+        state.apply(
+            {
+                "type": "task-received",
+                "uuid": "task-new",
+                "hostname": "alpha@h",
+                "name": "proj.resize",
+                "timestamp": 9_000_000.0,
+                "args": "()",
+                "kwargs": "{}",
+            }
+        )
         await until(pilot, lambda: tl.matched == N // 10 + 1, "the new task counted")
         assert shown_ids(tl)[0] == "task-new"
         assert tl.selected == followed and tl.cursor == 3
@@ -134,8 +162,15 @@ async def test_a_short_answer_is_not_asked_for_again_and_again() -> None:
     answer; each request held the feed's re-sort back, so nothing ever changed."""
     ShortFeed.requests = 0
     state = big_state()
-    app = create_app(None, ShortFeed(state), clock=FixedClock(2_000_000_000.0), poll_interval=0,
-                     refresh=0.05, initial="tasks", cursor_blink=False)
+    app = create_app(
+        None,
+        ShortFeed(state),
+        clock=FixedClock(2_000_000_000.0),
+        poll_interval=0,
+        refresh=0.05,
+        initial="tasks",
+        cursor_blink=False,
+    )
     async with app.run_test(size=SIZE) as pilot:
         tl = app.screen.query_one(TaskList)
         await until(pilot, lambda: tl.matched == N, "the list counted")
@@ -143,7 +178,16 @@ async def test_a_short_answer_is_not_asked_for_again_and_again() -> None:
         await pilot.pause(0.3)
         settled = ShortFeed.requests
         for i in range(10):  # data keeps arriving: each poll brings a window
-            state.apply({"type": "task-received", "uuid": f"more-{i}", "hostname": "alpha@h",
-                         "name": "proj.add", "timestamp": 1.0 + i, "args": "()", "kwargs": "{}"})
+            state.apply(
+                {
+                    "type": "task-received",
+                    "uuid": f"more-{i}",
+                    "hostname": "alpha@h",
+                    "name": "proj.add",
+                    "timestamp": 1.0 + i,
+                    "args": "()",
+                    "kwargs": "{}",
+                }
+            )
             await pilot.pause(0.06)
         assert ShortFeed.requests - settled <= 2, ShortFeed.requests - settled

@@ -168,6 +168,6 @@ class PolledScreen(ConsoleScreen):
             return None
         try:
             key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
         return str(key) if key is not None else None

@@ -17,8 +17,15 @@ from ..messages import BeatLoaded
 from ..widgets.table_widths import settle_widths
 from .base import ConsoleScreen
 
-COLS = (("name", "ENTRY"), ("countdown", "NEXT IN"), ("next", "NEXT RUN"), ("last", "LAST RUN"),
-        ("runs", "RUNS"), ("schedule", "SCHEDULE"), ("task", "TASK"))
+COLS = (
+    ("name", "ENTRY"),
+    ("countdown", "NEXT IN"),
+    ("next", "NEXT RUN"),
+    ("last", "LAST RUN"),
+    ("runs", "RUNS"),
+    ("schedule", "SCHEDULE"),
+    ("task", "TASK"),
+)
 
 
 def _ts(value: Any) -> float | None:
@@ -62,9 +69,11 @@ class BeatScreen(ConsoleScreen):
         if not path and app.settings is not None:
             try:
                 path = app.settings.app.conf.beat_schedule_filename
-            except Exception:  # noqa: BLE001
+            except Exception:
                 path = None
-        if path and (os.path.exists(path) or any(os.path.exists(path + ext) for ext in (".db", ".dat"))):
+        if path and (
+            os.path.exists(path) or any(os.path.exists(path + ext) for ext in (".db", ".dat"))
+        ):
             return str(path)
         return None
 
@@ -87,7 +96,7 @@ class BeatScreen(ConsoleScreen):
             now = _dt.datetime.fromtimestamp(at, tz=_dt.UTC)
             entries, known = beat_entries(settings.app, schedule_file, now=now)
             self.post_message(BeatLoaded((entries, known), None, at))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.post_message(BeatLoaded(None, self.capp.error_text(exc), at))
 
     def on_beat_loaded(self, message: BeatLoaded) -> None:
@@ -137,17 +146,25 @@ class BeatScreen(ConsoleScreen):
             due = due or text.plain == "due"
             try:
                 table.update_cell(e.name, "countdown", text)
-            except Exception:  # noqa: BLE001 - row vanished during a reload
+            except Exception:
                 pass
         if due and self.loaded_at is not None and self.capp.clock() - self.loaded_at > 2:
             self.load()
 
     def _update_bar(self) -> None:
         bar = Text(no_wrap=True, overflow="ellipsis")
-        bar.append(f"{len(self.entries)} entr{'y' if len(self.entries) == 1 else 'ies'}", style="bold")
+        bar.append(
+            f"{len(self.entries)} entr{'y' if len(self.entries) == 1 else 'ies'}", style="bold"
+        )
         if self.entries:
-            bar.append(" │ last run / run count from " + ("the beat schedule file" if self.state_known
-                                                          else "nowhere (schedule file not found)"))
+            bar.append(
+                " │ last run / run count from "
+                + (
+                    "the beat schedule file"
+                    if self.state_known
+                    else "nowhere (schedule file not found)"
+                )
+            )
         elif not self.error:
             bar.append(" │ no beat_schedule in this app (start the console with -A MODULE)")
         if self.error:

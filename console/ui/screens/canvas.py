@@ -65,7 +65,9 @@ def node_label(node: Any, selected: str | None) -> Text:
         text.append(f"{kind} ", style="bold")
     name = getattr(node, "name", None)
     if name or kind == "task":
-        text.append(safe_text(name or "?", 80, oneline=True), style="bold" if node.id == selected else "")
+        text.append(
+            safe_text(name or "?", 80, oneline=True), style="bold" if node.id == selected else ""
+        )
         text.append(" ")
     if kind == "task" or getattr(node, "state", None):
         text.append_text(state_text(getattr(node, "state", None) or "PENDING"))
@@ -126,7 +128,7 @@ class CanvasScreen(ConsoleScreen):
         try:
             tree = feed.canvas(uuid) if feed is not None else None
             self.post_message(CanvasLoaded(uuid, tree))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.post_message(CanvasLoaded(uuid, None, self.capp.error_text(exc)))
 
     def on_canvas_loaded(self, message: CanvasLoaded) -> None:
@@ -158,7 +160,11 @@ class CanvasScreen(ConsoleScreen):
                 kids = getattr(child, "children", None)
                 label = node_label(child, self.uuid)
                 # only task nodes lead to a task detail (chain/group/chord ids are synthetic)
-                data = getattr(child, "id", None) if (getattr(child, "kind", "task") or "task") == "task" else None
+                data = (
+                    getattr(child, "id", None)
+                    if (getattr(child, "kind", "task") or "task") == "task"
+                    else None
+                )
                 if kids:
                     branch = parent.add(label, data=data, expand=True)
                     add(branch, child)
@@ -167,7 +173,11 @@ class CanvasScreen(ConsoleScreen):
 
         names[getattr(root, "id", "")] = str(getattr(root, "name", "") or "")
         tree.root.set_label(node_label(root, self.uuid))
-        tree.root.data = getattr(root, "id", None) if (getattr(root, "kind", "task") or "task") == "task" else None
+        tree.root.data = (
+            getattr(root, "id", None)
+            if (getattr(root, "kind", "task") or "task") == "task"
+            else None
+        )
         add(tree.root, root)
         tree.root.expand()
         bar.append(f"{count + 1} node(s)", style="bold")

@@ -37,8 +37,12 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
             for name, label, default in self.fields:
                 yield Label(Text(label))
                 if name == "signal":
-                    yield Select([(s, s) for s in SIGNALS], value=default or "SIGTERM", allow_blank=False,
-                                 id=f"field-{name}")
+                    yield Select(
+                        [(s, s) for s in SIGNALS],
+                        value=default or "SIGTERM",
+                        allow_blank=False,
+                        id=f"field-{name}",
+                    )
                 else:
                     yield Input(value=default, id=f"field-{name}")
             with Horizontal():

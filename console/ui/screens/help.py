@@ -17,8 +17,11 @@ def _key_label(binding: Binding) -> str:
     keys = []
     for key in binding.key.split(","):
         key = key.strip()
-        keys.append({"question_mark": "?", "slash": "/", "plus": "+", "minus": "-",
-                     "escape": "esc"}.get(key, key))
+        keys.append(
+            {"question_mark": "?", "slash": "/", "plus": "+", "minus": "-", "escape": "esc"}.get(
+                key, key
+            )
+        )
     return " ".join(keys)
 
 
@@ -35,7 +38,9 @@ def bindings_table(sections: list[tuple[str, list[Any]]], read_only: bool = Fals
             desc = b.description
             if b.action.startswith("do_") and read_only:
                 desc += " (disabled: read-only)"
-            table.add_row(Text(_key_label(b)), Text(desc + (f" — {b.tooltip}" if b.tooltip else "")))
+            table.add_row(
+                Text(_key_label(b)), Text(desc + (f" — {b.tooltip}" if b.tooltip else ""))
+            )
     return table
 
 
@@ -56,8 +61,10 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text("Keys  (esc closes · ctrl+p: command palette with every screen and action)"),
-                         id="help-title")
+            yield Static(
+                Text("Keys  (esc closes · ctrl+p: command palette with every screen and action)"),
+                id="help-title",
+            )
             with VerticalScroll():
                 yield Static(bindings_table(self.sections, self.read_only))
 

@@ -38,7 +38,9 @@ class QueuesScreen(PolledScreen):
     MODE = "queues"
     BINDINGS = [
         Binding("r", "refresh", "Refresh", id="queues.refresh"),
-        Binding("P", "do_purge", "Purge", id="queues.purge", tooltip="delete every message of the queue"),
+        Binding(
+            "P", "do_purge", "Purge", id="queues.purge", tooltip="delete every message of the queue"
+        ),
     ]
     DEFAULT_CSS = """
     QueuesScreen DataTable { height: 1fr; }
@@ -55,14 +57,24 @@ class QueuesScreen(PolledScreen):
     def compose_body(self) -> ComposeResult:
         yield Static(Text("asking the broker …"), id="queues-bar")
         table: DataTable[Any] = DataTable(id="queues-table", cursor_type="row")
-        for key, title in (("name", "QUEUE"), ("messages", "MESSAGES"), ("trend", "TREND"),
-                           ("spark", "HISTORY"), ("prio", "BY PRIORITY"), ("consumers", "CONSUMERS"),
-                           ("workers", "WORKERS")):
+        for key, title in (
+            ("name", "QUEUE"),
+            ("messages", "MESSAGES"),
+            ("trend", "TREND"),
+            ("spark", "HISTORY"),
+            ("prio", "BY PRIORITY"),
+            ("consumers", "CONSUMERS"),
+            ("workers", "WORKERS"),
+        ):
             table.add_column(title, key=key)
         yield table
 
     def unavailable(self) -> str | None:
-        return "queue depths need a broker (not available in replay mode)" if self.capp.settings is None else None
+        return (
+            "queue depths need a broker (not available in replay mode)"
+            if self.capp.settings is None
+            else None
+        )
 
     def start_poll(self) -> None:
         self._poll(self.capp.settings, self.capp.remote)
@@ -73,7 +85,7 @@ class QueuesScreen(PolledScreen):
             from console.core.queues import queue_depths
 
             depths, error = queue_depths(settings, rc=remote, timeout=1.0), None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             depths, error = None, self.capp.error_text(exc)
         self.post_message(QueuesLoaded(depths, error, self.capp.clock()))
 
@@ -83,7 +95,9 @@ class QueuesScreen(PolledScreen):
             self.answer_at = message.at
             self.depths = list(message.depths)
             for d in self.depths:
-                self.history.setdefault(d.name, deque(maxlen=HISTORY)).append((message.at, int(d.messages)))
+                self.history.setdefault(d.name, deque(maxlen=HISTORY)).append(
+                    (message.at, int(d.messages))
+                )
             self._fill()
         self._update_bar()
         self.schedule_next()
@@ -104,16 +118,22 @@ class QueuesScreen(PolledScreen):
                 trend(hist),
                 Text(spark([v for _, v in hist])),
                 cell(prio, 60),
-                Text("?" if d.consumers is None else str(d.consumers),
-                     style="bold red" if d.consumers == 0 and d.messages else ""),
+                Text(
+                    "?" if d.consumers is None else str(d.consumers),
+                    style="bold red" if d.consumers == 0 and d.messages else "",
+                ),
                 cell(", ".join(d.workers) or "-", 120),
             )
             old = self._cells.get(d.name)
             if old is None:
                 table.add_row(*values, key=d.name)
             elif old != values:
-                for key, new, prev in zip(("name", "messages", "trend", "spark", "prio", "consumers", "workers"),
-                                          values, old, strict=True):
+                for key, new, prev in zip(
+                    ("name", "messages", "trend", "spark", "prio", "consumers", "workers"),
+                    values,
+                    old,
+                    strict=True,
+                ):
                     if new != prev:
                         update_cell_growing(table, d.name, key, new)
             self._cells[d.name] = values

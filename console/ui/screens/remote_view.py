@@ -22,7 +22,12 @@ from ..model import W_STATUS
 from ..widgets.table_widths import settle_widths
 from .base import PolledScreen
 
-TITLES = {"active": "Active", "reserved": "Reserved", "scheduled": "Scheduled", "revoked": "Revoked"}
+TITLES = {
+    "active": "Active",
+    "reserved": "Reserved",
+    "scheduled": "Scheduled",
+    "revoked": "Revoked",
+}
 
 
 def _args(req: dict[str, Any]) -> str:
@@ -54,8 +59,9 @@ def eta_text(eta: Any, now: float | None = None) -> str:
     return text
 
 
-def rows_of(kind: str, replies: dict[str, Any], now: float | None = None,
-            short_ids: bool = False) -> list[tuple[str, str, tuple[Any, ...]]]:
+def rows_of(
+    kind: str, replies: dict[str, Any], now: float | None = None, short_ids: bool = False
+) -> list[tuple[str, str, tuple[Any, ...]]]:
     """(row key, task id, cells) for each entry of each worker's reply (ids cut to 8 when narrow)."""
 
     def tid_cell(tid: str) -> Text:
@@ -69,7 +75,13 @@ def rows_of(kind: str, replies: dict[str, Any], now: float | None = None,
         for i, item in enumerate(items):
             if kind == "revoked":
                 tid = str(item)
-                cells: tuple[Any, ...] = (cell(host, 60), tid_cell(tid), Text(""), Text(""), Text(""))
+                cells: tuple[Any, ...] = (
+                    cell(host, 60),
+                    tid_cell(tid),
+                    Text(""),
+                    Text(""),
+                    Text(""),
+                )
             else:
                 if not isinstance(item, dict):
                     continue
@@ -83,8 +95,13 @@ def rows_of(kind: str, replies: dict[str, Any], now: float | None = None,
                     extra = f"started {clock_time(req.get('time_start'))}"
                 else:
                     extra = "acked" if req.get("acknowledged") else "prefetched"
-                cells = (cell(host, 60), tid_cell(tid), cell(req.get("name"), 80), cell(extra, 60),
-                         cell(_args(req), 200, style="dim"))
+                cells = (
+                    cell(host, 60),
+                    tid_cell(tid),
+                    cell(req.get("name"), 80),
+                    cell(extra, 60),
+                    cell(_args(req), 200, style="dim"),
+                )
             out.append((f"{host}\x00{tid}\x00{i}", tid, cells))
     return out
 
@@ -112,9 +129,15 @@ class RemoteViewScreen(PolledScreen):
         self._names: dict[str, str] = {}  # row key -> task name as the worker reported it
 
     def compose_body(self) -> ComposeResult:
-        yield Static(Text(f"{TITLES[self.kind]}: asking the workers …"), classes="remote-bar", id="remote-bar")
+        yield Static(
+            Text(f"{TITLES[self.kind]}: asking the workers …"),
+            classes="remote-bar",
+            id="remote-bar",
+        )
         table: DataTable[Any] = DataTable(id="remote-table", cursor_type="row")
-        table.add_columns("WORKER", "ID", "NAME", "INFO" if self.kind != "scheduled" else "ETA", "ARGS")
+        table.add_columns(
+            "WORKER", "ID", "NAME", "INFO" if self.kind != "scheduled" else "ETA", "ARGS"
+        )
         yield table
 
     def start_poll(self) -> None:
@@ -125,7 +148,7 @@ class RemoteViewScreen(PolledScreen):
     def _poll(self, remote: Any) -> None:
         try:
             result, error = remote.inspect(self.kind, timeout=1.0), None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             result, error = None, self.capp.error_text(exc)
         self.post_message(RemoteAnswer(self.kind, result, error, self.capp.clock()))
 
@@ -135,7 +158,9 @@ class RemoteViewScreen(PolledScreen):
             replies = dict(getattr(message.result, "replies", {}) or {})
             self.answer_at = message.at
             known = {h for h, w in self.capp.model.workers.items() if w[W_STATUS] != "offline"}
-            self.missing = sorted(set(getattr(message.result, "missing", []) or []) | (known - set(replies)))
+            self.missing = sorted(
+                set(getattr(message.result, "missing", []) or []) | (known - set(replies))
+            )
             self._fill(rows_of(self.kind, replies, message.at, short_ids=self.app.size.width < 140))
         self._update_bar()
         self.schedule_next()

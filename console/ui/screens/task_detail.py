@@ -35,7 +35,9 @@ def traceback_renderable(tb: Any) -> Any:
         return syntax
     from rich.console import Group
 
-    return Group(syntax, Text(f"… traceback truncated ({len(raw):,} characters)", style="bold reverse"))
+    return Group(
+        syntax, Text(f"… traceback truncated ({len(raw):,} characters)", style="bold reverse")
+    )
 
 
 def summary_text(d: dict[str, Any]) -> Text:
@@ -60,8 +62,10 @@ def summary_text(d: dict[str, Any]) -> Text:
     t.append(f"  retries {d.get('retries') or 0}")
     t.append("\n")
     label("times")
-    t.append(f"received {clock_time(d.get('received'))} started {clock_time(d.get('started'))} "
-             f"runtime {duration(d.get('runtime')) if d.get('runtime') is not None else '-'}\n")
+    t.append(
+        f"received {clock_time(d.get('received'))} started {clock_time(d.get('started'))} "
+        f"runtime {duration(d.get('runtime')) if d.get('runtime') is not None else '-'}\n"
+    )
     if d.get("eta") or d.get("expires"):
         label("eta")
         value(d.get("eta") or "-", 60)
@@ -76,8 +80,14 @@ def summary_text(d: dict[str, Any]) -> Text:
     t.append("\n")
     children = d.get("children") or []
     label("children")
-    value(f"{len(children)}: " + ", ".join(map(str, children[:6])) + (" …" if len(children) > 6 else "")
-          if children else "-", 600)
+    value(
+        f"{len(children)}: "
+        + ", ".join(map(str, children[:6]))
+        + (" …" if len(children) > 6 else "")
+        if children
+        else "-",
+        600,
+    )
     return t
 
 
@@ -121,7 +131,9 @@ class TaskDetailScreen(ConsoleScreen):
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="detail-body"):
             yield Static(Text("loading …"), id="detail-summary")
-            yield Static(Text("Exception / traceback"), classes="section -failure", id="detail-exc-title")
+            yield Static(
+                Text("Exception / traceback"), classes="section -failure", id="detail-exc-title"
+            )
             yield Static(id="detail-exception", classes="-failure")
             yield Static(id="detail-traceback", classes="-failure")
             yield Static(Text("Result"), classes="section", id="detail-result-title")
@@ -149,7 +161,7 @@ class TaskDetailScreen(ConsoleScreen):
         try:
             detail = feed.task_detail(self.uuid)
             self.post_message(DetailLoaded(self.uuid, detail))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.post_message(DetailLoaded(self.uuid, None, self.capp.error_text(exc)))
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
@@ -157,8 +169,12 @@ class TaskDetailScreen(ConsoleScreen):
             return
         summary = self.query_one("#detail-summary", Static)
         if message.detail is None:
-            summary.update(inert(f"task {self.uuid}: "
-                                 + (message.error or "not known (evicted, or not seen by this console)")))
+            summary.update(
+                inert(
+                    f"task {self.uuid}: "
+                    + (message.error or "not known (evicted, or not seen by this console)")
+                )
+            )
             return
         if message.detail == self.detail:
             return  # a periodic reload with nothing new: keep the screen as it is
@@ -167,13 +183,17 @@ class TaskDetailScreen(ConsoleScreen):
         self.query_one("#detail-timeline", Static).update(timeline_text(d))
         self.query_one("#detail-args", Static).update(capped(d.get("args")))
         self.query_one("#detail-kwargs", Static).update(capped(d.get("kwargs")))
-        self.query_one("#detail-result", Static).update(capped(d.get("result")) if d.get("result") is not None
-                                                        else Text("-"))
-        self.query_one("#detail-exception", Static).update(capped(d.get("exception")) if d.get("exception")
-                                                           else Text("-"))
+        self.query_one("#detail-result", Static).update(
+            capped(d.get("result")) if d.get("result") is not None else Text("-")
+        )
+        self.query_one("#detail-exception", Static).update(
+            capped(d.get("exception")) if d.get("exception") else Text("-")
+        )
         self.set_class(bool(d.get("exception") or d.get("traceback")), "-failed")
         tb = d.get("traceback")
-        self.query_one("#detail-traceback", Static).update(traceback_renderable(tb) if tb else Text(""))
+        self.query_one("#detail-traceback", Static).update(
+            traceback_renderable(tb) if tb else Text("")
+        )
 
     def refresh_model(self, tasks_changed: bool, workers_changed: bool) -> None:
         # reload when this task changed (bounded by the app's repaint rate)

@@ -24,20 +24,45 @@ QUICK_ORDER = list(QUICK_FILTERS)
 class TasksScreen(ConsoleScreen):
     MODE = "tasks"
     BINDINGS = [
-        Binding("slash", "filter", "Filter", key_display="/", id="tasks.filter",
-                tooltip="filter as you type on name/state/worker/id/args (state:failure name:add ...)"),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            key_display="/",
+            id="tasks.filter",
+            tooltip="filter as you type on name/state/worker/id/args (state:failure name:add ...)",
+        ),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="tasks.clear"),
         Binding("s", "sort_next", "Sort", id="tasks.sort", tooltip="sort by the next column"),
         Binding("S", "sort_reverse", "Reverse", show=False, id="tasks.reverse"),
-        Binding("f", "quick_next", "State filter", id="tasks.quick",
-                tooltip="cycle all/failed/retrying/revoked/running/waiting/succeeded"),
+        Binding(
+            "f",
+            "quick_next",
+            "State filter",
+            id="tasks.quick",
+            tooltip="cycle all/failed/retrying/revoked/running/waiting/succeeded",
+        ),
         Binding("F", "quick('failed')", "Failed only", show=False, id="tasks.failed"),
-        Binding("c", "canvas", "Canvas", id="tasks.canvas", tooltip="canvas tree of the selected task"),
+        Binding(
+            "c", "canvas", "Canvas", id="tasks.canvas", tooltip="canvas tree of the selected task"
+        ),
         Binding("x", "do_revoke", "Revoke", id="tasks.revoke"),
-        Binding("X", "do_terminate", "Terminate", id="tasks.terminate", tooltip="revoke + kill (choose signal)"),
+        Binding(
+            "X",
+            "do_terminate",
+            "Terminate",
+            id="tasks.terminate",
+            tooltip="revoke + kill (choose signal)",
+        ),
         Binding("C", "do_revoke_canvas", "Revoke canvas", show=False, id="tasks.revoke_canvas"),
-        Binding("l", "do_rate_limit", "Rate limit", show=False, id="tasks.rate_limit",
-                tooltip="rate limit the selected task's type on every worker"),
+        Binding(
+            "l",
+            "do_rate_limit",
+            "Rate limit",
+            show=False,
+            id="tasks.rate_limit",
+            tooltip="rate limit the selected task's type on every worker",
+        ),
         Binding("L", "do_time_limit", "Time limit", show=False, id="tasks.time_limit"),
     ]
     DEFAULT_CSS = """
@@ -48,12 +73,16 @@ class TasksScreen(ConsoleScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="tasks-bar")
-        yield Input(placeholder="filter: words match name/state/worker/id/args; state:failure worker:alpha",
-                    id="tasks-filter")
+        yield Input(
+            placeholder="filter: words match name/state/worker/id/args; state:failure worker:alpha",
+            id="tasks-filter",
+        )
         yield TaskList(id="task-list")
 
     def on_mount(self) -> None:
-        self.query_one("#tasks-filter", Input).cursor_blink = getattr(self.app, "cursor_blink", True)
+        self.query_one("#tasks-filter", Input).cursor_blink = getattr(
+            self.app, "cursor_blink", True
+        )
         self.query_one(TaskList).focus()
         self.request_window()
 
@@ -61,7 +90,9 @@ class TasksScreen(ConsoleScreen):
         # nobody looks at the list: the feed keeps its view warm but cuts no rows
         self.capp.request_view(self.capp.model.spec(limit=0))
 
-    def on_screen_resume(self) -> None:  # (ConsoleScreen.on_screen_resume runs too: Textual calls both)
+    def on_screen_resume(
+        self,
+    ) -> None:  # (ConsoleScreen.on_screen_resume runs too: Textual calls both)
         self.request_window()
 
     @property
@@ -72,7 +103,9 @@ class TasksScreen(ConsoleScreen):
         """Ask the feed for the current view: the rows around the visible part."""
         tl = self.task_list
         offset, limit = tl.wanted()
-        self.capp.request_view(self.capp.model.spec(offset=offset, limit=limit, cursor=tl.cursor_id))
+        self.capp.request_view(
+            self.capp.model.spec(offset=offset, limit=limit, cursor=tl.cursor_id)
+        )
 
     _shown = -1
 
@@ -97,8 +130,10 @@ class TasksScreen(ConsoleScreen):
         if spec.query:
             bar.append(" │ filter: ")
             bar.append(spec.query, style="bold")  # typed by the user: still plain Text
-        bar.append(f" │ sort: {TASK_SORTS.get(spec.sort, TASK_SORTS['timestamp'])[0]} "
-                   f"{'desc' if spec.reverse else 'asc'}")
+        bar.append(
+            f" │ sort: {TASK_SORTS.get(spec.sort, TASK_SORTS['timestamp'])[0]} "
+            f"{'desc' if spec.reverse else 'asc'}"
+        )
         evicted = model.stats.get("evicted")
         if evicted:
             bar.append(f" │ {evicted:,} evicted", style="dim")
@@ -219,5 +254,10 @@ class TasksScreen(ConsoleScreen):
             if values is not None:
                 app.request_action(action, "", params=values)
 
-        app.push_screen(FormScreen(f"{spec.title} (every worker)",
-                                   tuple((n, lbl, defaults[n]) for n, lbl, _ in spec.fields)), filled)
+        app.push_screen(
+            FormScreen(
+                f"{spec.title} (every worker)",
+                tuple((n, lbl, defaults[n]) for n, lbl, _ in spec.fields),
+            ),
+            filled,
+        )

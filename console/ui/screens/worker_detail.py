@@ -18,8 +18,12 @@ from ..fmt import capped, clock_time
 from ..messages import RemoteAnswer
 from .base import ConsoleScreen
 
-SECTIONS = (("stats", "Stats"), ("registered", "Registered tasks"), ("active_queues", "Active queues"),
-            ("conf", "Configuration"))
+SECTIONS = (
+    ("stats", "Stats"),
+    ("registered", "Registered tasks"),
+    ("active_queues", "Active queues"),
+    ("conf", "Configuration"),
+)
 
 
 def pretty(value: Any) -> Text:
@@ -68,7 +72,9 @@ class WorkerDetailScreen(ConsoleScreen):
     def action_refresh(self) -> None:
         remote = self.capp.remote
         if remote is None:
-            self.query_one("#worker-status", Static).update(Text(self.capp.remote_unavailable_reason))
+            self.query_one("#worker-status", Static).update(
+                Text(self.capp.remote_unavailable_reason)
+            )
             return
         self._load(remote)
 
@@ -79,7 +85,7 @@ class WorkerDetailScreen(ConsoleScreen):
         try:
             for key, _ in SECTIONS:
                 out[key] = remote.inspect(key, destination=[self.hostname], timeout=1.0)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             error = self.capp.error_text(exc)
         self.post_message(RemoteAnswer("worker-detail", out, error, self.capp.clock()))
 

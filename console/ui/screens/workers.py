@@ -27,16 +27,29 @@ from ..model import (
 from ..widgets.table_widths import settle_widths, update_cell_growing
 from .base import PolledScreen
 
-COLUMNS = (("worker", "WORKER"), ("status", "STATUS"), ("active", "ACT"), ("processed", "DONE"),
-           ("okfail", "OK/FAIL"), ("rate", "RATE/s"), ("load", "LOAD"), ("pool", "POOL"),
-           ("queues", "QUEUES"), ("prefetch", "PREF"), ("uptime", "UPTIME"), ("version", "VERSION"))
+COLUMNS = (
+    ("worker", "WORKER"),
+    ("status", "STATUS"),
+    ("active", "ACT"),
+    ("processed", "DONE"),
+    ("okfail", "OK/FAIL"),
+    ("rate", "RATE/s"),
+    ("load", "LOAD"),
+    ("pool", "POOL"),
+    ("queues", "QUEUES"),
+    ("prefetch", "PREF"),
+    ("uptime", "UPTIME"),
+    ("version", "VERSION"),
+)
 
 
 def pool_text(stats: dict[str, Any] | None, hint: Any) -> str:
     pool = (stats or {}).get("pool") if isinstance(stats, dict) else None
     if isinstance(pool, dict):
         impl = str(pool.get("implementation") or "").rsplit(":", 1)[-1].replace("TaskPool", "")
-        impl = {"": "prefork", "celery.concurrency.prefork": "prefork"}.get(impl, impl).lower() or "prefork"
+        impl = {"": "prefork", "celery.concurrency.prefork": "prefork"}.get(
+            impl, impl
+        ).lower() or "prefork"
         procs = pool.get("processes")
         conc = pool.get("max-concurrency")
         n = len(procs) if isinstance(procs, list) else conc
@@ -48,15 +61,25 @@ class WorkersScreen(PolledScreen):
     POLL_FACTOR, POLL_MIN = 2.0, 2.0  # stats: every other interval, at least 2 s apart
     MODE = "workers"
     BINDINGS = [
-        Binding("enter", "detail", "Detail", id="workers.detail", tooltip="stats, registered, queues, conf"),
-        Binding("r", "refresh", "Refresh", id="workers.refresh", tooltip="ask the workers for stats now"),
+        Binding(
+            "enter",
+            "detail",
+            "Detail",
+            id="workers.detail",
+            tooltip="stats, registered, queues, conf",
+        ),
+        Binding(
+            "r", "refresh", "Refresh", id="workers.refresh", tooltip="ask the workers for stats now"
+        ),
         Binding("plus", "do_pool_grow", "Pool +1", key_display="+", id="workers.pool_grow"),
         Binding("minus", "do_pool_shrink", "Pool -1", key_display="-", id="workers.pool_shrink"),
         Binding("a", "do_autoscale", "Autoscale", show=False, id="workers.autoscale"),
         Binding("l", "do_rate_limit", "Rate limit", id="workers.rate_limit"),
         Binding("L", "do_time_limit", "Time limit", show=False, id="workers.time_limit"),
         Binding("o", "do_add_consumer", "Add queue", show=False, id="workers.add_consumer"),
-        Binding("O", "do_cancel_consumer", "Cancel queue", show=False, id="workers.cancel_consumer"),
+        Binding(
+            "O", "do_cancel_consumer", "Cancel queue", show=False, id="workers.cancel_consumer"
+        ),
         Binding("K", "do_shutdown", "Shutdown", id="workers.shutdown"),
     ]
     DEFAULT_CSS = """
@@ -74,7 +97,9 @@ class WorkersScreen(PolledScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="workers-bar")
-        table: DataTable[Any] = DataTable(id="workers-table", cursor_type="row", zebra_stripes=False)
+        table: DataTable[Any] = DataTable(
+            id="workers-table", cursor_type="row", zebra_stripes=False
+        )
         for key, title in COLUMNS:
             table.add_column(title, key=key)
         yield table
@@ -90,7 +115,7 @@ class WorkersScreen(PolledScreen):
             queues = remote.inspect("active_queues", timeout=1.0)
             result = (stats, queues)
             error = None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             result, error = None, self.capp.error_text(exc)
         self.post_message(RemoteAnswer("workers", result, error, self.capp.clock()))
 
@@ -101,8 +126,11 @@ class WorkersScreen(PolledScreen):
             self.stats = dict(stats.replies)
             self.queues = dict(queues.replies)
             self.answer_at = message.at
-            self.missing = sorted(set(self.capp.model.workers) - set(self.stats)
-                                  - {h for h, w in self.capp.model.workers.items() if w[W_STATUS] == "offline"})
+            self.missing = sorted(
+                set(self.capp.model.workers)
+                - set(self.stats)
+                - {h for h, w in self.capp.model.workers.items() if w[W_STATUS] == "offline"}
+            )
         self.refresh_model(False, True)
         self.schedule_next()
 
@@ -111,7 +139,11 @@ class WorkersScreen(PolledScreen):
         host = w[W_HOST]
         st = self.stats.get(host)
         q = self.queues.get(host)
-        queues = ",".join(str(x.get("name")) for x in q if isinstance(x, dict)) if isinstance(q, list) else "-"
+        queues = (
+            ",".join(str(x.get("name")) for x in q if isinstance(x, dict))
+            if isinstance(q, list)
+            else "-"
+        )
         prefetch = st.get("prefetch_count") if isinstance(st, dict) else None
         uptime = st.get("uptime") if isinstance(st, dict) else None
         return (
@@ -119,8 +151,13 @@ class WorkersScreen(PolledScreen):
             state_text(w[W_STATUS]),
             Text(number(w[W_ACTIVE]), justify="right"),
             Text(number(w[W_PROCESSED]), justify="right"),
-            Text(f"{number(w[W_SUCCEEDED])}/{number(w[W_FAILED])}", style="bold red" if w[W_FAILED] else ""),
-            Text(f"{w[W_RATE]:.1f}" if isinstance(w[W_RATE], int | float) else "-", justify="right"),
+            Text(
+                f"{number(w[W_SUCCEEDED])}/{number(w[W_FAILED])}",
+                style="bold red" if w[W_FAILED] else "",
+            ),
+            Text(
+                f"{w[W_RATE]:.1f}" if isinstance(w[W_RATE], int | float) else "-", justify="right"
+            ),
             Text(loadavg(w[W_LOADAVG])),
             cell(pool_text(st, w[W_POOL]), 30),
             cell(queues, 60),

@@ -30,7 +30,7 @@ def update_cell_growing(table: Any, row_key: str, column_key: str, value: Any) -
     width = value.cell_len if hasattr(value, "cell_len") else cell_len(str(value))
     if width > column.content_width:
         column.content_width = width
-        table._require_update_dimensions = True  # noqa: SLF001 - picked up by settle_widths
+        table._require_update_dimensions = True
 
 
 def settle_widths(table: Any) -> None:
@@ -45,7 +45,7 @@ def settle_widths(table: Any) -> None:
         updated.clear()
         update_widths(cells)
     if getattr(table, "_require_update_dimensions", False):
-        table._require_update_dimensions = False  # noqa: SLF001
-        new_rows = list(table._new_rows)  # noqa: SLF001
-        table._new_rows.clear()  # noqa: SLF001
+        table._require_update_dimensions = False
+        new_rows = list(table._new_rows)
+        table._new_rows.clear()
         update_dimensions(new_rows)

@@ -124,7 +124,9 @@ class TaskList(ScrollView, can_focus=True):
         self.cursor_id: str | None = None
         self._cache: dict[tuple[Any, ...], tuple[Any, Strip]] = {}
         self._header_cache: tuple[Any, Strip] | None = None
-        self._asked: tuple[int, int, int] | None = None  # (offset, limit, answer seq) last asked for
+        self._asked: tuple[int, int, int] | None = (
+            None  # (offset, limit, answer seq) last asked for
+        )
 
     # -- data ---------------------------------------------------------------
     @property
@@ -150,8 +152,11 @@ class TaskList(ScrollView, can_focus=True):
         if len(self._cache) > 2000:
             self._cache.clear()
         index = self.cursor
-        following = (self.cursor_id is not None and window.spec.cursor == self.cursor_id
-                     and window.cursor_index is not None)
+        following = (
+            self.cursor_id is not None
+            and window.spec.cursor == self.cursor_id
+            and window.cursor_index is not None
+        )
         if following:
             index = window.cursor_index
         self.virtual_size = Size(self.size.width, window.matched + 1)
@@ -216,7 +221,9 @@ class TaskList(ScrollView, can_focus=True):
         self._moved()
 
     def action_page(self, direction: int) -> None:
-        self._set_cursor(self.cursor + direction * max(1, self.scrollable_content_region.height - 2))
+        self._set_cursor(
+            self.cursor + direction * max(1, self.scrollable_content_region.height - 2)
+        )
         self._moved()
 
     def action_jump(self, where: int) -> None:
@@ -249,7 +256,11 @@ class TaskList(ScrollView, can_focus=True):
             if i < len(texts) - 1:
                 line.append(" ")
         null = _NULL
-        segments = [Segment(s.text, s.style or null) for s in line.render(self.app.console) if s.text != "\n"]
+        segments = [
+            Segment(s.text, s.style or null)
+            for s in line.render(self.app.console)
+            if s.text != "\n"
+        ]
         strip = Strip(segments).adjust_cell_length(width, null)
         if style is not None:
             strip = strip.apply_style(style)
@@ -269,14 +280,17 @@ class TaskList(ScrollView, can_focus=True):
                     titles.append(Text(title + ("▼" if self.reverse else "▲"), style="underline"))
                 else:
                     titles.append(Text(title))
-            strip = self._line(titles, widths, width, self.get_component_rich_style("task-list--header"))
+            strip = self._line(
+                titles, widths, width, self.get_component_rich_style("task-list--header")
+            )
             self._header_cache = (key, strip)
             return strip
         index = int(self.scroll_offset.y) + y - 1
         if index >= self.window.matched:
             if index == 0 and not self.window.matched:
-                return Strip([Segment("  no tasks match" if self.window.total else "  no tasks yet", _NULL)]
-                             ).adjust_cell_length(width, _NULL)
+                return Strip(
+                    [Segment("  no tasks match" if self.window.total else "  no tasks yet", _NULL)]
+                ).adjust_cell_length(width, _NULL)
             return Strip.blank(width, _NULL)
         row = self.row_at(index)
         if row is None:  # not in the window yet (asked for: check_window)
