@@ -11,6 +11,7 @@ COMMAND_MODULES = (
     "cli.commands.status",
     "cli.commands.inspect_cmd",
     "cli.commands.result",
+    "cli.commands.tasks",
     "cli.commands.revoke",
     "cli.commands.purge",
     "cli.commands.beat",

@@ -69,6 +69,7 @@ class LocalCluster:
     app_module: str = "sample_proj"
     redis: EmbeddedRedis | None = None
     worker_args: list[str] = field(default_factory=list)
+    result_backend: str | None = None  # None: db 1 of the cluster's Redis
     tmpdir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="ctl-cluster-"))
     procs: list[ManagedProcess] = field(default_factory=list)
     _own_redis: bool = False
@@ -80,6 +81,8 @@ class LocalCluster:
 
     @property
     def backend_url(self) -> str:
+        if self.result_backend:
+            return self.result_backend
         assert self.redis is not None
         return self.redis.url_for(1)
 
