@@ -9,6 +9,7 @@ backend on SQLite (a real worker writing to it).
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -211,22 +212,55 @@ def test_listing_never_writes(backend_redis) -> None:
     assert sorted(client.scan_iter(count=1000)) == keys_before
 
 
-def test_sqlite_database_backend_with_a_real_worker(make_cluster, tmp_path) -> None:
-    db = tmp_path / "results.sqlite"
-    backend = f"db+sqlite:///{db}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_backend(request, tmp_path) -> Iterator[tuple[str, Any]]:
+    """A real database result backend URL and a callable that says whether it was written."""
+    if request.param == "sqlite":
+        db = tmp_path / "results.sqlite"
+        yield f"db+sqlite:///{db}", (lambda: db.stat().st_mtime_ns)
+        return
+    from tests.pg import EmbeddedPostgres, postgres_available
+
+    if not postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is missing in CI: .ci/run installs Debian's postgresql")
+        pytest.skip("needs Debian's postgresql package (apt-get install postgresql)")
+    server = EmbeddedPostgres().start()
+    try:
+        import psycopg
+
+        def writes() -> int:
+            with psycopg.connect(server.url()) as conn, conn.cursor() as cur:
+                cur.execute(
+                    "SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables"
+                    " WHERE relname = 'celery_taskmeta'"
+                )
+                row = cur.fetchone()
+            return int(row[0]) if row else 0
+
+        yield "db+" + server.url(), writes
+    finally:
+        server.stop()
+
+
+def test_database_backend_with_a_real_worker(make_cluster, database_backend, tmp_path) -> None:
+    backend, writes = database_backend
     cluster = make_cluster(workers=("solo",), concurrency=1, result_backend=backend)
     app = Celery("client", broker=cluster.broker_url, backend=backend, set_as_current=False)
     app.conf.broker_read_url = app.conf.broker_write_url = cluster.broker_url
     app.conf.result_extended = True
     token = uuid.uuid4().hex[:8]
-    fails = [
-        app.send_task("sample_proj.tasks.always_fails", kwargs={"reason": f"{token}{i}"})
-        for i in range(2)
-    ]
+    fails = []
+    for i in range(2):
+        fails.append(
+            app.send_task("sample_proj.tasks.always_fails", kwargs={"reason": f"{token}{i}"})
+        )
+        fails[-1].get(propagate=False, timeout=30)  # distinct date_done, in order
     oks = [app.send_task("sample_proj.tasks.add", args=(i, 1)) for i in range(3)]
     _wait([*fails, *oks])
     env = {"CELERY_RESULT_BACKEND": backend, "CELERY_BROKER_URL": cluster.broker_url}
-    mtime = db.stat().st_mtime_ns
+    time.sleep(1.5)  # let PostgreSQL's statistics collector catch up before the baseline
+    written = writes()
     code, doc, err = _tasks_json("--state", "FAILURE", env=env)
     assert code == 0, err
     assert [t["id"] for t in doc["tasks"]] == [f.id for f in reversed(fails)]
@@ -234,15 +268,22 @@ def test_sqlite_database_backend_with_a_real_worker(make_cluster, tmp_path) -> N
         view = AsyncResult(rec["id"], app=app)
         assert rec["state"] == view.state
         assert rec["exception"]["type"] == type(view.result).__name__
+        assert rec["exception"]["message"] == str(view.result)
         assert rec["name"] == view.name == "sample_proj.tasks.always_fails"
         assert rec["worker"] == cluster.hostnames[0]
-    code, doc, _ = _tasks_json("--name", "*.add", env=env)
+        assert rec["kwargs"] == view.kwargs
+    code, doc, _ = _tasks_json("--name", "*.add", "--since", "10m", env=env)
     assert code == 0 and sorted(t["id"] for t in doc["tasks"]) == sorted(r.id for r in oks)
     assert [t["result"] for t in doc["tasks"]] == [AsyncResult(t["id"], app=app).result
                                                    for t in doc["tasks"]]  # fmt: skip
     assert doc["total"] == 5 and doc["complete"] is True
-    assert db.stat().st_mtime_ns == mtime  # nothing written
-    # a database with no results yet (no table): nothing matched, not an error
+    code, doc, _ = _tasks_json("--filter", f"exc:{token}1", env=env)
+    assert code == 0 and [t["id"] for t in doc["tasks"]] == [fails[1].id]
+    time.sleep(1.5)
+    assert writes() == written  # nothing written
+
+
+def test_database_without_a_task_table_reads_as_empty(tmp_path) -> None:
     empty = f"db+sqlite:///{tmp_path / 'empty.sqlite'}"
-    code, doc, _ = _tasks_json(env={**env, "CELERY_RESULT_BACKEND": empty})
-    assert code == 1 and doc["tasks"] == []
+    code, doc, _ = _tasks_json(env={"CELERY_RESULT_BACKEND": empty})
+    assert code == 1 and doc["tasks"] == [] and doc["total"] == 0
