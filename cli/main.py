@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "cli.commands.result",
     "cli.commands.tasks",
     "cli.commands.revoke",
+    "cli.commands.control",
     "cli.commands.purge",
     "cli.commands.beat",
     "cli.commands.events",

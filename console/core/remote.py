@@ -51,6 +51,7 @@ CONTROL_METHODS = {
     "time_limit",
     "pool_grow",
     "pool_shrink",
+    "pool_restart",
     "autoscale",
     "add_consumer",
     "cancel_consumer",
