@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "cli.commands.tasks",
     "cli.commands.revoke",
     "cli.commands.control",
+    "cli.commands.retry",
     "cli.commands.purge",
     "cli.commands.beat",
     "cli.commands.events",
