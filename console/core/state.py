@@ -110,7 +110,8 @@ def _num(v: Any) -> float | None:
     t = type(v)
     if t is float or t is int:
         if 0 <= v < _MAX_TS:  # NaN fails both comparisons
-            return v
+            num: float = v
+            return num
     return None
 
 
@@ -150,6 +151,33 @@ class TaskRecord:
         "succeeded",
         "_bucket",
     )
+    uuid: str
+    name: str | None
+    state: str
+    code: int
+    hostname: str | None
+    args: str | None
+    kwargs: str | None
+    result: str | None
+    exception: str | None
+    traceback: str | None
+    runtime: float | None
+    retries: int | None
+    eta: str | None
+    expires: str | None
+    parent_id: str | None
+    root_id: str | None
+    clock: int
+    timestamp: float | None
+    sent: float | None
+    received: float | None
+    started: float | None
+    retried: float | None
+    rejected: float | None
+    revoked: float | None
+    failed: float | None
+    succeeded: float | None
+    _bucket: list[int] | None
 
     def __init__(self, uuid: str) -> None:
         self.uuid = uuid
@@ -245,6 +273,27 @@ class WorkerRecord:
         "heartbeats",
         "timestamp",
     )
+    hostname: str
+    pid: int | None
+    freq: float
+    last_heartbeat: float | None
+    last_seen: float | None
+    clock: int
+    active: int | None
+    processed: int | None
+    loadavg: tuple[float, ...] | None
+    sw_ident: str | None
+    sw_ver: str | None
+    sw_sys: str | None
+    offline: bool
+    succeeded: int
+    failed: int
+    finished: int
+    ring: _Ring
+    status: str
+    pool_hint: str | None
+    heartbeats: int
+    timestamp: float | None
 
     def __init__(self, hostname: str) -> None:
         self.hostname = hostname
@@ -446,9 +495,10 @@ def _text(v: Any, cap: int) -> str | None:
             v = repr(v)
         except Exception:
             return "<unrepresentable>"
-    if len(v) > cap:
-        return v[:cap] + _TRUNC.format(len(v) - cap)
-    return v
+    text: str = v
+    if len(text) > cap:
+        return text[:cap] + _TRUNC.format(len(text) - cap)
+    return text
 
 
 def _ident(v: Any) -> str | None:
@@ -490,7 +540,7 @@ class ClusterState:
         self._wchanged: set[str] = set()
         #: set when more changes piled up than we keep between two drains
         self.changes_overflowed = False
-        self._dispatch: dict[str, Callable[[dict, float], None]] = {}
+        self._dispatch: dict[str, Callable[[dict[str, Any], float], None]] = {}
         for type_ in _WORKER_TYPES:
             self._dispatch[type_] = self._worker_event
 
@@ -525,7 +575,7 @@ class ClusterState:
         kids = children.get(parent)
         if kids is None:
             return
-        if type(kids) is str:
+        if isinstance(kids, str):
             if kids == child:
                 del children[parent]
             return
@@ -666,11 +716,11 @@ class ClusterState:
 
     # ------------------------------------------------------------------ write API
 
-    def apply(self, event: dict) -> None:
+    def apply(self, event: dict[str, Any]) -> None:
         """Apply one raw event dict.  Never raises for bad input."""
         self._apply(event, self.clock())
 
-    def apply_batch(self, events: Iterable[dict]) -> None:
+    def apply_batch(self, events: Iterable[dict[str, Any]]) -> None:
         """Apply many events (one clock read for the whole batch)."""
         now = self.clock()
         apply = self._apply
@@ -702,7 +752,7 @@ class ClusterState:
 
     # ------------------------------------------------------------------ tasks
 
-    def _apply_task(self, event: dict, now: float, code: int) -> None:
+    def _apply_task(self, event: dict[str, Any], now: float, code: int) -> None:
         stats = self.stats
         get = event.get
         uuid = get("uuid")
@@ -872,7 +922,7 @@ class ClusterState:
             kids = children.get(parent)
             if kids is None:
                 children[parent] = t.uuid
-            elif type(kids) is str:
+            elif isinstance(kids, str):
                 if kids != t.uuid:
                     children[parent] = {kids: None, t.uuid: None}
             else:
@@ -916,8 +966,9 @@ class ClusterState:
         stats._tracked[new] += 1
         stats._transitions[new] += 1
         row = t._bucket
-        row[old] -= 1
-        row[new] += 1
+        if row is not None:  # set when the record is created
+            row[old] -= 1
+            row[new] += 1
         t.code = new
         t.state = STATES[new]
         if new >= _FIRST_FINAL:
@@ -933,7 +984,7 @@ class ClusterState:
                         w.succeeded += 1
                     elif new == FAILURE:
                         w.failed += 1
-                    self._wchanged.add(host)
+                    self._wchanged.add(w.hostname)
         elif old >= _FIRST_FINAL:
             # reopened (e.g. a newer RETRY after a final state): evictable as unfinished
             self._open_q.append(t.uuid)
@@ -1024,7 +1075,7 @@ class ClusterState:
         self._wchanged.add(hostname)
         return w
 
-    def _worker_event(self, event: dict, now: float) -> None:
+    def _worker_event(self, event: dict[str, Any], now: float) -> None:
         stats = self.stats
         get = event.get
         hostname = get("hostname")
