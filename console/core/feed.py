@@ -404,7 +404,6 @@ class _IntakeLoop:
         )
         self.builder = _DeltaBuilder(self.state, max_rows=config.get("max_rows", 20_000))
         self.view = _view_host(self.state, hold=config.get("view_hold", 0.5), quick=True)
-        self.history = RateHistory(60)
         self.recorder = None
         if config.get("record"):
             from .recording import Recorder
@@ -458,11 +457,11 @@ class _IntakeLoop:
         self.resync_thread.start()
 
     def send_delta(self, full: bool = False) -> None:
-        now = time.time()
-        state_history = getattr(self.state, "rate_history", None)
-        history = state_history(60) if callable(state_history) else self.history.history(now)
+        state = self.state
         delta = self.view.absorb(
-            self.builder.build(self.status(), self.state.task_rate(10.0), history, full=full)
+            self.builder.build(
+                self.status(), state.task_rate(10.0), state.rate_history(60), full=full
+            )
         )
         mono = time.monotonic()
         elapsed = mono - self._rate_mark[0]
@@ -553,7 +552,6 @@ class _IntakeLoop:
                     return
                 if batch:
                     self.skipped += _apply_safely(state, batch)
-                    self.history.add_events(batch)
                     self.applied += len(batch)
                     if self.recorder is not None:
                         self.recorder.write_batch(batch)
@@ -630,7 +628,6 @@ class LiveFeed:
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._pending: StateDelta | None = None
-        self._pending_size = 0
         self._status = FeedStatus(mode="reconnecting", message="starting the intake process")
         self._replies: dict[int, list[Any]] = {}
         self._waiters: dict[int, threading.Event] = {}

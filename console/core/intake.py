@@ -31,7 +31,7 @@ import socket
 import ssl as _ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -1039,13 +1039,3 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(100_000, 50, 1000)
-
-
-def iter_batches(
-    source: EventSource, *, timeout: float = 0.1, stop: Callable[[], bool] | None = None
-) -> Iterable[list[dict[str, Any]]]:
-    """Yield non-empty batches from ``source`` until ``stop()`` is true."""
-    while not (stop and stop()):
-        batch = source.read_batch(timeout)
-        if batch:
-            yield batch
