@@ -12,11 +12,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # metadata first, then the packages: pyproject names README.md as the readme
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY console ./console
 COPY cli ./cli
 COPY sample_proj ./sample_proj
-RUN pip install . \
+RUN pip install -c constraints.txt . \
     && useradd --create-home --uid 1000 ctl \
     && mkdir -p /var/lib/celerybeat \
     && chown ctl:ctl /var/lib/celerybeat

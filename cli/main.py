@@ -31,13 +31,8 @@ def _register() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run ``ctl``; usage errors become one ``ctl: error:`` line and exit 2."""
     import typer
-
-    try:  # typer >= 0.20 vendors click as typer._click
-        from typer._click import exceptions as cexc
-        from typer._click import utils as cutils
-    except ImportError:  # pragma: no cover - older typer on real click
-        from click import exceptions as cexc
-        from click import utils as cutils
+    from typer._click import exceptions as cexc  # typer (pinned) vendors click
+    from typer._click import utils as cutils
 
     _register()
     command = typer.main.get_command(app)
@@ -53,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     except cexc.ClickException as exc:
         print(f"ctl: error: {exc.format_message()}", file=sys.stderr)
         sys.exit(exc.exit_code or 2)
-    except cexc.Abort:
+    except typer.Abort:
         print("ctl: aborted", file=sys.stderr)
         sys.exit(130)
     except KeyboardInterrupt:

@@ -2,7 +2,7 @@
 
 * :func:`emit_json`: exactly one JSON document on stdout (``json.dumps`` with
   ``ensure_ascii=True`` so control characters from task data are escaped).
-* :func:`out_console` / :func:`err_console`: Rich consoles; colour only on a
+* :func:`out_console`: the Rich console for stdout; colour only on a
   terminal, ``NO_COLOR`` respected, wide enough off a terminal that nothing a
   runbook needs is cut.
 * :func:`guard`: run a command body; a :class:`CtlError` (or any unexpected
@@ -61,10 +61,6 @@ def _console(stderr: bool) -> Console:
 
 def out_console() -> Console:
     return _console(False)
-
-
-def err_console() -> Console:
-    return _console(True)
 
 
 def error_line(message: str) -> None:

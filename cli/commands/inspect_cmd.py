@@ -31,7 +31,7 @@ def _task_rows(method: str, replies: dict[str, Any]) -> list[tuple[str, str, dic
                 if not isinstance(item, dict):
                     continue
                 if method == "scheduled":
-                    req = item.get("request") if isinstance(item.get("request"), dict) else {}
+                    req = r if isinstance(r := item.get("request"), dict) else {}
                     rows.append((host, f"eta {item.get('eta', '')}", req))
                 else:
                     rows.append((host, "", item))
@@ -83,8 +83,8 @@ def render_human(method: str, replies: dict[str, Any]) -> None:
             body = reply["ok"]
         else:
             body = json.dumps(reply, indent=2, sort_keys=True, default=str, ensure_ascii=False)
-        for line in str(body).splitlines() or [""]:
-            console.print(Text("    ").append_text(inert(line)))
+        for body_line in str(body).splitlines() or [""]:
+            console.print(Text("    ").append_text(inert(body_line)))
     console.print(f"{len(replies)} node{'s' if len(replies) != 1 else ''} online.")
 
 

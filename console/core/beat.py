@@ -169,7 +169,7 @@ def beat_entries(
             entry.last_run_at = getattr(stored, "last_run_at", None)
             entry.total_run_count = getattr(stored, "total_run_count", None)
         try:
-            obj = sched
+            obj: Any = sched
             if isinstance(sched, int | float):
                 obj = schedule_cls(timedelta(seconds=float(sched)), app=app)
             elif isinstance(sched, timedelta):

@@ -72,9 +72,9 @@ def _walk_signature(sig: Any, kind: str, out: list[EmbeddedTask]) -> None:
         return
     if not isinstance(sig, dict):
         return
-    options = sig.get("options") if isinstance(sig.get("options"), dict) else {}
+    options = value if isinstance(value := sig.get("options"), dict) else {}
     task = sig.get("task")
-    kwargs = sig.get("kwargs") if isinstance(sig.get("kwargs"), dict) else {}
+    kwargs = value if isinstance(value := sig.get("kwargs"), dict) else {}
     if task == "celery.group" or sig.get("subtask_type") == "group":
         _walk_signature(kwargs.get("tasks"), "group-member", out)
     elif task == "celery.chain" or sig.get("subtask_type") == "chain":

@@ -161,7 +161,7 @@ class _Facts:
         self.deadline = time.monotonic() + BACKEND_BUDGET_S
         self.backend_errors = 0
 
-    def _meta(self, tid: str) -> dict | None:
+    def _meta(self, tid: str) -> dict[str, Any] | None:
         if self.backend is None or self.lookups >= MAX_BACKEND_LOOKUPS:
             return None
         if time.monotonic() > self.deadline or self.backend_errors >= 3:
@@ -350,7 +350,8 @@ class _Builder:
         sents = [self.times[id(c)][0] for c in children if id(c) in self.times]
         dones = [self.times[id(c)][1] for c in children if id(c) in self.times]
         sent = min((s for s in sents if s is not None), default=None)
-        done = None if (not dones or any(d is None for d in dones)) else max(dones)
+        known_dones = [d for d in dones if d is not None]
+        done = max(known_dones) if dones and len(known_dones) == len(dones) else None
         runtime = (done - sent) if (done is not None and sent is not None) else None
         node = CanvasNode(node_id, None, _aggregate(states), runtime, kind, children, source)
         if kind == "chain" and children:
@@ -491,17 +492,18 @@ class _Builder:
                     heads = [c if c.kind == "task" else c.children[0] for c in cand.children]
                 else:
                     continue
-                infos = [self.facts.get(h.id) for h in heads]
-                if any(x is None or x.sent is None for x in infos):
+                infos = [x for h in heads if (x := self.facts.get(h.id)) is not None]
+                sents = [x.sent for x in infos if x.sent is not None]
+                if len(sents) != len(heads):
                     continue
-                sent = min(x.sent for x in infos)  # type: ignore[union-attr]
+                sent = min(sents)
                 # the member that sent it finishes just *after* sending it; every other
                 # member must have finished before it was sent
                 if self.times.get(id(steps[j - 1]), (None, None))[1] is None:
                     continue
                 if latest is not None and latest > sent:
                     continue
-                sizes = {_list_len(x.args) for x in infos}  # type: ignore[union-attr]
+                sizes = {_list_len(x.args) for x in infos}
                 if any(size is not None and size != n for size in sizes):
                     continue
                 return i, j

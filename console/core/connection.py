@@ -100,13 +100,13 @@ def _redis_probe(url: str, timeout: float) -> None:
         return
     import redis
 
-    client = redis.Redis.from_url(
+    rclient = redis.Redis.from_url(
         url.split(";")[0], socket_connect_timeout=timeout, socket_timeout=timeout, retry=None
     )
     try:
-        client.ping()
+        rclient.ping()
     finally:
-        client.close()
+        rclient.close()
 
 
 def check_url(url: str, timeout: float, what: str = "broker") -> None:

@@ -47,10 +47,6 @@ class BackendUnreachable(CtlError):
     exit_code = EXIT_UNREACHABLE
 
 
-class NoReply(CtlError):
-    exit_code = EXIT_NO_MATCH
-
-
 class ReadOnlyError(CtlError):
     """An action was refused because the console/CLI runs read-only."""
 

@@ -104,7 +104,7 @@ class RateHistory:
         self._buckets: collections.OrderedDict[int, int] = collections.OrderedDict()
         self.latest: float | None = None
 
-    def add_events(self, events: Iterable[dict]) -> None:
+    def add_events(self, events: Iterable[dict[str, Any]]) -> None:
         buckets = self._buckets
         for ev in events:
             if ev.get("type") in FINISHED:
@@ -222,7 +222,7 @@ def _merge(into: StateDelta | None, delta: StateDelta) -> StateDelta:
     )
 
 
-def _apply_safely(state: Any, batch: list[dict]) -> int:
+def _apply_safely(state: Any, batch: list[dict[str, Any]]) -> int:
     """``state.apply_batch(batch)``; if it raises, apply one by one and skip the culprits.
 
     Returns how many events were skipped (a bad event must never kill intake).
@@ -256,10 +256,8 @@ def _view_host(state: Any, hold: float = 0.0, quick: bool = False) -> Any:
 
 
 def _canvas(state: Any, uuid: str, backend: Any = None) -> Any:
-    try:
-        from .canvas import canvas_tree
-    except ImportError:
-        return None
+    from .canvas import canvas_tree
+
     return canvas_tree(state, uuid, backend=backend)
 
 
@@ -292,33 +290,23 @@ def _repr_args(value: Any) -> str:
 
 def resync_events(
     settings: Any, now: Callable[[], float] = time.time, timeout: float = 1.0
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Synthesize events for live workers and their active tasks (after a gap).
 
-    Uses :class:`console.core.remote.RemoteControl` (ping / stats / active)
-    when present, else Celery's own ``app.control.inspect``.  Every synthetic
-    event carries ``"ctl_resync": True``.
+    Asks :class:`console.core.remote.RemoteControl` for ``stats`` and
+    ``active``.  Every synthetic event carries ``"ctl_resync": True``.
     """
-    try:
-        from .remote import RemoteControl  # type: ignore[import-not-found]
+    from .remote import RemoteControl
 
-        rc = RemoteControl(settings)
+    rc = RemoteControl(settings)
 
-        def inspect(method: str) -> dict[str, Any]:
-            return _replies(rc.inspect(method, timeout=timeout))
-    except ImportError:
-        app = settings.app
-
-        def inspect(method: str) -> dict[str, Any]:
-            with app.connection_for_write() as conn:  # a fresh connection: never a stale pooled one
-                return _replies(
-                    getattr(app.control.inspect(timeout=timeout, connection=conn), method)()
-                )
+    def inspect(method: str) -> dict[str, Any]:
+        return _replies(rc.inspect(method, timeout=timeout))
 
     stats = inspect("stats")
     active = inspect("active")
     ts = now()
-    events: list[dict] = []
+    events: list[dict[str, Any]] = []
     for host in sorted(set(stats) | set(active)):
         st = stats.get(host) or {}
         tasks = active.get(host) or []
@@ -416,7 +404,6 @@ class _IntakeLoop:
         )
         self.builder = _DeltaBuilder(self.state, max_rows=config.get("max_rows", 20_000))
         self.view = _view_host(self.state, hold=config.get("view_hold", 0.5), quick=True)
-        self.history = RateHistory(60)
         self.recorder = None
         if config.get("record"):
             from .recording import Recorder
@@ -424,7 +411,7 @@ class _IntakeLoop:
             self.recorder = Recorder(
                 config["record"], secrets=[config.get("broker_url"), config.get("result_backend")]
             )
-        self.resync_out: queue.SimpleQueue[list[dict]] = queue.SimpleQueue()
+        self.resync_out: queue.SimpleQueue[list[dict[str, Any]]] = queue.SimpleQueue()
         self.resync_thread: threading.Thread | None = None
         self.resync_message = ""
         self.resync_wanted: str | None = None
@@ -432,7 +419,7 @@ class _IntakeLoop:
         self.skipped = 0
         # requests from the UI, read by a thread that wakes the event wait: a keystroke's
         # view request is served at once, not after the next event (or a 50 ms timeout)
-        self.inbox: queue.SimpleQueue[tuple] = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._rate_mark = (time.monotonic(), 0)
         self._intake_rate = 0.0
 
@@ -470,11 +457,11 @@ class _IntakeLoop:
         self.resync_thread.start()
 
     def send_delta(self, full: bool = False) -> None:
-        now = time.time()
-        state_history = getattr(self.state, "rate_history", None)
-        history = state_history(60) if callable(state_history) else self.history.history(now)
+        state = self.state
         delta = self.view.absorb(
-            self.builder.build(self.status(), self.state.task_rate(10.0), history, full=full)
+            self.builder.build(
+                self.status(), state.task_rate(10.0), state.rate_history(60), full=full
+            )
         )
         mono = time.monotonic()
         elapsed = mono - self._rate_mark[0]
@@ -492,7 +479,7 @@ class _IntakeLoop:
         }
         self.up.send(("delta", delta))
 
-    def handle(self, msg: tuple) -> bool:
+    def handle(self, msg: tuple[Any, ...]) -> bool:
         kind = msg[0]
         if kind == "stop":
             return False
@@ -565,7 +552,6 @@ class _IntakeLoop:
                     return
                 if batch:
                     self.skipped += _apply_safely(state, batch)
-                    self.history.add_events(batch)
                     self.applied += len(batch)
                     if self.recorder is not None:
                         self.recorder.write_batch(batch)
@@ -617,7 +603,6 @@ class LiveFeed:
         record: str | os.PathLike[str] | None = None,
         request_timeout: float = 1.0,
         max_rows: int = 20_000,
-        start_method: str = "spawn",
         initial_resync: bool = True,
     ) -> None:
         self.settings = settings
@@ -636,14 +621,13 @@ class LiveFeed:
             "max_rows": max_rows,
             "initial_resync": initial_resync,
         }
-        self._ctx = multiprocessing.get_context(start_method)
+        self._ctx = multiprocessing.get_context("spawn")  # never fork a process with threads
         self._proc: Any = None
         self._up: Any = None
         self._down: Any = None
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._pending: StateDelta | None = None
-        self._pending_size = 0
         self._status = FeedStatus(mode="reconnecting", message="starting the intake process")
         self._replies: dict[int, list[Any]] = {}
         self._waiters: dict[int, threading.Event] = {}
@@ -779,7 +763,7 @@ class LiveFeed:
         if request_full:
             self._request(("full",))
 
-    def _request(self, msg: tuple) -> None:
+    def _request(self, msg: tuple[Any, ...]) -> None:
         if self._down is None:
             return
         with contextlib.suppress(OSError, ValueError), self._send_lock:
@@ -816,8 +800,9 @@ class LiveFeed:
         with self._lock:
             return self._replies.pop(req_id, [None])[0]
 
-    def task_detail(self, uuid: str, timeout: float | None = None) -> dict | None:
-        return self._roundtrip("task_detail", uuid, timeout)
+    def task_detail(self, uuid: str, timeout: float | None = None) -> dict[str, Any] | None:
+        value = self._roundtrip("task_detail", uuid, timeout)
+        return value if isinstance(value, dict) else None
 
     def canvas(self, uuid: str, timeout: float | None = None) -> Any:
         return self._roundtrip("canvas", uuid, timeout)
@@ -858,7 +843,7 @@ class _LocalFeed:
             ):
                 return None
             self._last_status = status
-            delta = self.view.absorb(
+            delta: StateDelta = self.view.absorb(
                 self._builder.build(status, self._rate(), self.history.history())
             )
             if delta.window is None:
@@ -870,9 +855,10 @@ class _LocalFeed:
         with self._lock:
             self._window = self.view.request(spec)
 
-    def task_detail(self, uuid: str) -> dict | None:
+    def task_detail(self, uuid: str) -> dict[str, Any] | None:
         with self._lock:
-            return self.state.task_detail(uuid)
+            detail: dict[str, Any] | None = self.state.task_detail(uuid)
+            return detail
 
     def canvas(self, uuid: str) -> Any:
         with self._lock:
@@ -930,7 +916,7 @@ class ReplayFeed(_LocalFeed):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _apply(self, batch: list[dict]) -> None:
+    def _apply(self, batch: list[dict[str, Any]]) -> None:
         with self._lock:
             self.skipped += _apply_safely(self.state, batch)
             self.history.add_events(batch)

@@ -31,7 +31,7 @@ import socket
 import ssl as _ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -85,7 +85,9 @@ class EventSource(Protocol):
 
     def start(self, require_connection: bool = False) -> None: ...
 
-    def read_batch(self, timeout: float = 0.1, max_events: int = 20_000) -> list[dict]: ...
+    def read_batch(
+        self, timeout: float = 0.1, max_events: int = 20_000
+    ) -> list[dict[str, Any]]: ...
 
     def take_gap(self) -> bool: ...
 
@@ -166,7 +168,7 @@ class _StatusMixin:
 
 
 def _backoff(attempt: int, base: float = 0.1, cap: float = 2.0) -> float:
-    return min(cap, base * (2 ** min(attempt, 10)))
+    return min(cap, base * (2.0 ** min(attempt, 10)))
 
 
 # ---------------------------------------------------------------------------
@@ -177,7 +179,7 @@ _B64_MARK = b'"body_encoding": "base64"'
 _JSON_MARK = b'"content-type": "application/json"'
 
 
-def _body_to_events(body: Any, out: list[dict]) -> int:
+def _body_to_events(body: Any, out: list[dict[str, Any]]) -> int:
     """Append event dicts from a decoded body (dict or list); return malformed count."""
     if isinstance(body, dict):
         if isinstance(body.get("type"), str):
@@ -195,7 +197,7 @@ def _body_to_events(body: Any, out: list[dict]) -> int:
     return 1
 
 
-def decode_envelope(data: bytes, out: list[dict]) -> int:
+def decode_envelope(data: bytes, out: list[dict[str, Any]]) -> int:
     """Decode one kombu message (as published on Redis pub/sub) into ``out``.
 
     Returns the number of malformed items skipped (0 when all went well).
@@ -296,7 +298,7 @@ class _RespError(str):
 
 
 def parse_pubsub(
-    buf: bytes, out: list[dict], on_other: Callable[[Any], None] | None = None
+    buf: bytes, out: list[dict[str, Any]], on_other: Callable[[Any], None] | None = None
 ) -> tuple[int, int]:
     """Parse complete pub/sub frames in ``buf``; decode message payloads into ``out``.
 
@@ -775,7 +777,7 @@ class RedisEventSource(_StatusMixin):
     # -- reading ------------------------------------------------------------
     def read_batch(
         self, timeout: float = 0.1, max_events: int = 20_000, max_bytes: int = 4 << 20
-    ) -> list[dict]:
+    ) -> list[dict[str, Any]]:
         """Events received since the last call (waits up to ``timeout`` for the first).
 
         At most ``max_bytes`` of raw stream, and roughly ``max_events`` (counted as
@@ -796,7 +798,7 @@ class RedisEventSource(_StatusMixin):
             self._buffered = max(0, self._buffered - taken)
         if not items:
             return []
-        out: list[dict] = []
+        out: list[dict[str, Any]] = []
         bad = 0
         parts: list[bytes] = [self._rest] if self._rest else []
         for item in items:
@@ -812,7 +814,7 @@ class RedisEventSource(_StatusMixin):
         self._count(len(out), bad)
         return out
 
-    def _parse(self, parts: list[bytes], out: list[dict]) -> int:
+    def _parse(self, parts: list[bytes], out: list[dict[str, Any]]) -> int:
         buf = parts[0] if len(parts) == 1 else b"".join(parts)
         consumed, bad = parse_pubsub(buf, out)
         self._rest = buf[consumed:] if consumed < len(buf) else b""
@@ -865,7 +867,7 @@ class KombuEventSource(_StatusMixin):
         self.max_pending = max_pending
         self.backoff_cap = backoff_cap
         self._init_status(lambda m: scrub_secrets(m, self.url))
-        self._pending: collections.deque[dict] = collections.deque()
+        self._pending: collections.deque[dict[str, Any]] = collections.deque()
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -903,7 +905,7 @@ class KombuEventSource(_StatusMixin):
         self._thread.start()
 
     def _push(self, body: Any) -> None:
-        out: list[dict] = []
+        out: list[dict[str, Any]] = []
         bad = _body_to_events(body, out)
         if bad:
             self._malformed += bad
@@ -922,7 +924,7 @@ class KombuEventSource(_StatusMixin):
 
         source = self
 
-        class RawReceiver(EventReceiver):
+        class RawReceiver(EventReceiver):  # type: ignore[misc]  # celery is untyped
             def _receive(
                 self, body: Any, message: Any, list: Any = list, isinstance: Any = isinstance
             ) -> None:
@@ -973,7 +975,7 @@ class KombuEventSource(_StatusMixin):
                     conn.release()
         self._set_status(mode="stopped", connected=False)
 
-    def read_batch(self, timeout: float = 0.1, max_events: int = 20_000) -> list[dict]:
+    def read_batch(self, timeout: float = 0.1, max_events: int = 20_000) -> list[dict[str, Any]]:
         with self._cond:
             if not self._pending and timeout > 0:
                 self._cond.wait(timeout)
@@ -1037,13 +1039,3 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(100_000, 50, 1000)
-
-
-def iter_batches(
-    source: EventSource, *, timeout: float = 0.1, stop: Callable[[], bool] | None = None
-) -> Iterable[list[dict]]:
-    """Yield non-empty batches from ``source`` until ``stop()`` is true."""
-    while not (stop and stop()):
-        batch = source.read_batch(timeout)
-        if batch:
-            yield batch

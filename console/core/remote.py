@@ -19,7 +19,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +67,11 @@ _OTHER_TICKET = object()
 
 
 def _merge_reply(
-    data: dict, dest: Any, replies: dict[str, Any], latency: dict[str, float], started: float
+    data: dict[str, Any],
+    dest: Any,
+    replies: dict[str, Any],
+    latency: dict[str, float],
+    started: float,
 ) -> None:
     """Record one ``{hostname: reply}`` message (kept to ``dest`` when given)."""
     for host, value in data.items():
@@ -76,7 +80,7 @@ def _merge_reply(
             latency.setdefault(str(host), time.monotonic() - started)
 
 
-def parse_reply(raw: bytes | str, ticket: str) -> Any:
+def parse_reply(raw: bytes | str, ticket: str | None) -> Any:
     """Decode one pidbox reply message (kombu's Redis envelope).
 
     Returns the ``{hostname: reply}`` dict, ``_OTHER_TICKET`` for a reply to
@@ -92,7 +96,7 @@ def parse_reply(raw: bytes | str, ticket: str) -> Any:
             return None
         if headers.get("ticket", ticket) != ticket:
             return _OTHER_TICKET
-        body = msg.get("body")
+        body: Any = msg.get("body")
         props = msg.get("properties") or {}
         if isinstance(props, dict) and props.get("body_encoding") == "base64":
             body = base64.b64decode(body, validate=True)
@@ -141,7 +145,7 @@ def _install_publish_counter(channel: Any) -> list[int] | None:
     if not all(hasattr(channel, name) for name in needed):
         return None
     counts: list[int] = []
-    original = channel._put_fanout
+    original: Callable[..., Any] = channel._put_fanout
     dumps = getattr(kredis, "dumps", None)
     if dumps is None:
         return None
@@ -159,7 +163,7 @@ def _install_publish_counter(channel: Any) -> list[int] | None:
         counts.append(total)
         return None
 
-    channel._put_fanout = put_fanout
+    channel._put_fanout = put_fanout  # type: ignore[method-assign]  # wrapped to count receivers
     return counts
 
 

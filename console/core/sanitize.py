@@ -77,9 +77,9 @@ def mask_url(url: str | None) -> str:
     if not url:
         return ""
     if ";" in url:
-        parts = url.split(";")
-        if all("://" in part for part in parts):
-            return ";".join(mask_url(part) for part in parts)
+        pieces = url.split(";")
+        if all("://" in piece for piece in pieces):
+            return ";".join(mask_url(piece) for piece in pieces)
     try:
         parts = urlsplit(url)
         if parts.password is None and "@" not in parts.netloc:

@@ -116,10 +116,6 @@ class ClusterSettings:
     def masked_broker(self) -> str:
         return mask_url(self.effective_broker_url)
 
-    @property
-    def masked_backend(self) -> str:
-        return mask_url(self.effective_backend_url)
-
     def scrub(self, message: str) -> str:
         """Remove broker/backend passwords from any message."""
         return scrub_secrets(

@@ -110,7 +110,8 @@ def _num(v: Any) -> float | None:
     t = type(v)
     if t is float or t is int:
         if 0 <= v < _MAX_TS:  # NaN fails both comparisons
-            return v
+            num: float = v
+            return num
     return None
 
 
@@ -150,6 +151,33 @@ class TaskRecord:
         "succeeded",
         "_bucket",
     )
+    uuid: str
+    name: str | None
+    state: str
+    code: int
+    hostname: str | None
+    args: str | None
+    kwargs: str | None
+    result: str | None
+    exception: str | None
+    traceback: str | None
+    runtime: float | None
+    retries: int | None
+    eta: str | None
+    expires: str | None
+    parent_id: str | None
+    root_id: str | None
+    clock: int
+    timestamp: float | None
+    sent: float | None
+    received: float | None
+    started: float | None
+    retried: float | None
+    rejected: float | None
+    revoked: float | None
+    failed: float | None
+    succeeded: float | None
+    _bucket: list[int] | None
 
     def __init__(self, uuid: str) -> None:
         self.uuid = uuid
@@ -245,6 +273,27 @@ class WorkerRecord:
         "heartbeats",
         "timestamp",
     )
+    hostname: str
+    pid: int | None
+    freq: float
+    last_heartbeat: float | None
+    last_seen: float | None
+    clock: int
+    active: int | None
+    processed: int | None
+    loadavg: tuple[float, ...] | None
+    sw_ident: str | None
+    sw_ver: str | None
+    sw_sys: str | None
+    offline: bool
+    succeeded: int
+    failed: int
+    finished: int
+    ring: _Ring
+    status: str
+    pool_hint: str | None
+    heartbeats: int
+    timestamp: float | None
 
     def __init__(self, hostname: str) -> None:
         self.hostname = hostname
@@ -268,12 +317,6 @@ class WorkerRecord:
         if age > freq + max(0.5, freq / 4):
             return "late"
         return "online"
-
-    @property
-    def heartbeat_expires(self) -> float | None:
-        if self.last_seen is None:
-            return None
-        return self.last_seen + (self.freq or DEFAULT_FREQ) * HEARTBEAT_EXPIRE_FACTOR
 
     def __repr__(self) -> str:
         return f"<WorkerRecord {self.hostname} {self.status}>"
@@ -446,15 +489,10 @@ def _text(v: Any, cap: int) -> str | None:
             v = repr(v)
         except Exception:
             return "<unrepresentable>"
-    if len(v) > cap:
-        return v[:cap] + _TRUNC.format(len(v) - cap)
-    return v
-
-
-def _ident(v: Any) -> str | None:
-    if type(v) is str and 0 < len(v) <= _MAX_ID:
-        return v
-    return None
+    text: str = v
+    if len(text) > cap:
+        return text[:cap] + _TRUNC.format(len(text) - cap)
+    return text
 
 
 class ClusterState:
@@ -490,7 +528,7 @@ class ClusterState:
         self._wchanged: set[str] = set()
         #: set when more changes piled up than we keep between two drains
         self.changes_overflowed = False
-        self._dispatch: dict[str, Callable[[dict, float], None]] = {}
+        self._dispatch: dict[str, Callable[[dict[str, Any], float], None]] = {}
         for type_ in _WORKER_TYPES:
             self._dispatch[type_] = self._worker_event
 
@@ -525,7 +563,7 @@ class ClusterState:
         kids = children.get(parent)
         if kids is None:
             return
-        if type(kids) is str:
+        if isinstance(kids, str):
             if kids == child:
                 del children[parent]
             return
@@ -665,12 +703,16 @@ class ClusterState:
         return changed
 
     # ------------------------------------------------------------------ write API
+    # The hot path (_apply, _apply_task, _received_fields, _worker_event) is hand-tuned
+    # for CPython: local aliases, ``type(x) is`` checks, no per-field helper calls.
+    # Guarded by bench row 4 (tests/perf/bench_state.py: apply_batch events/s and
+    # bytes per task) and row 3 (tests/perf/bench_intake.py); measure any change.
 
-    def apply(self, event: dict) -> None:
+    def apply(self, event: dict[str, Any]) -> None:
         """Apply one raw event dict.  Never raises for bad input."""
         self._apply(event, self.clock())
 
-    def apply_batch(self, events: Iterable[dict]) -> None:
+    def apply_batch(self, events: Iterable[dict[str, Any]]) -> None:
         """Apply many events (one clock read for the whole batch)."""
         now = self.clock()
         apply = self._apply
@@ -702,7 +744,7 @@ class ClusterState:
 
     # ------------------------------------------------------------------ tasks
 
-    def _apply_task(self, event: dict, now: float, code: int) -> None:
+    def _apply_task(self, event: dict[str, Any], now: float, code: int) -> None:
         stats = self.stats
         get = event.get
         uuid = get("uuid")
@@ -872,7 +914,7 @@ class ClusterState:
             kids = children.get(parent)
             if kids is None:
                 children[parent] = t.uuid
-            elif type(kids) is str:
+            elif isinstance(kids, str):
                 if kids != t.uuid:
                     children[parent] = {kids: None, t.uuid: None}
             else:
@@ -916,8 +958,9 @@ class ClusterState:
         stats._tracked[new] += 1
         stats._transitions[new] += 1
         row = t._bucket
-        row[old] -= 1
-        row[new] += 1
+        if row is not None:  # set when the record is created
+            row[old] -= 1
+            row[new] += 1
         t.code = new
         t.state = STATES[new]
         if new >= _FIRST_FINAL:
@@ -933,7 +976,7 @@ class ClusterState:
                         w.succeeded += 1
                     elif new == FAILURE:
                         w.failed += 1
-                    self._wchanged.add(host)
+                    self._wchanged.add(w.hostname)
         elif old >= _FIRST_FINAL:
             # reopened (e.g. a newer RETRY after a final state): evictable as unfinished
             self._open_q.append(t.uuid)
@@ -1024,7 +1067,7 @@ class ClusterState:
         self._wchanged.add(hostname)
         return w
 
-    def _worker_event(self, event: dict, now: float) -> None:
+    def _worker_event(self, event: dict[str, Any], now: float) -> None:
         stats = self.stats
         get = event.get
         hostname = get("hostname")

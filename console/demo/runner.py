@@ -163,12 +163,9 @@ def _settings(cluster: LocalCluster) -> Any:
     return settings
 
 
-def _load_create_app() -> Callable[..., Any] | None:
-    try:
-        from console.ui.app import create_app
-    except ImportError as exc:
-        _progress(f"the console is not available ({exc}); running without it")
-        return None
+def _load_create_app() -> Callable[..., Any]:
+    from console.ui.app import create_app  # Textual is imported only when the console runs
+
     return create_app
 
 
@@ -215,10 +212,8 @@ def _reap_strays(grace: float = 2.0) -> None:
     """Stop any child this process still has (e.g. a crashed console's intake
     process): ``ctl demo`` leaves no orphans.  Multiprocessing's resource
     tracker is left alone: it exits with us and is needed until then."""
-    try:
-        import psutil
-    except ImportError:  # pragma: no cover - a declared dependency
-        return
+    import psutil
+
     strays = []
     for child in psutil.Process().children(recursive=True):
         try:

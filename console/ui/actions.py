@@ -321,14 +321,11 @@ def _revoke_canvas(
     ids: list[str] = []
     notes: list[str] = []
     if settings is not None:
-        try:
-            from console.core.revoke_tree import plan_tree
+        from console.core.revoke_tree import plan_tree
 
-            plan = plan_tree(settings, [req.target], rc=remote, timeout=timeout)
-            ids.extend(n.id for n in plan.to_revoke)
-            notes.append(f"{len(plan.members)} member(s) found")
-        except ImportError:
-            notes.append("canvas plan not available")
+        plan = plan_tree(settings, [req.target], rc=remote, timeout=timeout)
+        ids.extend(n.id for n in plan.to_revoke)
+        notes.append(f"{len(plan.members)} member(s) found")
     tree = None
     if canvas is not None:
         try:

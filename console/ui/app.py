@@ -101,7 +101,7 @@ class ConsoleApp(App[int]):
     CSS_PATH = "styles/app.tcss"
     BINDINGS = [*APP_BINDINGS, CTRL_C_QUIT]
     COMMANDS = App.COMMANDS | {ConsoleCommands}
-    MODES = {mode: _mode_factory(mode) for mode in MODE_TITLES}  # type: ignore[dict-item]
+    MODES = {mode: _mode_factory(mode) for mode in MODE_TITLES}
     ENABLE_COMMAND_PALETTE = True
 
     def __init__(
@@ -273,7 +273,7 @@ class ConsoleApp(App[int]):
         try:
             with self.batch_update():
                 refresh_header()
-                screen.refresh_model(tasks_changed, workers_changed)  # type: ignore[attr-defined]
+                screen.refresh_model(tasks_changed, workers_changed)
         except NoMatches:
             pass  # a screen still mounting its widgets: the next tick repaints it
         except Exception as exc:

@@ -346,7 +346,9 @@ def test_readme_has_exactly_two_setup_commands() -> None:
     commands = _readme_commands()
     assert len(commands) == 2, commands
     for command in commands:
-        assert command.startswith("python3 -m venv .venv && .venv/bin/pip install -e ")
+        assert command.startswith(
+            "python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e "
+        )
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:
@@ -373,3 +375,46 @@ def test_readme_has_no_placeholders() -> None:
     )
     for link in re.findall(r"\]\(([^)#:]+)\)", text):
         assert (ROOT / link).exists(), f"README links to a missing file: {link}"
+
+
+def _constraints() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, sep, version = line.partition("==")
+            assert sep, f"constraints.txt: not an exact pin: {line!r}"
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def test_ui_libraries_are_pinned_exactly_and_constrained() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    deps = {re.split(r"[\[<>=!~ ]", d, maxsplit=1)[0].lower(): d for d in project["dependencies"]}
+    pins = _constraints()
+    for name in ("textual", "rich", "typer"):
+        spec = deps[name].replace(" ", "")
+        assert re.fullmatch(rf"{name}==[\w.]+", spec), f"{name} is not pinned exactly: {spec}"
+        assert pins[name] == spec.split("==")[1], (
+            f"constraints.txt and pyproject disagree on {name}"
+        )
+    dev = [
+        re.split(r"[\[<>=!~ ]", d, maxsplit=1)[0].lower()
+        for d in project["optional-dependencies"]["dev"]
+    ]
+    for name in (*deps, *dev):
+        assert name in pins, f"{name} is not in constraints.txt"
+    assert "pip install -c constraints.txt ." in (ROOT / "Dockerfile").read_text(encoding="utf-8")
+
+
+def test_ci_runs_the_static_gates_before_the_tests() -> None:
+    (test_command,) = [c for c in _readme_commands() if "pytest" in c]
+    assert test_command.index("&& scripts/lint &&") < test_command.index("pytest")
+    lint = (ROOT / "scripts" / "lint").read_text(encoding="utf-8")
+    gates = ["gate ruff check .", "gate ruff format --check .", "gate mypy", "gate lint-imports"]
+    for gate in gates:
+        assert f"\n{gate}\n" in lint, f"scripts/lint does not run {gate!r}"
+    assert "exit 1" in lint
+    assert os.access(ROOT / "scripts" / "lint", os.X_OK)

@@ -148,7 +148,8 @@ class CanvasScreen(ConsoleScreen):
             self.query_one("#canvas-bar", Static).update(bar)
             return
         count = 0
-        names = self._names = {}
+        names: dict[str, str] = {}
+        self._names = names
 
         def add(parent: Any, node: Any) -> None:
             nonlocal count

@@ -200,7 +200,7 @@ class RemoteViewScreen(PolledScreen):
     def current_task(self) -> tuple[str, str] | None:
         key = self.cursor_key()
         tid = self._ids.get(key) if key is not None else None
-        if not tid:
+        if key is None or not tid:
             return None
         name = self._names.get(key)
         if not name:  # (revoked ids come without a name) the task list may know it

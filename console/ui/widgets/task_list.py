@@ -157,7 +157,7 @@ class TaskList(ScrollView, can_focus=True):
             and window.spec.cursor == self.cursor_id
             and window.cursor_index is not None
         )
-        if following:
+        if following and window.cursor_index is not None:
             index = window.cursor_index
         self.virtual_size = Size(self.size.width, window.matched + 1)
         # following its task, the cursor may leave the rows sent (no scroll): keep the id
