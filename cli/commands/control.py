@@ -56,7 +56,7 @@ def _run(
     from console.core.sanitize import inert, safe_text
     from console.core.worker_control import CONTROL_ACTIONS, describe, refusals, run_control
 
-    settings = settings_of(ctx.find_root())
+    settings = settings_of(ctx)
     action = CONTROL_ACTIONS[name]
     with guard(settings):
         require_writable(settings, f"control {name}")

@@ -33,6 +33,7 @@ import orjson
 from .errors import EXIT_USAGE, BackendUnreachable, CtlError
 from .filterlang import TaskFilter
 from .results import child_ids
+from .sanitize import mask_url
 
 if TYPE_CHECKING:
     from .settings import ClusterSettings
@@ -376,7 +377,7 @@ def _source(backend: Any) -> Any:
 def list_history(settings: ClusterSettings, query: HistoryQuery) -> History:
     """The newest ``query.limit`` stored tasks matching ``query`` (read-only, bounded)."""
     url = settings.effective_backend_url
-    hist = History(backend=settings.masked_backend)
+    hist = History(backend=mask_url(url))
     if not url:
         raise UnlistableBackend(
             "no result backend configured (use --result-backend or CELERY_RESULT_BACKEND)"
