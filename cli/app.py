@@ -24,7 +24,14 @@ DestinationOption = Annotated[
     list[str] | None, typer.Option("-d", "--destination", help="Only this worker (repeatable).")
 ]
 ReplyTimeoutOption = Annotated[
-    float, typer.Option("--timeout", "-t", help="Seconds to wait for replies.", min=0.01)
+    float | None,
+    typer.Option(
+        "--timeout",
+        "-t",
+        help="Seconds to wait for replies (default 1, or the context's timeout).",
+        min=0.01,
+        show_default=False,
+    ),
 ]
 
 app = typer.Typer(
@@ -65,27 +72,50 @@ def global_options(
         ),
     ] = None,
     connect_timeout: Annotated[
-        float,
+        float | None,
         typer.Option(
-            "--connect-timeout", help="Seconds to wait for the broker/backend connection.", min=0.05
+            "--connect-timeout",
+            help="Seconds to wait for the broker/backend connection (default 1).",
+            min=0.05,
+            show_default=False,
         ),
-    ] = 1.0,
+    ] = None,
     read_only: Annotated[
         bool,
         typer.Option("--read-only", help="Refuse destructive actions (also env CTL_READ_ONLY=1)."),
     ] = False,
+    context: Annotated[
+        str | None,
+        typer.Option(
+            "--context",
+            "-c",
+            metavar="NAME",
+            help="A named cluster from the config file (`ctl contexts` lists them).",
+            envvar="CTL_CONTEXT",
+            show_envvar=True,
+        ),
+    ] = None,
 ) -> None:
     """Operations console and runbook CLI for Celery clusters."""
-    from cli.output import guard
+    from cli.output import guard, warn_line
+
+    def flag(name: str, value: str | None) -> str | None:
+        # a value typer took from the environment is left to resolve(), which knows
+        # the precedence of the environment over a context (and says so)
+        source = ctx.get_parameter_source(name)
+        return None if getattr(source, "name", "") == "ENVIRONMENT" else value
 
     with guard():
         ctx.obj = ClusterSettings.resolve(
-            app=app_module,
-            broker=broker,
-            result_backend=result_backend,
+            app=flag("app_module", app_module),
+            broker=flag("broker", broker),
+            result_backend=flag("result_backend", result_backend),
             connect_timeout=connect_timeout,
             read_only=True if read_only else None,
+            context=flag("context", context),
         )
+    for note in ctx.obj.overridden:
+        warn_line(note)
 
 
 def settings_of(ctx: typer.Context) -> ClusterSettings:

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "cli.commands.purge",
     "cli.commands.beat",
     "cli.commands.events",
+    "cli.commands.contexts",
     "cli.commands.console_cmd",
     "cli.commands.demo",
 )

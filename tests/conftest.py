@@ -138,3 +138,6 @@ def _restore_cluster_env() -> Iterator[None]:
 def _no_color(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("CTL_READ_ONLY", raising=False)
+    # never the developer's own named clusters (~/.config/ctl/config.toml)
+    monkeypatch.setenv("CTL_CONFIG", os.devnull + ".ctl-tests-have-no-config.toml")
+    monkeypatch.delenv("CTL_CONTEXT", raising=False)

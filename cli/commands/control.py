@@ -35,7 +35,7 @@ def _run(
     name: str,
     params: dict[str, Any],
     destination: list[str] | None,
-    timeout: float,
+    timeout: float | None,
     yes: bool,
     as_json: bool,
 ) -> None:
@@ -57,6 +57,7 @@ def _run(
     from console.core.worker_control import CONTROL_ACTIONS, describe, refusals, run_control
 
     settings = settings_of(ctx)
+    wait = settings.timeout(timeout)
     action = CONTROL_ACTIONS[name]
     with guard(settings):
         require_writable(settings, f"control {name}")
@@ -70,7 +71,7 @@ def _run(
                 warn_line("nothing sent")
                 raise typer.Exit(EXIT_NO_MATCH)
         check_broker(settings)
-        res = run_control(RemoteControl(settings), action, arguments, targets or None, timeout)
+        res = run_control(RemoteControl(settings), action, arguments, targets or None, wait)
     if not action.reply:
         who = ", ".join(targets) if targets else "every worker"
         if as_json:
@@ -98,7 +99,7 @@ def _run(
         elif action.method == "autoscale" and "not enabled" in error.lower():
             hint = " (the worker was not started with --autoscale)"
         warn_line(f"{host} refused {name}: {error}{hint}")
-    code = report_unanswered(res, timeout)
+    code = report_unanswered(res, wait)
     if refused and not code:
         code = EXIT_NO_MATCH
     if code:
@@ -113,7 +114,7 @@ def rate_limit(
         str, typer.Argument(metavar="RATE", help="N/s, N/m or N/h; 0 removes the limit.")
     ],
     destination: DestinationOption = None,
-    timeout: ReplyTimeoutOption = 1.0,
+    timeout: ReplyTimeoutOption = None,
     yes: YesOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -131,7 +132,7 @@ def time_limit(
         str | None, typer.Argument(metavar="HARD", help="Hard limit, seconds (optional).")
     ] = None,
     destination: DestinationOption = None,
-    timeout: ReplyTimeoutOption = 1.0,
+    timeout: ReplyTimeoutOption = None,
     yes: YesOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -145,7 +146,7 @@ def _pool(name: str, doc: str) -> None:
         ctx: typer.Context,
         n: Annotated[str, typer.Argument(metavar="N", help="Processes.")] = "1",
         destination: DestinationOption = None,
-        timeout: ReplyTimeoutOption = 1.0,
+        timeout: ReplyTimeoutOption = None,
         yes: YesOption = False,
         as_json: JsonOption = False,
     ) -> None:
@@ -165,7 +166,7 @@ def autoscale(
     high: Annotated[str, typer.Argument(metavar="MAX")],
     low: Annotated[str, typer.Argument(metavar="MIN")],
     destination: DestinationOption = None,
-    timeout: ReplyTimeoutOption = 1.0,
+    timeout: ReplyTimeoutOption = None,
     yes: YesOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -178,7 +179,7 @@ def _consumer(name: str, doc: str) -> None:
         ctx: typer.Context,
         queue: Annotated[str, typer.Argument(metavar="QUEUE", show_default=False)],
         destination: DestinationOption = None,
-        timeout: ReplyTimeoutOption = 1.0,
+        timeout: ReplyTimeoutOption = None,
         yes: YesOption = False,
         as_json: JsonOption = False,
     ) -> None:
@@ -196,7 +197,7 @@ def _plain(name: str, doc: str) -> None:
     def command(
         ctx: typer.Context,
         destination: DestinationOption = None,
-        timeout: ReplyTimeoutOption = 1.0,
+        timeout: ReplyTimeoutOption = None,
         yes: YesOption = False,
         as_json: JsonOption = False,
     ) -> None:

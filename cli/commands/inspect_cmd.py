@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
             list[str] | None, typer.Argument(help="Task ids (query-task only).", show_default=False)
         ] = None,
         destination: DestinationOption = None,
-        timeout: ReplyTimeoutOption = 1.0,
+        timeout: ReplyTimeoutOption = None,
         as_json: Annotated[
             bool,
             typer.Option(
@@ -120,6 +120,7 @@ def register(app: typer.Typer) -> None:
         from console.core.remote import INSPECT_METHODS, RemoteControl
 
         settings = settings_of(ctx)
+        timeout = settings.timeout(timeout)
         with guard(settings):
             method = what.strip().lower()
             if method not in INSPECT_METHODS:

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
     def status(
         ctx: typer.Context,
         destination: DestinationOption = None,
-        timeout: ReplyTimeoutOption = 1.0,
+        timeout: ReplyTimeoutOption = None,
         as_json: Annotated[
             bool,
             typer.Option(
@@ -37,6 +37,7 @@ def register(app: typer.Typer) -> None:
         from console.core.sanitize import inert
 
         settings = settings_of(ctx)
+        timeout = settings.timeout(timeout)
         with guard(settings):
             check_broker(settings)
             res = RemoteControl(settings).inspect("ping", destination=destination, timeout=timeout)

@@ -28,6 +28,10 @@ def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in TRUTHY
 
 
+def read_only_from_env() -> bool:
+    return env_flag("CTL_READ_ONLY")
+
+
 @dataclass
 class ClusterSettings:
     broker_url: str | None = None
@@ -35,6 +39,11 @@ class ClusterSettings:
     app_module: str | None = None
     connect_timeout: float = 1.0
     read_only: bool = False
+    context: str | None = None  # the named context in use (console/core/contexts.py)
+    broker_api: str | None = None  # a broker's HTTP management API (RabbitMQ)
+    reply_timeout: float | None = None  # the context's default --timeout for replies
+    #: what the environment overrode of the context (the CLI says so on stderr)
+    overridden: tuple[str, ...] = ()
     _app: Any = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -45,17 +54,55 @@ class ClusterSettings:
         result_backend: str | None = None,
         connect_timeout: float | None = None,
         read_only: bool | None = None,
+        context: str | None = None,
+        broker_api: str | None = None,
     ) -> ClusterSettings:
+        """Flags, then the environment, then the named context, then the app's config.
+
+        Read-only is the exception: any source that says read-only wins, so a
+        read-only context cannot be made writable by a flag or the environment.
+        """
+        from .contexts import select_context
+
+        ctx = select_context(context)
+        overridden = []
+        values: dict[str, str | None] = {}
+        for key, flag, var in (
+            ("broker", broker, "CELERY_BROKER_URL"),
+            ("result_backend", result_backend, "CELERY_RESULT_BACKEND"),
+            ("app", app, "CELERY_APP"),
+            ("broker_api", broker_api, "CTL_BROKER_API"),
+        ):
+            from_ctx = getattr(ctx, key) if ctx is not None else None
+            env = os.environ.get(var) or None
+            if flag is None and env and from_ctx and env != from_ctx and ctx is not None:
+                overridden.append(
+                    f"{var} from the environment overrides the {key} of context {ctx.name!r}"
+                )
+            values[key] = flag or env or from_ctx or None
+        if connect_timeout is None and ctx is not None and ctx.connect_timeout:
+            connect_timeout = ctx.connect_timeout
+        read_only_now = read_only_from_env() if read_only is None else bool(read_only)
         settings = cls(
-            broker_url=broker or os.environ.get("CELERY_BROKER_URL") or None,
-            result_backend=result_backend or os.environ.get("CELERY_RESULT_BACKEND") or None,
-            app_module=app or os.environ.get("CELERY_APP") or None,
+            broker_url=values["broker"],
+            result_backend=values["result_backend"],
+            app_module=values["app"],
             connect_timeout=float(connect_timeout) if connect_timeout is not None else 1.0,
-            read_only=env_flag("CTL_READ_ONLY") if read_only is None else bool(read_only),
+            read_only=read_only_now or bool(ctx is not None and ctx.read_only),
+            context=ctx.name if ctx is not None else None,
+            broker_api=values["broker_api"],
+            reply_timeout=ctx.timeout if ctx is not None else None,
+            overridden=tuple(overridden),
         )
         if settings.connect_timeout <= 0:
             raise UsageError("--connect-timeout must be positive")
         return settings
+
+    def timeout(self, given: float | None, default: float = 1.0) -> float:
+        """A command's reply timeout: the flag, else the context's, else ``default``."""
+        if given is not None:
+            return given
+        return self.reply_timeout if self.reply_timeout is not None else default
 
     # -- the Celery app ---------------------------------------------------
     @property
