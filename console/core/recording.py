@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import orjson
 
@@ -44,9 +44,10 @@ def _passwords(secrets: Iterable[str | None]) -> list[bytes]:
                     pw = urlsplit(part).password
                 except ValueError:
                     pw = None
-                if pw and len(pw) >= 3:
-                    out.append(pw.encode())
-                    out.append(orjson.dumps(pw)[1:-1])
+                for candidate in {pw, unquote(pw)} if pw else ():
+                    if len(candidate) >= 3:
+                        out.append(candidate.encode())
+                        out.append(orjson.dumps(candidate)[1:-1])
         elif len(secret) >= 3:
             out.append(secret.encode())
     return sorted(set(out), key=len, reverse=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from rich.text import Text
 
@@ -108,7 +108,10 @@ def scrub_secrets(message: str, *urls: str | None) -> str:
                 password = urlsplit(part).password
             except ValueError:
                 password = None
-            if password:
-                message = message.replace(password, "***")
             message = message.replace(part, mask_url(part))
+            if password:
+                # both as written in the URL and as sent to the server (percent-decoded)
+                for secret in sorted({password, unquote(password)}, key=len, reverse=True):
+                    if secret:
+                        message = message.replace(secret, "***")
     return message
