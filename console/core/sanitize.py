@@ -31,6 +31,24 @@ _UNSAFE_ONELINE = re.compile(
 )
 
 
+# what JSON leaves raw but a terminal acts on or hides: DEL, C1 controls, bidi
+# controls, zero-width and invisible format characters, line separators
+_UNSAFE_IN_JSON = re.compile(
+    "[\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2028\u2029"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]"
+)
+
+
+def json_inert(line: str) -> str:
+    """A JSON text with every character a terminal would act on written as ``\\uXXXX``.
+
+    JSON encoders escape C0 controls but leave DEL, C1 controls, bidi
+    overrides and zero-width characters raw; the escaped form parses to the
+    same document.
+    """
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", line)
+
+
 def _escape(match: re.Match[str]) -> str:
     ch = match.group(0)
     code = ord(ch)
