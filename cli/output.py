@@ -146,7 +146,7 @@ def report_unanswered(res: Any, timeout: float) -> int:
 
     for host in res.missing:
         warn_line(f"no reply from {host} within {timeout}s")
-    unanswered = 0 if res.expected is None else res.expected - len(res.replies)
+    unanswered = 0 if res.expected is None else res.expected - res.answered
     if not res.missing and unanswered > 0:
         if res.silent and res.silent_exact:
             for host in res.silent:

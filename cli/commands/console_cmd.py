@@ -25,7 +25,6 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--read-only",
                 help="Hide and refuse every action (also CTL_READ_ONLY=1).",
-                envvar="CTL_READ_ONLY",
             ),
         ] = False,
         replay: Annotated[
@@ -80,10 +79,10 @@ def register(app: typer.Typer) -> None:
         import os
 
         from console.core.errors import CtlError
-        from console.core.settings import env_flag
+        from console.core.settings import read_only_from_env
 
-        read_only = read_only or env_flag("CTL_READ_ONLY")
         try:
+            read_only = read_only or read_only_from_env()
             if replay:
                 from console.core.feed import ReplayFeed
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -44,17 +44,42 @@ def run_events(
     event per line, gzip-compressed when the file name ends in ``.gz``.
     Raises :class:`CtlError` (e.g. ``BrokerUnreachable``, exit code 3) when the
     broker cannot be reached at start; later outages are retried (noted on stderr).
+    A ``--record`` file that cannot be written (disk full, EIO) stops with
+    :class:`LocalIOError` (exit 6).  An event that cannot be serialized as it
+    is (nesting too deep) is printed and recorded cut down, marked
+    ``"ctl_truncated": true``.  On a terminal, characters JSON leaves raw but
+    a terminal acts on (DEL, C1 controls, bidi overrides, zero-width
+    characters) are written as ``\\uXXXX`` escapes (the same JSON document).
     """
+    import math
     import sys
     import time
 
-    import orjson
-
-    from console.core.errors import EXIT_OK
+    from console.core.errors import EXIT_OK, LocalIOError, UsageError
     from console.core.intake import make_source, tune_gc
+    from console.core.recording import dump_event
 
+    if duration is not None and not math.isfinite(duration):
+        raise UsageError("--duration/--timeout must be a finite number of seconds")
     out = out if out is not None else sys.stdout.buffer
     err = err if err is not None else sys.stderr
+    on_tty = bool(getattr(out, "isatty", lambda: False)())
+    if on_tty:
+        from console.core.sanitize import json_inert
+
+        def inert_dump(event: dict[str, Any]) -> bytes:
+            return json_inert(dump_event(event).decode("utf-8", "replace")).encode()
+
+        dumps = inert_dump
+    else:
+        dumps = dump_event
+
+    def record_failed(exc: OSError) -> LocalIOError:
+        return LocalIOError(
+            f"cannot write --record file {str(record)!r}: {exc.strerror or exc}"
+            f" ({recorder.count if recorder else 0} events recorded before)"
+        )
+
     match = _type_matcher(types)
     recorder = None
     src = None
@@ -75,9 +100,7 @@ def run_events(
                     ],
                 )
             except OSError as exc:
-                from console.core.errors import UsageError
-
-                raise UsageError(
+                raise LocalIOError(
                     f"cannot write --record file {str(record)!r}: {exc.strerror or exc}"
                 ) from None
         src = make_source(
@@ -91,8 +114,6 @@ def run_events(
         deadline = time.monotonic() + duration if duration is not None else None
         last_mode = src.status.mode
         last_gaps = 0
-        dumps = orjson.dumps
-        opt = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
         while True:
             if limit is not None and printed >= limit:
                 break
@@ -122,11 +143,14 @@ def run_events(
             if limit is not None and printed + len(batch) > limit:
                 batch = batch[: limit - printed]
             for ev in batch:
-                out.write(dumps(ev, option=opt))
+                out.write(dumps(ev))
                 out.flush()
             printed += len(batch)
             if recorder is not None and batch:
-                recorder.write_batch(batch)
+                try:
+                    recorder.write_batch(batch)
+                except OSError as exc:
+                    raise record_failed(exc) from None
     except KeyboardInterrupt:
         pass
     except BrokenPipeError:
@@ -142,7 +166,11 @@ def run_events(
         if src is not None:
             src.close()
         if recorder is not None:
-            recorder.close()
+            try:
+                recorder.close()
+            except OSError as exc:
+                if sys.exc_info()[0] is None:
+                    raise record_failed(exc) from None
     return EXIT_OK
 
 
@@ -155,7 +183,10 @@ def register(app: typer.Typer) -> None:
         type_: Annotated[
             list[str] | None,
             typer.Option(
-                "--type", "-t", help="Only these event types (repeatable; globs like 'task-*')."
+                "--type",
+                "-T",
+                help="Only these event types (repeatable; globs like 'task-*').",
+                metavar="TYPE",
             ),
         ] = None,
         record: Annotated[
@@ -163,18 +194,30 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--record",
                 help="Also write the events to FILE (JSON lines; gzip if it ends in .gz).",
+                metavar="FILE",
             ),
         ] = None,
         limit: Annotated[
-            int | None, typer.Option("--limit", "-n", min=1, help="Stop after N events.")
+            int | None,
+            typer.Option("--limit", "-n", min=1, help="Stop after N events.", metavar="N"),
         ] = None,
         duration: Annotated[
-            float | None, typer.Option("--duration", min=0.0, help="Stop after S seconds.")
+            float | None,
+            typer.Option(
+                "--duration",
+                "--timeout",
+                "-t",
+                min=0.0,
+                help="Stop after SECONDS (-t/--timeout: seconds, as in every command).",
+                metavar="SECONDS",
+            ),
         ] = None,
         source: Annotated[
             str,
             typer.Option(
-                "--source", help="Event source: auto, redis (fast pub/sub reader) or kombu."
+                "--source",
+                help="Event source: auto, redis (fast pub/sub reader) or kombu.",
+                metavar="auto|redis|kombu",
             ),
         ] = "auto",
     ) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .errors import BackendUnreachable, BrokerUnreachable, UsageError
 from .sanitize import mask_url
@@ -172,8 +172,9 @@ class RespClient:
         self.port = parts.port or 6379
         path = (parts.path or "/").strip("/")
         self.db = int(path) if path.isdigit() else 0
-        self.username = parts.username or None
-        self.password = parts.password
+        # percent-decoded like kombu / redis-py do (``:Zq9%40pw@`` is ``Zq9@pw``)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password is not None else None
         self.sock = socket.create_connection((self.host, self.port), timeout=timeout)
         self.sock.settimeout(max(timeout, 5.0) if read_timeout is None else read_timeout)
         self.buf = b""

@@ -8,6 +8,8 @@ Exit codes (documented in ``ctl --help`` and the README):
 * 3 ``EXIT_UNREACHABLE`` broker or result backend unreachable
 * 4 ``EXIT_TASK_FAILED`` ``result --wait``: the task finished in FAILURE/REVOKED
 * 5 ``EXIT_WAIT_TIMEOUT`` ``result --wait``: the task did not finish in time
+* 6 ``EXIT_LOCAL_IO`` a local file could not be written or read (``--record``: disk full, EIO)
+* 130 interrupted (Ctrl-C, or Ctrl-D at a prompt)
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_TASK_FAILED = 4
 EXIT_WAIT_TIMEOUT = 5
+EXIT_LOCAL_IO = 6
+EXIT_INTERRUPTED = 130
 
 
 class CtlError(Exception):
@@ -45,6 +49,12 @@ class BrokerUnreachable(CtlError):
 
 class BackendUnreachable(CtlError):
     exit_code = EXIT_UNREACHABLE
+
+
+class LocalIOError(CtlError):
+    """A local file (``--record``, a recording) could not be written or read."""
+
+    exit_code = EXIT_LOCAL_IO
 
 
 class ReadOnlyError(CtlError):

@@ -22,11 +22,53 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import orjson
 
-__all__ = ["Recorder", "RecordingReader", "is_event", "read_events"]
+__all__ = ["Recorder", "RecordingReader", "dump_event", "is_event", "read_events"]
+
+_OPT = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+#: JSON nesting kept when an event cannot be serialized as it is (orjson stops at 255)
+MAX_DEPTH = 64
+TRUNCATED_KEY = "ctl_truncated"
+TOO_DEEP = "(nested deeper than 64 levels: not shown)"
+
+
+def _shrink(value: Any, depth: int) -> Any:
+    """A JSON-able copy of ``value``: nesting cut at MAX_DEPTH, odd values as strings."""
+    if isinstance(value, str | bool | float) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else str(value)
+    if depth >= MAX_DEPTH:
+        return TOO_DEEP
+    if isinstance(value, dict):
+        return {
+            (k if isinstance(k, str) else str(k)): _shrink(v, depth + 1) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_shrink(v, depth + 1) for v in value]
+    return str(value)
+
+
+def dump_event(event: dict[str, Any]) -> bytes:
+    """One event as a JSON line; never raises.
+
+    An event orjson cannot serialize (nesting deeper than it allows, integers
+    beyond 64 bits) is written cut down and marked ``"ctl_truncated": true``.
+    """
+    try:
+        return orjson.dumps(event, option=_OPT)
+    except (orjson.JSONEncodeError, TypeError, RecursionError):
+        shrunk = _shrink(event, 0)
+        if not isinstance(shrunk, dict):
+            shrunk = {"type": "unknown", "value": shrunk}
+        shrunk[TRUNCATED_KEY] = True
+        try:
+            return orjson.dumps(shrunk, option=_OPT)
+        except (orjson.JSONEncodeError, TypeError):  # pragma: no cover - shrunk is plain data
+            return orjson.dumps({"type": str(event.get("type")), TRUNCATED_KEY: True}, option=_OPT)
 
 
 def is_event(obj: Any) -> bool:
@@ -44,9 +86,10 @@ def _passwords(secrets: Iterable[str | None]) -> list[bytes]:
                     pw = urlsplit(part).password
                 except ValueError:
                     pw = None
-                if pw and len(pw) >= 3:
-                    out.append(pw.encode())
-                    out.append(orjson.dumps(pw)[1:-1])
+                for candidate in {pw, unquote(pw)} if pw else ():
+                    if len(candidate) >= 3:
+                        out.append(candidate.encode())
+                        out.append(orjson.dumps(candidate)[1:-1])
         elif len(secret) >= 3:
             out.append(secret.encode())
     return sorted(set(out), key=len, reverse=True)
@@ -79,7 +122,7 @@ class Recorder:
         self._fh: gzip.GzipFile | io.BufferedWriter = self._gzip or raw
 
     def _line(self, event: dict[str, Any]) -> bytes:
-        line = orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
+        line = dump_event(event)
         for secret in self._secrets:
             if secret in line:
                 line = line.replace(secret, b"***")

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from .errors import CtlError
 
@@ -54,7 +55,8 @@ def _ping(port: int, timeout: float = 0.2) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+            # a server with requirepass answers NOAUTH: it is up all the same
+            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
@@ -68,6 +70,7 @@ class EmbeddedRedis:
         *,
         extra_args: list[str] | None = None,
         workdir: str | None = None,
+        preexec_fn: Any = None,
     ) -> None:
         self.port = port or free_port()
         self.extra_args = list(extra_args or [])
@@ -75,6 +78,8 @@ class EmbeddedRedis:
         self.workdir = workdir or tempfile.mkdtemp(prefix="ctl-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
         self.executable = find_redis_server()
+        #: run in the child before exec (e.g. PR_SET_PDEATHSIG for ctl demo)
+        self.preexec_fn = preexec_fn
 
     @property
     def url(self) -> str:
@@ -110,6 +115,7 @@ class EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=self.preexec_fn,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -72,12 +72,29 @@ def _merge_reply(
     replies: dict[str, Any],
     latency: dict[str, float],
     started: float,
-) -> None:
-    """Record one ``{hostname: reply}`` message (kept to ``dest`` when given)."""
-    for host, value in data.items():
-        if dest is None or host in dest:
-            replies[str(host)] = value
-            latency.setdefault(str(host), time.monotonic() - started)
+    counted: set[str] | None = None,
+    known: set[str] | None = None,
+) -> bool:
+    """Record one reply message; False when it is not one worker's reply (skipped).
+
+    A worker answers with exactly one ``{its hostname: reply}``: a message that
+    names several hostnames is forged (or broken) and is dropped whole, so it
+    can neither end the wait early nor stand in for real workers.  A reply
+    counts towards the wait (``counted``) only when it comes from a worker that
+    was expected: one of ``dest``, else one of the pidbox-bound workers
+    (``known``, when the broker told us).
+    """
+    if len(data) != 1:
+        return False
+    ((host, value),) = data.items()
+    host = str(host)
+    if dest is not None and host not in dest:
+        return True
+    replies[host] = value
+    latency.setdefault(host, time.monotonic() - started)
+    if counted is not None and (dest is not None or not known or host in known):
+        counted.add(host)
+    return True
 
 
 def parse_reply(raw: bytes | str, ticket: str | None) -> Any:
@@ -118,15 +135,22 @@ class BroadcastResult:
     #: (exact when their number matches, else a superset that may hold stale names)
     silent: list[str] = field(default_factory=list)
     silent_exact: bool = False
-    #: replies that could not be decoded or were not ``{hostname: reply}``: skipped
+    #: replies that could not be decoded or were not one ``{hostname: reply}``: skipped
     malformed: int = 0
+    #: expected workers that replied (a reply from a name nobody expected does not
+    #: count); defaults to ``len(replies)``
+    answered: int = -1
+
+    def __post_init__(self) -> None:
+        if self.answered < 0:
+            self.answered = len(self.replies)
 
     @property
     def unanswered(self) -> int:
         """How many workers we expected but did not hear from (0 if unknown)."""
         if self.expected is None:
             return len(self.missing)
-        return max(len(self.missing), self.expected - len(self.replies))
+        return max(len(self.missing), self.expected - self.answered)
 
 
 def _install_publish_counter(channel: Any) -> list[int] | None:
@@ -178,12 +202,24 @@ def _pidbox_names(members: Any, exchange: str = "celery") -> set[str]:
     return names
 
 
+def _expected_workers(receivers: int | None, dest: Any, known: set[str]) -> int | None:
+    """How many replies to wait for: PUBLISH's receiver count, capped by who can answer.
+
+    A subscriber that is not a worker (no pidbox queue bound) is not waited for.
+    """
+    if dest:
+        return len(dest) if receivers is None else min(len(dest), receivers)
+    if receivers is not None and known:
+        return min(receivers, len(known))
+    return receivers
+
+
 def _mark_silent(result: BroadcastResult, members: Any, exchange: str = "celery") -> None:
-    if result.destination or result.expected is None or result.expected <= len(result.replies):
+    if result.destination or result.expected is None or result.expected <= result.answered:
         return
     candidates = sorted(_pidbox_names(members, exchange) - set(result.replies))
     result.silent = candidates
-    result.silent_exact = len(candidates) == result.expected - len(result.replies)
+    result.silent_exact = len(candidates) == result.expected - result.answered
 
 
 class RemoteControl:
@@ -279,6 +315,15 @@ class RemoteControl:
             mailbox = mailbox_factory(conn)
             chan = conn.channel()
             counts = _install_publish_counter(chan)
+            known: set[str] = set()
+            if counts is not None and not dest:
+                try:
+                    known = _pidbox_names(
+                        chan.client.smembers(f"_kombu.binding.{mailbox.namespace}.pidbox"),
+                        str(mailbox.namespace),
+                    )
+                except Exception:
+                    known = set()
             ticket = None
             if reply:
                 from kombu.utils.uuid import uuid
@@ -294,32 +339,29 @@ class RemoteControl:
                 serializer=mailbox.serializer,
                 producer=Producer(chan, auto_declare=False),
             )
-            expected: int | None = None
-            if counts:
-                expected = counts[-1]
-            if dest:
-                expected = len(dest) if expected is None else min(len(dest), expected)
+            expected = _expected_workers(counts[-1] if counts else None, dest, known)
             result.expected = expected
             if not reply:
                 result.elapsed = time.monotonic() - started
                 return result
             replies: dict[str, Any] = {}
             latency: dict[str, float] = {}
+            counted: set[str] = set()
             deadline = started + timeout
 
             def on_message(body: Any, message: Any) -> None:
                 headers = message.headers or {}
                 if headers.get("ticket", ticket) != ticket:
                     return
-                if not isinstance(body, dict):
+                if not isinstance(body, dict) or not _merge_reply(
+                    body, dest, replies, latency, started, counted, known
+                ):
                     result.malformed += 1
-                    return
-                _merge_reply(body, dest, replies, latency, started)
 
             consumer = Consumer(chan, [mailbox.reply_queue], accept=mailbox.accept, no_ack=True)
             consumer.register_callback(on_message)
             with consumer:
-                while expected is None or len(replies) < expected:
+                while expected is None or len(counted) < expected:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or (expected == 0):
                         break
@@ -329,9 +371,10 @@ class RemoteControl:
                         break
             result.replies = replies
             result.latency = latency
+            result.answered = len(counted)
             if dest:
                 result.missing = [d for d in dest if d not in replies]
-            elif expected is not None and expected > len(replies):
+            elif expected is not None and expected > len(counted):
                 try:
                     client = chan.client
                     exchange = str(mailbox.namespace)
@@ -409,15 +452,20 @@ class RemoteControl:
                 },
             }
             topic = f"/{client.db}.{exchange}.pidbox"
+            bindings = (
+                None if dest else client.call("SMEMBERS", f"_kombu.binding.{exchange}.pidbox")
+            )
+            known = _pidbox_names(bindings, exchange)
             receivers = int(client.call("PUBLISH", topic, json.dumps(message)) or 0)
-            expected = receivers if dest is None else min(len(dest), receivers)
+            expected = _expected_workers(receivers, dest, known) or 0
             result.expected = expected
             if not reply:
                 return result
             deadline = started + timeout
             replies: dict[str, Any] = {}
             latency: dict[str, float] = {}
-            while len(replies) < expected:
+            counted: set[str] = set()
+            while len(counted) < expected:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -428,18 +476,17 @@ class RemoteControl:
                 data = parse_reply(got[1], ticket)
                 if data is _OTHER_TICKET:
                     continue
-                if data is None:
+                if data is None or not _merge_reply(
+                    data, dest, replies, latency, started, counted, known
+                ):
                     result.malformed += 1
-                    continue
-                _merge_reply(data, dest, replies, latency, started)
             result.replies = replies
             result.latency = latency
+            result.answered = len(counted)
             if dest:
                 result.missing = [d for d in dest if d not in replies]
-            elif expected > len(replies):
-                _mark_silent(
-                    result, client.call("SMEMBERS", f"_kombu.binding.{exchange}.pidbox"), exchange
-                )
+            elif expected > len(counted):
+                _mark_silent(result, bindings, exchange)
             return result
         except OSError as exc:
             raise BrokerUnreachable(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from rich.text import Text
 
@@ -29,6 +29,24 @@ _UNSAFE = re.compile(
 _UNSAFE_ONELINE = re.compile(
     "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069\ufeff]"
 )
+
+
+# what JSON leaves raw but a terminal acts on or hides: DEL, C1 controls, bidi
+# controls, zero-width and invisible format characters, line separators
+_UNSAFE_IN_JSON = re.compile(
+    "[\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2028\u2029"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]"
+)
+
+
+def json_inert(line: str) -> str:
+    """A JSON text with every character a terminal would act on written as ``\\uXXXX``.
+
+    JSON encoders escape C0 controls but leave DEL, C1 controls, bidi
+    overrides and zero-width characters raw; the escaped form parses to the
+    same document.
+    """
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", line)
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -108,7 +126,10 @@ def scrub_secrets(message: str, *urls: str | None) -> str:
                 password = urlsplit(part).password
             except ValueError:
                 password = None
-            if password:
-                message = message.replace(password, "***")
             message = message.replace(part, mask_url(part))
+            if password:
+                # both as written in the URL and as sent to the server (percent-decoded)
+                for secret in sorted({password, unquote(password)}, key=len, reverse=True):
+                    if secret:
+                        message = message.replace(secret, "***")
     return message

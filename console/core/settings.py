@@ -21,14 +21,37 @@ if TYPE_CHECKING:
     from celery import Celery
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
-TRUTHY = {"1", "true", "yes", "on"}
+TRUTHY = frozenset({"1", "true", "t", "yes", "y", "on", "enable", "enabled"})
+FALSY = frozenset({"", "0", "false", "f", "no", "n", "off", "disable", "disabled"})
+
+
+def parse_flag(value: str | None, name: str) -> bool:
+    """Read a boolean setting strictly: the usual true / false words, else UsageError.
+
+    One parser for every front end, so ``CTL_READ_ONLY=readonly`` can never
+    mean "writable" in one place and "read-only" in another: a value that is
+    not clearly true or false is refused (exit 2), never guessed.
+    """
+    text = (value or "").strip().lower()
+    if text in TRUTHY:
+        return True
+    if text in FALSY:
+        return False
+    from .sanitize import safe_text
+
+    raise UsageError(
+        f"{name}={safe_text(value, 40, oneline=True)!r} is not a yes/no value "
+        "(use 1/true/yes/on or 0/false/no/off)"
+    )
 
 
 def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in TRUTHY
+    """``parse_flag`` of the environment variable ``name`` (unset: False)."""
+    return parse_flag(os.environ.get(name), name)
 
 
 def read_only_from_env() -> bool:
+    """``CTL_READ_ONLY`` as both the CLI and the console read it."""
     return env_flag("CTL_READ_ONLY")
 
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,28 @@ class ManagedProcess:
             pass
 
 
+def die_with_parent_preexec(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get ``sig`` when its parent dies (Linux only).
+
+    ``PR_SET_PDEATHSIG`` fires when the *thread* that started the child exits,
+    so use it only for children started from a long-lived (main) thread.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+
+    def preexec() -> None:
+        prctl(1, int(sig), 0, 0, 0)  # PR_SET_PDEATHSIG
+
+    return preexec
+
+
 def hostname_for(name: str) -> str:
     return f"{name}@{os.uname().nodename}" if "@" not in name else name
 
@@ -72,6 +95,10 @@ class LocalCluster:
     result_backend: str | None = None  # None: db 1 of the cluster's Redis
     tmpdir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="ctl-cluster-"))
     procs: list[ManagedProcess] = field(default_factory=list)
+    #: called with the pid (= process group) of every child right after it starts
+    on_spawn: Callable[[int], None] | None = None
+    #: children get SIGTERM when this process dies (Linux; start from the main thread)
+    die_with_parent: bool = False
     _own_redis: bool = False
 
     @property
@@ -115,10 +142,13 @@ class LocalCluster:
             env=self.env(),
             cwd=self.tmpdir,
             start_new_session=True,
+            preexec_fn=die_with_parent_preexec() if self.die_with_parent else None,
         )
         log.close()
         managed = ManagedProcess(name, argv, proc, log_path)
         self.procs.append(managed)
+        if self.on_spawn is not None:
+            self.on_spawn(proc.pid)
         return managed
 
     def worker_argv(self, name: str) -> list[str]:

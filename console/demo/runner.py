@@ -61,12 +61,59 @@ def env_line(broker: str, backend: str, app: str = APP_MODULE) -> str:
     return f"export CELERY_BROKER_URL={broker} CELERY_RESULT_BACKEND={backend} CELERY_APP={app}"
 
 
+def _say(stream: Any, text: str) -> None:
+    """Print, but never raise: the terminal may be gone (SSH drop, closed window)."""
+    try:
+        print(text, file=stream, flush=True)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def _progress(message: str) -> None:
-    print(f"ctl demo: {message}", file=sys.stderr, flush=True)
+    _say(sys.stderr, f"ctl demo: {message}")
 
 
 def _out(message: str) -> None:
-    print(message, file=sys.stdout, flush=True)
+    _say(sys.stdout, message)
+
+
+def _start_guardian(tmpdir: str) -> Any:
+    """The process that cleans up after a ``kill -9`` of ctl demo (console.demo.guardian)."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "console.demo.guardian",
+            "--parent-pid",
+            str(os.getpid()),
+            "--tmpdir",
+            tmpdir,
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,  # no terminal signal reaches it
+    )
+
+
+def _stop_guardian(guardian: Any) -> None:
+    if guardian is None or guardian.poll() is not None:
+        return
+    try:
+        guardian.terminate()
+        guardian.wait(5)
+    except Exception:
+        try:
+            guardian.kill()
+            guardian.wait(5)
+        except Exception:
+            pass
 
 
 class _Signals:
@@ -255,14 +302,21 @@ def run_demo(no_console: bool = False, n_workers: int = 2, traffic: bool = True)
     tmpdir: str | None = None
     redis: EmbeddedRedis | None = None
     cluster: LocalCluster | None = None
+    guardian: Any = None
     code = 0
     try:
+        from console.demo.cluster import die_with_parent_preexec
+        from console.demo.guardian import record_pgid
+
         tmpdir = tempfile.mkdtemp(prefix="ctl-demo-")
+        guardian = _start_guardian(tmpdir)
         _progress(f"temp dir {tmpdir}")
         redis_dir = os.path.join(tmpdir, "redis")
         os.mkdir(redis_dir)
-        redis = EmbeddedRedis(workdir=redis_dir)
+        redis = EmbeddedRedis(workdir=redis_dir, preexec_fn=die_with_parent_preexec())
         redis.start()
+        if redis.proc is not None:
+            record_pgid(tmpdir, redis.proc.pid)
         _progress(f"redis-server on 127.0.0.1:{redis.port} ({redis.executable})")
         # everything in this process (probes, the console) talks to the demo
         # cluster, whatever the shell exported (maybe another demo's URLs)
@@ -277,6 +331,8 @@ def run_demo(no_console: bool = False, n_workers: int = 2, traffic: bool = True)
             redis=redis,
             app_module=APP_MODULE,
             tmpdir=tmpdir,
+            on_spawn=lambda pid: record_pgid(tmpdir, pid) if tmpdir else None,
+            die_with_parent=True,
         )
         _progress(f"starting workers {', '.join(names)} and beat...")
         cluster.start()
@@ -307,16 +363,22 @@ def run_demo(no_console: bool = False, n_workers: int = 2, traffic: bool = True)
         # a plain CtlError here is a start-up failure, not a usage error
         code = exc.exit_code if type(exc) is not CtlError else 1
     finally:
+        # cleanup first: nothing here may depend on the terminal (it may be gone)
         signals.teardown()
-        _progress("stopping processes...")
         t0 = time.monotonic()
-        if cluster is not None:
-            cluster.stop()
-        if redis is not None:
-            redis.stop()
-        _reap_strays()
-        if tmpdir is not None:
-            shutil.rmtree(tmpdir, ignore_errors=True)
-        signals.restore()
-        _progress(f"stopped in {time.monotonic() - t0:.1f}s; temp dir removed")
+        for step in (
+            (lambda: cluster.stop()) if cluster is not None else None,
+            (lambda: redis.stop()) if redis is not None else None,
+            lambda: _stop_guardian(guardian),
+            _reap_strays,
+            (lambda: shutil.rmtree(tmpdir, ignore_errors=True)) if tmpdir is not None else None,
+            signals.restore,
+        ):
+            if step is None:
+                continue
+            try:
+                step()
+            except Exception as exc:  # one failed step must not skip the others
+                _progress(f"cleanup step failed: {type(exc).__name__}: {exc}")
+        _progress(f"stopped every process in {time.monotonic() - t0:.1f}s; temp dir removed")
     return code

@@ -495,11 +495,9 @@ def create_app(
     * ``refresh``: seconds between feed polls / repaints.
     * ``cursor_blink``: False for deterministic snapshots.
     """
-    from console.core.settings import env_flag
+    from console.core.settings import read_only_from_env
 
-    read_only = bool(
-        read_only or env_flag("CTL_READ_ONLY") or getattr(settings, "read_only", False)
-    )
+    read_only = bool(read_only or read_only_from_env() or getattr(settings, "read_only", False))
     # with feed=None and settings, the app builds a LiveFeed right after its first frame
     return ConsoleApp(
         settings,

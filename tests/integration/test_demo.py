@@ -331,3 +331,59 @@ def test_demo_console_quits_clean(tmp_path: Path, how: str) -> None:
         assert "temp dir removed" in text
     finally:
         demo.close()
+
+
+# -- when ctl demo cannot clean up itself (issue 16.5) -------------------------------
+def test_kill_9_of_ctl_demo_leaves_no_process_and_no_temp_dir(demo: Demo) -> None:
+    """After ``kill -9``, the children notice their parent is gone and exit within seconds."""
+    demo.wait_started()
+    procs = demo.descendants()
+    names = " ".join(p.name() for p in procs)
+    assert len(procs) >= 5 + 4, f"expected the whole cluster under ctl demo, got: {names}"
+    rss = sum(p.memory_info().rss for p in procs if _alive(p))
+    temp_dirs = re.findall(r"temp dir (\S+)", demo.stderr())
+    assert temp_dirs and Path(temp_dirs[0]).exists()
+    t0 = time.monotonic()
+    demo.proc.kill()
+    demo.proc.wait(5)
+
+    def all_gone() -> bool:
+        return not [p for p in procs if _alive(p)]
+
+    _wait_for(
+        all_gone,
+        6.0,
+        "processes still alive after kill -9 of ctl demo: "
+        + ", ".join(f"{p.pid} {p.name()}" for p in procs if _alive(p)),
+        interval=0.1,
+    )
+    gone_after = time.monotonic() - t0
+    _wait_for(lambda: not Path(temp_dirs[0]).exists(), 3.0, "temp dir left after kill -9")
+    print(f"kill -9: {len(procs)} processes ({rss / 1e6:.0f} MB) gone in {gone_after:.1f}s")
+
+
+def test_terminal_gone_cleanup_runs_first(tmp_path: Path) -> None:
+    """The terminal disappears (tmux kill-session: SIGHUP and a dead pty): everything stops."""
+    demo = ConsoleDemo(tmp_path)
+    try:
+        demo.wait_console()
+        procs = demo.descendants()
+        assert len(procs) >= 5 + 4, " ".join(p.name() for p in procs)
+        os.close(demo.master)  # the terminal is gone: every write to it now fails
+        demo.master = -1
+        demo.proc.send_signal(signal.SIGHUP)
+        try:
+            demo.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"ctl demo still running {STOP_TIMEOUT}s after its terminal went away")
+        _wait_for(
+            lambda: not [p for p in procs if _alive(p)],
+            6.0,
+            "started processes still alive after the terminal went away: "
+            + ", ".join(f"{p.pid} {p.name()}" for p in procs if _alive(p)),
+            interval=0.1,
+        )
+        leftovers = sorted(str(p.relative_to(demo.tmpdir)) for p in demo.tmpdir.rglob("*"))
+        assert leftovers == [], f"temp files left behind: {leftovers[:10]}"
+    finally:
+        demo.close()

@@ -71,7 +71,7 @@ def test_type_filter_with_globs(cluster, sample_app):
     proc = start_ctl(
         [
             "events",
-            "-t",
+            "-T",
             "task-succ*",
             "--type",
             "task-received",
@@ -185,3 +185,134 @@ def test_recorded_real_traffic_replays_to_the_same_state(cluster, sample_app, tm
     assert all(rows[r.id].state == "SUCCESS" for r in results)
     assert feed.status.mode == "replay-done"
     assert feed.poll() is None  # nothing new
+
+
+HOSTILE = "evil\x7f\x9b31m\u202egnp.exe\u200b\u2066x\u2069\ufeff"
+
+
+def _dispatch(sample_app, type_: str, **fields) -> None:
+    with sample_app.events.default_dispatcher(hostname="forger@x") as dispatcher:
+        dispatcher.send(type_, **fields)
+
+
+def _run_on_pty(args: list[str], env: dict[str, str], send) -> tuple[int, bytes, bytes]:
+    """Run ctl with stdout on a pseudo-terminal; ``send()`` runs while it follows."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [*CTL, *args], stdout=slave, stderr=subprocess.PIPE, env=env, cwd=str(ROOT)
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + 30
+    sent_at = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        if sent_at and time.monotonic() > sent_at:
+            send()
+            sent_at = 0.0
+        import select
+
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    proc.wait(10)
+    err = proc.stderr.read() if proc.stderr else b""
+    os.close(master)
+    return proc.returncode, b"".join(chunks), err
+
+
+def test_terminal_output_shows_controls_bidi_zero_width_and_del(cluster, sample_app):
+    """On a terminal nothing JSON leaves raw reaches it: \\u escapes, same document."""
+    code, out, err = _run_on_pty(
+        ["events", "-T", "task-hostile", "-n", "1", "-t", "20"],
+        ctl_env(cluster),
+        lambda: _dispatch(sample_app, "task-hostile", uuid="u-1", name=HOSTILE),
+    )
+    assert code == 0, err.decode()
+    text = out.decode("utf-8")
+    for ch in "\x7f\x9b\u202e\u200b\u2066\u2069\ufeff":
+        assert ch not in text, repr(ch)
+    assert "\\u202e" in text and "\\u009b" in text and "\\u007f" in text
+    doc = json.loads(text.strip().splitlines()[-1])
+    assert doc["name"] == HOSTILE
+
+
+def test_pipe_output_keeps_json_unchanged(cluster, sample_app):
+    proc = start_ctl(["events", "-T", "task-hostile", "-n", "1", "-t", "20"], ctl_env(cluster))
+    time.sleep(1.5)
+    _dispatch(sample_app, "task-hostile", uuid="u-2", name=HOSTILE)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()
+    assert json.loads(out.decode().splitlines()[0])["name"] == HOSTILE
+
+
+def test_event_too_deep_to_serialize_is_truncated_and_recorded(cluster, sample_app, tmp_path):
+    """Nesting deeper than the JSON encoder allows: printed and recorded marked, ctl goes on."""
+    deep: list = []
+    node = deep
+    for _ in range(400):
+        node.append([])
+        node = node[0]
+    record = tmp_path / "deep.jsonl"
+    proc = start_ctl(
+        ["events", "-T", "task-deep*", "-n", "2", "-t", "25", "--record", str(record)],
+        ctl_env(cluster),
+    )
+    time.sleep(1.5)
+    _dispatch(sample_app, "task-deep", uuid="d-1", args=deep)
+    _dispatch(sample_app, "task-deep-after", uuid="d-2", args=[1])
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()
+    lines = [json.loads(line) for line in out.decode().splitlines()]
+    assert [e["type"] for e in lines] == ["task-deep", "task-deep-after"]
+    assert lines[0]["ctl_truncated"] is True and "ctl_truncated" not in lines[1]
+    recorded = list(RecordingReader(record))
+    assert [e["type"] for e in recorded] == ["task-deep", "task-deep-after"]
+    assert recorded[0]["ctl_truncated"] is True
+
+
+def test_record_on_a_full_disk_is_local_io_error_exit_6(cluster):
+    proc = subprocess.run(
+        [*CTL, "events", "--record", "/dev/full", "-t", "8"],
+        env=ctl_env(cluster),
+        cwd=str(ROOT),
+        capture_output=True,
+        timeout=60,
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == 6, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "No space left on device" in lines[0], err
+    assert "unreachable" not in err and "Traceback" not in err
+
+
+def test_dash_t_is_seconds_like_everywhere_else(cluster):
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [*CTL, "events", "-T", "no-such-event", "-t", "1.5"],
+        env=ctl_env(cluster),
+        cwd=str(ROOT),
+        capture_output=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert 1.4 < time.monotonic() - t0 < 15
+    bad = subprocess.run(
+        [*CTL, "events", "-t", "task-failed"], env=ctl_env(cluster), cwd=str(ROOT),
+        capture_output=True, timeout=30,
+    )  # fmt: skip
+    assert bad.returncode == 2 and b"Traceback" not in bad.stderr
+    inf = subprocess.run(
+        [*CTL, "events", "-t", "inf"], env=ctl_env(cluster), cwd=str(ROOT),
+        capture_output=True, timeout=30,
+    )  # fmt: skip
+    assert inf.returncode == 2 and b"finite" in inf.stderr

@@ -125,7 +125,7 @@ def test_beat_human_output_and_words() -> None:
     assert "weekday-digest" in res.stdout and "cron: 0 8 * * mon-fri" in res.stdout
     assert beat_core.seconds_in_words(3600) == "every hour"
     assert beat_core.seconds_in_words(90) == "every 90 seconds"
-    assert beat_core.crontab_words("30", "3", "*", "*", "*") == "at 03:30, every day"
+    assert beat_core.crontab_words("30", "3", "*", "*", "*") == "at 03:30 every day"
 
 
 def test_decode_message_finds_embedded_chain_and_chord_ids() -> None:

@@ -105,3 +105,23 @@ def test_scrub_secrets_removes_password_from_messages():
     scrubbed = scrub_secrets(msg, url)
     assert "hunter2" not in scrubbed
     assert "***" in scrubbed
+
+
+def test_scrub_removes_percent_decoded_password_too() -> None:
+    url = "redis://:Zq9%40SECRET%2Fpw@host:6379/0"
+    message = "AUTH failed for Zq9@SECRET/pw at redis://:Zq9%40SECRET%2Fpw@host:6379/0"
+    out = scrub_secrets(message, url)
+    assert "Zq9@SECRET/pw" not in out and "Zq9%40SECRET" not in out
+    assert "redis://:***@host:6379/0" in out
+
+
+def test_recording_drops_percent_decoded_password(tmp_path) -> None:
+    from console.core.recording import Recorder, read_events
+
+    url = "redis://:Zq9%40SECRET%2Fpw@host:6379/0"
+    path = tmp_path / "rec.jsonl"
+    rec = Recorder(path, secrets=[url])
+    rec.write_batch([{"type": "task-failed", "exception": "bad password Zq9@SECRET/pw"}])
+    rec.close()
+    assert "Zq9@SECRET/pw" not in path.read_text()
+    assert list(read_events(path))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import os
 from typing import Any
 
 from rich.text import Text
@@ -11,6 +10,8 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
+
+from console.core.sanitize import safe_text
 
 from ..fmt import cell, clock_time, duration
 from ..messages import BeatLoaded
@@ -50,6 +51,7 @@ class BeatScreen(ConsoleScreen):
         self.state_known = False
         self.error: str | None = None
         self.loaded_at: float | None = None
+        self.report: Any = None
         self._loading = False
 
     def compose_body(self) -> ComposeResult:
@@ -64,18 +66,13 @@ class BeatScreen(ConsoleScreen):
         self.load()
 
     def schedule_file(self) -> str | None:
-        app = self.capp
-        path = app.beat_schedule_file
-        if not path and app.settings is not None:
-            try:
-                path = app.settings.app.conf.beat_schedule_filename
-            except Exception:
-                path = None
-        if path and (
-            os.path.exists(path) or any(os.path.exists(path + ext) for ext in (".db", ".dat"))
-        ):
-            return str(path)
-        return None
+        """The file named by ``--beat-schedule`` / ``CTL_BEAT_SCHEDULE``, else None.
+
+        None lets the core use the app's own ``beat_schedule_filename`` when the
+        app sets one -- never Celery's default in the current directory.
+        """
+        path = self.capp.beat_schedule_file
+        return str(path) if path else None
 
     def load(self) -> None:
         if self._loading:
@@ -91,11 +88,11 @@ class BeatScreen(ConsoleScreen):
     def _load(self, settings: Any, schedule_file: str | None) -> None:
         at = self.capp.clock()
         try:
-            from console.core.beat import beat_entries
+            from console.core.beat import read_beat
 
             now = _dt.datetime.fromtimestamp(at, tz=_dt.UTC)
-            entries, known = beat_entries(settings.app, schedule_file, now=now)
-            self.post_message(BeatLoaded((entries, known), None, at))
+            report = read_beat(settings.app, schedule_file, now=now)
+            self.post_message(BeatLoaded(report, None, at))
         except Exception as exc:
             self.post_message(BeatLoaded(None, self.capp.error_text(exc), at))
 
@@ -103,7 +100,9 @@ class BeatScreen(ConsoleScreen):
         self._loading = False
         self.error = message.error
         if message.entries is not None:
-            self.entries, self.state_known = message.entries
+            self.report = message.entries
+            self.entries = self.report.entries
+            self.state_known = self.report.state_readable
             self.loaded_at = message.at
             table = self.query_one(DataTable)
             table.clear()
@@ -128,12 +127,20 @@ class BeatScreen(ConsoleScreen):
         return (
             cell(e.name, 60),
             self._countdown(e),
-            Text(clock_time(_ts(e.next_run_at))),
-            Text(clock_time(last) if last else ("never" if self.state_known else "unknown")),
+            Text(self._when(_ts(e.next_run_at))),
+            Text(self._when(last) if last else ("never" if self.state_known else "unknown")),
             Text(str(e.total_run_count) if e.total_run_count is not None else "-"),
             cell(e.schedule_words, 80),
             cell(e.task, 80),
         )
+
+    def _when(self, ts: float | None) -> str:
+        """The clock time, with the date in front when it is not today."""
+        if ts is None:
+            return "-"
+        if clock_time(ts, date=True)[:10] == clock_time(self.capp.clock(), date=True)[:10]:
+            return clock_time(ts)
+        return clock_time(ts, date=True)[:10] + " " + clock_time(ts)
 
     def tick(self) -> None:
         """Live countdown (every second while visible); reload once an entry is due."""
@@ -156,15 +163,22 @@ class BeatScreen(ConsoleScreen):
         bar.append(
             f"{len(self.entries)} entr{'y' if len(self.entries) == 1 else 'ies'}", style="bold"
         )
+        if self.entries and self.report is not None:
+            bar.append(" │ crontabs in ")
+            bar.append(safe_text(self.report.timezone, 40, oneline=True))
         if self.entries:
-            bar.append(
-                " │ last run / run count from "
-                + (
-                    "the beat schedule file"
-                    if self.state_known
-                    else "nowhere (schedule file not found)"
+            state = self.report.state if self.report is not None else None
+            if state is not None and state.readable:
+                bar.append(" │ last run / run count from ")
+                bar.append(safe_text(state.path, 80, oneline=True))
+                if state.written_at is not None:
+                    bar.append(f", written by beat {self._when(state.written_at.timestamp())}")
+            else:
+                bar.append(" │ last run / run count unknown: ")
+                bar.append(
+                    safe_text(state.error if state is not None else "", 200, oneline=True),
+                    style="yellow",
                 )
-            )
         elif not self.error:
             bar.append(" │ no beat_schedule in this app (start the console with -A MODULE)")
         if self.error:
