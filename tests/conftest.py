@@ -18,6 +18,7 @@ import pytest
 
 from console.core.redis_server import EmbeddedRedis
 from console.demo.cluster import LocalCluster
+from tests.rabbitmq import INSTALL_HINT, EmbeddedRabbitMQ, rabbitmq_available
 
 
 @pytest.fixture
@@ -37,6 +38,34 @@ def cluster() -> Iterator[LocalCluster]:
         yield c
     finally:
         c.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq() -> Iterator[EmbeddedRabbitMQ]:
+    """One real RabbitMQ node for the session (tests take a vhost each).
+
+    In CI (``CI`` set) a missing or failing RabbitMQ fails the tests that need
+    it; elsewhere they are skipped with the install hint.
+    """
+    if not rabbitmq_available():
+        if os.environ.get("CI"):
+            pytest.fail(INSTALL_HINT)
+        pytest.skip(INSTALL_HINT)
+    node = EmbeddedRabbitMQ().start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def rabbit_vhost(rabbitmq: EmbeddedRabbitMQ) -> Iterator[str]:
+    """A fresh vhost on the session's RabbitMQ; yields its amqp:// URL."""
+    name = rabbitmq.add_vhost()
+    try:
+        yield rabbitmq.url(name)
+    finally:
+        rabbitmq.delete_vhost(name)
 
 
 @pytest.fixture

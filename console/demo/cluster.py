@@ -93,6 +93,8 @@ class LocalCluster:
     redis: EmbeddedRedis | None = None
     worker_args: list[str] = field(default_factory=list)
     result_backend: str | None = None  # None: db 1 of the cluster's Redis
+    #: another broker (e.g. a test's RabbitMQ vhost); Redis still starts for the backend
+    broker_url_override: str | None = None
     tmpdir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="ctl-cluster-"))
     procs: list[ManagedProcess] = field(default_factory=list)
     #: called with the pid (= process group) of every child right after it starts
@@ -103,6 +105,8 @@ class LocalCluster:
 
     @property
     def broker_url(self) -> str:
+        if self.broker_url_override:
+            return self.broker_url_override
         assert self.redis is not None
         return self.redis.url
 
