@@ -138,6 +138,7 @@ class AmqpEventSource(_StatusMixin):
         self.heartbeat_interval = heartbeat
         self._write_lock = threading.Lock()
         self._purge_pending = False
+        self._dropping = False  # the last purge found drops (same episode)
         self._lost: str | None = None  # set by the parser: the connection must be dropped
         #: names of the queues of the current connection (tests look for leftovers)
         self.queue_name = ""
@@ -256,7 +257,7 @@ class AmqpEventSource(_StatusMixin):
                 self._cond.notify()
             with self._write_lock:
                 self._writes.clear()
-            self._purge_pending = False
+            self._purge_pending = self._dropping = False
             self._lost = None
             self._on_connected(self.describe())
             reason = self._pump(sock)
@@ -506,6 +507,7 @@ class AmqpEventSource(_StatusMixin):
             self._purge_pending = False
             if dropped:
                 self._on_dropped(int(dropped))
+            self._dropping = bool(dropped)
             return
         if (cls, meth) in ((10, 50), (20, 40)):  # connection.close / channel.close
             code, n = struct.unpack_from(">HB", buf, p)
@@ -529,14 +531,15 @@ class AmqpEventSource(_StatusMixin):
         with self._status_lock:
             st = self._status
             total = st.dropped + n
-            self._gap_pending = True
+            self._gap_pending = True  # the caller resyncs
+            gaps = st.gaps if self._dropping else st.gaps + 1  # one gap per episode
             self._status = replace(
                 st,
                 message=self._scrub(
                     f"{total} event messages dropped by the broker: the console fell behind "
                     f"(queue capped at {self.max_queued} messages)"
                 ),
-                gaps=st.gaps + 1,
+                gaps=gaps,
                 dropped=total,
             )
 
