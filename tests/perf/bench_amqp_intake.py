@@ -9,9 +9,11 @@ etc.), and each consumer in its own process:
 1. the consumer connects and starts consuming (ours: ``AmqpEventSource``;
    stock: ``app.events.Receiver``'s own queue and ``_receive`` callback on a
    kombu ``Consumer``, the code ``Receiver.capture`` runs), then says ready;
-2. the publisher sends ``count`` events flat out (they pile up in the
-   consumer's queue and socket buffers: both consumers get the same head
-   start);
+2. the publisher sends ``count`` events flat out; they pile up in the
+   consumer's queue (stock's consumer subscribes only on "go": a subscribed
+   no-ack consumer that does not read blocks the publisher through RabbitMQ's
+   credit flow; ours already holds up to ``prefetch`` = 20,000 of them in its
+   buffer, a head start of at most 10% with the default count);
 3. on "go" the consumer drains; events/s from "go" to the last event.
 
 Modes: ``intake`` (events only: ours ``read_batch``; stock a counting
@@ -170,10 +172,14 @@ def consume_stock(url: str, count: int, mode: str, idle: float) -> dict[str, Any
         consumer = conn.Consumer(
             queues=[recv.queue], callbacks=[recv._receive], no_ack=True, accept=recv.accept
         )
-        consumer.consume()
         if mode != "flood":
+            # a consumer that does not read blocks the queue and so the publisher (credit
+            # flow): declare the queue now, consume from it once it is full
+            recv.queue(conn.default_channel).declare()
             _wait_go()
+            consumer.consume()
         else:
+            consumer.consume()
             print("ready", flush=True)
         t0 = time.perf_counter()
         seen["last"] = t0

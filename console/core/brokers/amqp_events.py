@@ -196,7 +196,7 @@ class AmqpEventSource(_StatusMixin):
             sock = transport.sock
             initial = bytes(getattr(transport, "_read_buffer", b"") or b"")
             self.queue_name, self.dead_letter_queue = name, dlq
-            self.heartbeat_interval = float(raw.heartbeat or 0) or self.heartbeat
+            self.heartbeat_interval = float(raw.heartbeat or 0)  # 0: the broker refused them
             return conn, sock, initial
         except BaseException:
             with contextlib.suppress(Exception):
@@ -285,8 +285,9 @@ class AmqpEventSource(_StatusMixin):
     def _pump(self, sock: socket.socket) -> str:
         """Socket -> chunks; pending writes, heartbeats and drop counting out."""
         hb = self.heartbeat_interval
-        dead_after = 2.0 * hb
-        send_every = hb / 2.0
+        # two silent intervals: dead (AMQP 0-9-1 4.2.7); without heartbeats only TCP tells
+        dead_after = 2.0 * hb if hb > 0 else float("inf")
+        send_every = hb / 2.0 if hb > 0 else 30.0
         sock.settimeout(max(1.0, hb))
         last_rx = last_tx = last_count = time.monotonic()
         wake = self._wake_r
@@ -334,7 +335,7 @@ class AmqpEventSource(_StatusMixin):
                 out.append(_purge_frame(self._count_ch, self.dead_letter_queue))
                 self._purge_pending = True
                 last_count = now
-            if not out and now - last_tx >= send_every:
+            if not out and hb > 0 and now - last_tx >= send_every:
                 out.append(_HEARTBEAT)
             if out:
                 try:
