@@ -1023,7 +1023,17 @@ def make_source(app: Any, url: str | None = None, kind: str = "auto", **kwargs: 
             **{
                 k: v
                 for k, v in kwargs.items()
-                if k in ("connect_timeout", "heartbeat", "prefetch", "max_queued", "backoff_cap")
+                if k
+                in (
+                    "connect_timeout",
+                    "heartbeat",
+                    "prefetch",
+                    "max_queued",
+                    "message_ttl",
+                    "backoff_cap",
+                    "no_ack",
+                    "max_buffer",
+                )
             },
         )
     if kind not in ("auto", "kombu"):

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -77,6 +78,9 @@ def publish(url: str, messages: list[tuple[bytes, str, str]], exchange: str = "c
         userid=urllib.parse.unquote(sp.username or "guest"),
         password=urllib.parse.unquote(sp.password or "guest"),
         virtual_host=urllib.parse.unquote(sp.path[1:] or "/"),
+        # py-amqp's default TCP_USER_TIMEOUT (1 s) kills a publisher that RabbitMQ holds
+        # back with credit flow for longer than that on a loaded machine
+        socket_settings={socket.TCP_USER_TIMEOUT: 120_000},
     )
     conn.connect()
     ch = conn.channel()
