@@ -141,7 +141,7 @@ class AmqpAdapter:
         api = self.api
         if api is None:
             self._note = (
-                f"live workers cannot be counted on a {self._caps.transport} broker: "
+                f"live workers cannot be counted on the {self._caps.transport} broker: "
                 "waited the whole --timeout"
             )
             return None
@@ -263,7 +263,7 @@ class AmqpAdapter:
 
     def iter_messages(self, limit: int = 200_000) -> Iterator[QueuedMessage]:
         raise UsageError(
-            f"a {self._caps.transport} broker cannot read queued messages without consuming them"
+            f"the {self._caps.transport} broker cannot read queued messages without consuming them"
         )
 
     def event_source(self, app: Any, **options: Any) -> EventSource:
