@@ -304,12 +304,19 @@ class RemoteControl:
         from .connection import RespClient
 
         url = self._broker_url()
-        if RespClient.supports(url):
-            exchange = self._raw_exchange()
-            if exchange:
+        exchange = self._raw_exchange()
+        if exchange:
+            if RespClient.supports(url):
                 return self._broadcast_resp(
                     url, method, arguments, dest, timeout, reply, started, exchange
                 )
+            from .brokers import adapter_for
+
+            plain = adapter_for(self.settings).broadcast(
+                method, arguments, dest, timeout, reply, started, exchange
+            )
+            if plain is not None:
+                return plain
         from kombu import Consumer, Producer
 
         result = BroadcastResult(destination=dest)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..broker_scan import QueuedMessage
     from ..intake import EventSource
     from ..queues import QueueDepth
-    from ..remote import RemoteControl
+    from ..remote import BroadcastResult, RemoteControl
     from ..settings import ClusterSettings
 
 #: queues that are Celery's plumbing, not task queues
@@ -46,6 +46,7 @@ class AmqpAdapter:
         self._urls = split_urls(url) or [url]
         self._url = self._urls[0]
         self._api: ManagementAPI | None = None
+        self._checked: Any = None  # the connection check() opened, until taken
         self._note: str | None = None
         is_amqp = scheme_of(self._url) in AMQP_SCHEMES
         self._is_amqp = is_amqp
@@ -71,7 +72,8 @@ class AmqpAdapter:
         return self._caps
 
     # -- connection -------------------------------------------------------------
-    def _probe(self, url: str) -> None:
+    def _probe(self, url: str) -> Any:
+        """An open py-amqp connection to ``url`` (the handshake checks credentials and vhost)."""
         import amqp
 
         host, port, user, password, vhost = amqp_parts(url)
@@ -88,19 +90,53 @@ class AmqpAdapter:
         )
         try:
             conn.connect()
-        finally:
+        except BaseException:
             try:
                 conn.collect()
             except Exception:
                 pass
+            raise
+        return conn
+
+    def take_connection(self) -> Any:
+        """The connection :meth:`check` opened (the caller closes it), else a new one."""
+        conn, self._checked = self._checked, None
+        return conn if conn is not None else self._probe(self._url)
+
+    def _drop_checked(self) -> None:
+        conn, self._checked = self._checked, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    def broadcast(
+        self,
+        method: str,
+        arguments: dict[str, Any] | None,
+        dest: list[str] | None,
+        timeout: float,
+        reply: bool,
+        started: float,
+        exchange: str = "celery",
+    ) -> BroadcastResult | None:
+        """The broadcast on plain py-amqp (:mod:`.amqp_pidbox`); None: use kombu's."""
+        if scheme_of(self._url) not in ("amqp", "pyamqp"):
+            return None
+        from .amqp_pidbox import broadcast
+
+        return broadcast(self, method, arguments, dest, timeout, reply, started, exchange)
 
     def check(self) -> str:
         if not self._is_amqp:
             return self._url
         last = ""
+        self._drop_checked()
         for url in self._urls:
             try:
-                self._probe(url)
+                # kept open: the broadcast that usually follows reuses it
+                self._checked = self._probe(url)
             except Exception as exc:
                 detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 last = f"broker unreachable at {mask_url(url)}: {detail}"
@@ -244,6 +280,7 @@ class AmqpAdapter:
         return removed
 
     def _open(self) -> Any:
+        self._drop_checked()
         conn = self.connection()
         try:
             conn.connect()

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ..broker_scan import QueuedMessage
     from ..intake import EventSource
     from ..queues import QueueDepth
-    from ..remote import RemoteControl
+    from ..remote import BroadcastResult, RemoteControl
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,23 @@ class BrokerAdapter(Protocol):
 
     def live_workers_note(self) -> str | None:
         """Why ``live_workers`` answered None (one line for stderr), else None."""
+        ...
+
+    def broadcast(
+        self,
+        method: str,
+        arguments: dict[str, Any] | None,
+        dest: list[str] | None,
+        timeout: float,
+        reply: bool,
+        started: float,
+        exchange: str = "celery",
+    ) -> BroadcastResult | None:
+        """A pidbox broadcast on the transport's own plain client, or None (use kombu's).
+
+        Only called when the control messages are plain JSON (no -A app, or an app
+        whose control settings match the defaults: ``RemoteControl._raw_exchange``).
+        """
         ...
 
     def count_receivers(self, channel: Any) -> list[int] | None:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..broker_scan import QueuedMessage
     from ..intake import EventSource
     from ..queues import QueueDepth
-    from ..remote import RemoteControl
+    from ..remote import BroadcastResult, RemoteControl
     from ..settings import ClusterSettings
 
 CAPABILITIES = Capabilities(
@@ -92,6 +92,19 @@ class RedisAdapter:
             return None
 
     def live_workers_note(self) -> str | None:
+        return None
+
+    def broadcast(
+        self,
+        method: str,
+        arguments: dict[str, Any] | None,
+        dest: list[str] | None,
+        timeout: float,
+        reply: bool,
+        started: float,
+        exchange: str = "celery",
+    ) -> BroadcastResult | None:
+        # the plain-socket RESP broadcast still lives in console/core/remote.py
         return None
 
     def count_receivers(self, channel: Any) -> list[int] | None:
