@@ -76,6 +76,10 @@ def status_text(status: Any) -> Text:
         text.append(f" since {clock_time(last)}" if last else " (no event yet)")
     else:
         text.append(f" {clock_time(last)}" if last else " no events yet")
+    loading = getattr(status, "loading", "")
+    if loading:  # the past loading from the result backend (console/core/backfill.py)
+        text.append(" │ ")
+        text.append(safe_text(loading, 80, oneline=True), style="italic")
     return text
 
 
