@@ -136,3 +136,44 @@ def test_record_of_a_ctl_tasks_record() -> None:
     assert rec["exception"] == "ValueError('boom')" and rec["result"] is None
     assert rec["done"] == 1_796_284_800.0
     assert record_of({"id": "g", "state": "SUCCESS", "result": [1, 2]})["result"] == "[1, 2]"
+
+
+def test_the_tasks_view_filters_backend_rows_on_since() -> None:
+    import time
+
+    from console.core.feed import StateDelta
+    from console.core.taskview import TaskViewer, ViewSpec
+
+    now = time.time()
+    st = ClusterState(clock=lambda: now)
+    st.merge_backend(
+        [
+            _rec("old", "FAILURE", now - 7200, name="tasks.report"),
+            _rec("new", "FAILURE", now - 300, name="tasks.report"),
+        ]
+    )
+    st.apply({"type": "task-received", "uuid": "live", "name": "tasks.report", "timestamp": now})
+    viewer = TaskViewer()
+    viewer.apply(StateDelta(tasks=[st.task_row(u) for u in st.tasks], full=True))
+
+    def ids(query: str) -> list[str]:
+        return viewer.ids(ViewSpec(query=query, limit=10))
+
+    assert ids("since:1h") == ["live", "new"]
+    assert ids("since:1") == ["live"]  # typing on: 1 s, then 1 h (not a narrowing)
+    assert ids("since:1h") == ["live", "new"]
+    assert ids("until:1h report") == ["old"]
+    iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now - 3600))
+    assert ids(f"since:{iso.lower()} state:failure") == ["new"]
+    assert ids("since:soon") == []  # not a time (yet): nothing, never everything
+
+
+def test_the_header_shows_the_progress_line_while_the_past_loads() -> None:
+    from console.core.feed import FeedStatus
+    from console.ui.widgets.header import status_text
+
+    loading = FeedStatus(mode="live", last_event=T0, loading="history: read 3,000 of ~100,000")
+    assert status_text(loading).plain.endswith("│ history: read 3,000 of ~100,000")
+    assert "history" not in status_text(FeedStatus(mode="live", last_event=T0)).plain
+    forged = FeedStatus(mode="live", loading="history: \x1b[2Jx")
+    assert "\x1b" not in status_text(forged).plain
