@@ -364,6 +364,9 @@ class _IntakeLoop:
         self.resync_wanted = None
 
         def work() -> None:
+            # the backend is read next to the inspects (they wait up to a timeout each)
+            backfill = threading.Thread(target=self._backfill, name="backfill", daemon=True)
+            backfill.start()
             try:
                 events = resync_events(
                     self.settings, timeout=self.config.get("resync_timeout", 1.0)
@@ -378,7 +381,7 @@ class _IntakeLoop:
                 self.resync_message = self.settings.scrub(
                     f"resync failed: {type(exc).__name__}: {exc}"
                 )
-            self._backfill()
+            backfill.join()
 
         self.resync_thread = threading.Thread(target=work, name="resync", daemon=True)
         self.resync_thread.start()

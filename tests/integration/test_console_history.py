@@ -83,7 +83,7 @@ def test_console_starts_with_finished_active_reserved_and_scheduled_tasks(make_c
     assert ok.get(timeout=30) == 42
     bad = client.send_task("sample_proj.tasks.always_fails", kwargs={"reason": "nightly"})
     bad.get(timeout=30, propagate=False)
-    busy = client.send_task("sample_proj.tasks.sleepy", kwargs={"seconds": 5})
+    busy = client.send_task("sample_proj.tasks.sleepy", kwargs={"seconds": 15})
     _wait(lambda: busy.state == "STARTED", 20, "sleepy started")
     queued = client.send_task("sample_proj.tasks.add", args=(1, 1))  # behind sleepy
     later = client.send_task("sample_proj.tasks.add", args=(2, 2), countdown=300)
@@ -116,7 +116,7 @@ def test_console_starts_with_finished_active_reserved_and_scheduled_tasks(make_c
         d = _detail(feed, later.id)
         assert (d["state"], d["eta"]) == ("RECEIVED", eta)
         # live events take over: the sleepy task finishes, the queued one runs
-        assert busy.get(timeout=20) == 5
+        assert busy.get(timeout=40) == 15
         _detail(feed, busy.id, state="SUCCESS")
         d = _detail(feed, queued.id, state="SUCCESS")
         assert d["result"] == "2"
