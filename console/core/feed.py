@@ -396,6 +396,7 @@ class _IntakeLoop:
         def progress(hist: Any) -> None:
             total = f" of ~{hist.total:,}" if hist.total else ""
             self.loading = f"history: read {hist.scanned:,}{total} results"
+            time.sleep(0.001)  # hand the GIL to the event loop (a keystroke's view request)
 
         self.loading = "history: reading the result backend"
         try:
@@ -410,16 +411,19 @@ class _IntakeLoop:
         more = f" (stopped at {hist.stopped})" if hist.stopped else ""
         self.loading = f"history: merging {len(records):,} results{more}"
 
-    def _merge_backfill(self) -> None:
-        """Main loop: one chunk of backend records (a few ms; events go on in between)."""
-        try:
-            chunk = self.backfill_out.get_nowait()
-        except queue.Empty:
-            return
-        if chunk:
-            self.state.merge_backend(chunk)
-        else:
-            self.loading = ""
+    def _merge_backfill(self, budget: float = 0.005) -> None:
+        """Main loop: chunks of backend records for about ``budget`` seconds (a request
+        or the next events wait for one chunk at most: ~250 records, a few ms)."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < budget:
+            try:
+                chunk = self.backfill_out.get_nowait()
+            except queue.Empty:
+                return
+            if chunk:
+                self.state.merge_backend(chunk)
+            else:
+                self.loading = ""
 
     def send_delta(self, full: bool = False) -> None:
         state = self.state
@@ -597,7 +601,11 @@ class LiveFeed:
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._pending: StateDelta | None = None
-        self._status = FeedStatus(mode="reconnecting", message="starting the intake process")
+        self._status = FeedStatus(
+            mode="reconnecting",
+            message="starting the intake process",
+            loading="history: starting" if self.config["history"] else "",
+        )
         self._replies: dict[int, list[Any]] = {}
         self._waiters: dict[int, threading.Event] = {}
         self._ids = itertools.count(1)
