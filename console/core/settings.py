@@ -65,6 +65,8 @@ class ClusterSettings:
     context: str | None = None  # the named context in use (console/core/contexts.py)
     broker_api: str | None = None  # a broker's HTTP management API (RabbitMQ)
     reply_timeout: float | None = None  # the context's default --timeout for replies
+    #: newest results the console loads from the backend on start / resync (0: none)
+    history: int = 10_000
     #: what the environment overrode of the context (the CLI says so on stderr)
     overridden: tuple[str, ...] = ()
     _app: Any = field(default=None, init=False, repr=False, compare=False)

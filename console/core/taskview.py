@@ -81,6 +81,7 @@ TASK_SORTS: dict[str, tuple[str, int]] = {
 }
 
 FIELD_FILTERS = {"state": T_STATE, "name": T_NAME, "worker": T_HOST, "id": T_UUID, "args": T_ARGS}
+TIME_FILTERS = frozenset({"since", "until"})  # since:10m until:2h (console/core/filterlang.py)
 
 # a new word with more matches than this is answered in two steps (TaskViewer.quick_window):
 # at that density the first screenful is found within a few thousand rows of the last order
@@ -148,7 +149,27 @@ def _hay_text(r: Sequence[Any]) -> str:
 
 def _kind(term: str) -> str | None:
     name, sep, _ = term.partition(":")
-    return name if sep and name in FIELD_FILTERS else None
+    return name if sep and (name in FIELD_FILTERS or name in TIME_FILTERS) else None
+
+
+def _time_keep(ids: list[str], rows: dict[str, Any], name: str, value: str) -> list[str]:
+    """``since:1h`` / ``until:2026-12-03T08:00`` on the time a task last changed (finished,
+    else started / received; for a task from the backend: ``date_done``).  A value that is
+    not a time yet (typing) matches nothing."""
+    from .filterlang import parse_time
+
+    try:
+        bound = parse_time(value.upper(), time.time())  # the query is lower-cased: 2026-..T08
+    except ValueError:
+        return []
+    after = name == "since"
+    out = []
+    for u in ids:
+        r = rows[u]
+        when = r[T_TS] if r[T_TS] is not None else r[T_RECEIVED]
+        if when is not None and (when >= bound if after else when <= bound):
+            out.append(u)
+    return out
 
 
 def _narrows(old: str, new: str) -> bool:
@@ -158,7 +179,7 @@ def _narrows(old: str, new: str) -> bool:
     a, b = old.split(), new.split()
     if len(a) != len(b) or a[:-1] != b[:-1] or old.endswith(" "):
         return False
-    return _kind(a[-1]) == _kind(b[-1])
+    return _kind(a[-1]) == _kind(b[-1]) and _kind(b[-1]) not in TIME_FILTERS  # since:1 -> 1h widens
 
 
 def _sort_key(index: int) -> Callable[[Sequence[Any]], tuple[int, Any, Any]]:
@@ -262,7 +283,9 @@ class TaskViewer:
             ids = list(filter(rows.__contains__, ids))
         for term in terms:
             field_name, sep, value = term.partition(":")
-            if sep and field_name in FIELD_FILTERS:
+            if sep and field_name in TIME_FILTERS:
+                ids = _time_keep(ids, rows, field_name, value)
+            elif sep and field_name in FIELD_FILTERS:
                 index = FIELD_FILTERS[field_name]
                 ids = [u for u in ids if value in str(rows[u][index] or "").lower()]
             else:  # (map/compress: the loop runs in C, ~2x a list comprehension)

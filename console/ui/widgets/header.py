@@ -79,6 +79,10 @@ def status_text(status: Any) -> Text:
     gaps = getattr(status, "gaps", 0) or 0
     if gaps:  # events may have been lost (reconnects, broker drops): never a clean LIVE
         text.append(f" {gaps} gap{'s' if gaps != 1 else ''}", style="bold yellow")
+    loading = getattr(status, "loading", "")
+    if loading:  # the past loading from the result backend (console/core/backfill.py)
+        text.append(" │ ")
+        text.append(safe_text(loading, 80, oneline=True), style="italic")
     return text
 
 
