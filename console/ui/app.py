@@ -383,9 +383,11 @@ class ConsoleApp(App[int]):
         *,
         label: str = "",
         params: dict[str, str] | None = None,
+        targets: tuple[str, ...] = (),
     ) -> bool:
         """Ask for parameters, confirm, then run ``action`` in a thread worker.
 
+        ``targets``: marked tasks (the action acts on all of them; ``target`` is the first).
         Returns False when refused right away (read-only, no target).
         """
         from .screens.confirm import ConfirmScreen
@@ -404,7 +406,7 @@ class ConsoleApp(App[int]):
             what = {"task": "a task", "worker": "a worker", "queue": "a queue"}[spec.target]
             self.notify(f"select {what} first", severity="warning", markup=False)
             return False
-        req = ActionRequest(action, target, dict(params or {}), label)
+        req = ActionRequest(action, target, dict(params or {}), label, tuple(targets))
 
         def confirmed(yes: bool | None) -> None:
             if yes:
