@@ -230,6 +230,9 @@ class TaskDetailScreen(ConsoleScreen):
                 )
             elif detail is not None:  # the same state: what was filled still holds
                 detail = {**detail, **self._filled}
+            scrub = getattr(app.settings, "scrub", None)
+            if detail is not None and detail.get("backend_error") and scrub is not None:
+                detail["backend_error"] = scrub(detail["backend_error"])
             self.post_message(DetailLoaded(self.uuid, detail))
         except Exception as exc:
             self.post_message(DetailLoaded(self.uuid, None, app.error_text(exc)))
