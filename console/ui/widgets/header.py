@@ -126,6 +126,10 @@ class ClusterHeader(Widget):
         if model is None:
             return
         cluster = Text(no_wrap=True, overflow="ellipsis")
+        context = getattr(getattr(app, "settings", None), "context", None)
+        if context:  # a named cluster (console/core/contexts.py): say which one, first
+            cluster.append(f"⎈ {safe_text(context, 40, oneline=True)} ", style="bold reverse")
+            cluster.append(" ")
         cluster.append(safe_text(app.cluster_label, 200, oneline=True), style="bold")
         if app.read_only:
             cluster.append(" [RO]", style="bold reverse")
