@@ -74,6 +74,8 @@ def proj_app(cluster: LocalCluster) -> Any:
     app.conf.result_backend = cluster.backend_url
     app.conf.broker_read_url = app.conf.broker_write_url = cluster.broker_url
     app._pool = None
+    # the producer pool and the backend were built for the previous cluster's URL
+    app.__dict__.pop("amqp", None)
     app.__dict__.pop("backend", None)
     local = getattr(app, "_local", None)
     if local is not None and hasattr(local, "backend"):
