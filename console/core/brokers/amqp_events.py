@@ -55,10 +55,23 @@ import orjson
 from ..errors import BrokerUnreachable
 from ..intake import SourceStatus, _backoff, _body_to_events, _exc_text, _StatusMixin
 from ..sanitize import mask_url, scrub_secrets
+from .urls import AMQP_SCHEMES, scheme_of
 
-__all__ = ["AMQP_SCHEMES", "AmqpEventSource", "is_amqp_url"]
+__all__ = ["PYAMQP_SCHEMES", "AmqpEventSource", "is_amqp_url", "source_options"]
 
-AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
+#: the schemes py-amqp serves (librabbitmq is a C client whose socket this source cannot read)
+PYAMQP_SCHEMES = AMQP_SCHEMES - {"librabbitmq"}
+#: keyword arguments of :class:`AmqpEventSource` that callers may pass through
+SOURCE_OPTIONS = (
+    "connect_timeout",
+    "heartbeat",
+    "prefetch",
+    "max_queued",
+    "message_ttl",
+    "backoff_cap",
+    "no_ack",
+    "max_buffer",
+)
 
 _FRAME_END = 0xCE
 _HEARTBEAT = b"\x08\x00\x00\x00\x00\x00\x00\xce"
@@ -72,10 +85,12 @@ _JSON = b"application/json"
 
 def is_amqp_url(url: str | None) -> bool:
     """True for the URLs this source reads (``amqp://``, ``amqps://``, ``pyamqp://``)."""
-    if not url:
-        return False
-    scheme = url.split(";", 1)[0].split("://", 1)[0].lower()
-    return scheme in AMQP_SCHEMES
+    return scheme_of(url or "") in PYAMQP_SCHEMES
+
+
+def source_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``options`` this source takes (others belong to other sources)."""
+    return {k: v for k, v in options.items() if k in SOURCE_OPTIONS}
 
 
 def _method_frame(channel: int, class_id: int, method_id: int, args: bytes) -> bytes:
