@@ -218,3 +218,64 @@ def test_failover_list_goes_to_the_node_that_answers(rabbit_vhost: str) -> None:
         assert len(drain(source, idle=1.0)) == 5
     finally:
         source.close()
+
+
+def test_ctl_events_on_rabbitmq_prints_events_and_leaves_no_queue(
+    rabbitmq: EmbeddedRabbitMQ, rabbit_vhost: str
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root), NO_COLOR="1", CELERY_BROKER_URL=rabbit_vhost)
+    env.pop("CELERY_RESULT_BACKEND", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "events", "--limit", "20", "--duration", "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=str(root),
+    )
+    try:
+        wait_for(
+            lambda: any(q.startswith("ctl.console.") for q in queues(rabbitmq, rabbit_vhost)),
+            20,
+            "ctl events' queue",
+        )
+        publish_events(rabbit_vhost, 20)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err.decode()
+    events = [json.loads(line) for line in out.decode().splitlines()]
+    assert [e["uuid"] for e in events] == [f"flood-{i}" for i in range(20)]
+    wait_for(lambda: not queues(rabbitmq, rabbit_vhost), 10, "no queue left behind")
+
+
+def test_ctl_events_unreachable_amqp_broker_exit_3_masked(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root), NO_COLOR="1")
+    env.pop("CELERY_BROKER_URL", None)
+    env.pop("CELERY_RESULT_BACKEND", None)
+    url = "amqp://ctl:topsecretpw@127.0.0.1:1//"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli.main", "--broker", url, "events", "--limit", "1"],
+        env=env,
+        cwd=str(tmp_path),
+        capture_output=True,
+        timeout=60,
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == 3, err
+    assert "topsecretpw" not in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and "unreachable" in err
