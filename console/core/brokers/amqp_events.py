@@ -71,6 +71,7 @@ SOURCE_OPTIONS = (
     "backoff_cap",
     "no_ack",
     "max_buffer",
+    "wakeup",
 )
 
 _FRAME_END = 0xCE
@@ -133,6 +134,7 @@ class AmqpEventSource(_StatusMixin):
         chunk_size: int = 1 << 18,
         no_ack: bool = True,
         max_buffer: int = 8 << 20,
+        wakeup: bool = True,
     ) -> None:
         self.app = app
         self.url = url or str(app.conf.broker_url or "")
@@ -145,6 +147,7 @@ class AmqpEventSource(_StatusMixin):
         self.backoff_cap = backoff_cap
         self.chunk_size = chunk_size
         self.no_ack = no_ack
+        self.wakeup = wakeup  # ask workers for a heartbeat on connect (Celery's receiver does)
         self.max_buffer = max_buffer
         self._buffered = 0  # bytes received and not yet taken by read_batch
         self._paused = False  # the reader stopped reading: the buffer is full
@@ -290,6 +293,8 @@ class AmqpEventSource(_StatusMixin):
             self._purge_pending = self._dropping = False
             self._lost = None
             self._on_connected(self.describe())
+            if self.wakeup:
+                threading.Thread(target=self._wake_workers, name="amqp-wakeup", daemon=True).start()
             reason = self._pump(sock)
             self._drop(conn, sock, clean=self._stop.is_set())
             if self._stop.is_set():
@@ -298,6 +303,14 @@ class AmqpEventSource(_StatusMixin):
                 mode="disconnected", connected=False, message=f"connection lost: {reason}"
             )
         self._set_status(mode="stopped", connected=False)
+
+    def _wake_workers(self) -> None:
+        """Ask the workers for a heartbeat now, as Celery's receiver does once it consumes
+        (``heartbeat`` broadcast, on a connection of its own: this one's socket is ours)."""
+        with contextlib.suppress(Exception):
+            with self.app.connection_for_write(self.url) as conn:
+                conn.connect_timeout = self.connect_timeout
+                self.app.control.broadcast("heartbeat", connection=conn)
 
     def _drop(self, conn: Any, sock: socket.socket, clean: bool) -> None:
         self._sock = None
