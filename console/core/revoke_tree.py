@@ -465,6 +465,7 @@ def _callbacks_out_of_groups(pool: _Pool) -> None:
     """A chord callback runs with its header's group id (the backend stores it as
     ``group_id``): a "member" whose parent is a member of the same group is the callback."""
     for group in [n for n in pool.nodes.values() if n.kind == "group"]:
+        body: list[str] = []
         for mid in list(group.members):
             member = pool.nodes.get(mid)
             parent = pool.nodes.get(member.parent_id or "") if member else None
@@ -472,9 +473,20 @@ def _callbacks_out_of_groups(pool: _Pool) -> None:
                 continue
             if parent.id in group.members or parent.group_id == group.id:
                 group.members.remove(mid)
-                group.callback = group.callback or mid
-                member.role = member.role or "callback"
-                parent.next = [x for x in parent.next if x != mid]
+                body.append(mid)
+                for node in pool.nodes.values():
+                    node.next = [x for x in node.next if x != mid]
+        if len(body) == 1 and not group.callback:
+            group.callback = body[0]
+            pool.nodes[body[0]].role = pool.nodes[body[0]].role or "callback"
+        elif len(body) > 1 and not group.callback:
+            # chain(group, group): Celery runs the second group with the first group's id;
+            # its own id was only in the first group's messages
+            gnode = pool.group("group:" + body[0], "backend")
+            for mid in body:
+                gnode.link("members", mid)
+            group.callback = gnode.id
+            group.keys.add(gnode.id)
 
 
 # --------------------------------------------------------------------------- nesting

@@ -205,3 +205,109 @@ def test_xsum_chord_header_running_counts_missing(app: Any) -> None:
     assert shape(top) == ("chord", [("group", ["add", "add", "add"]), ("callback", "xsum")])
     assert top["children"][0]["size"] == 3
     assert result.get(timeout=20) == 6
+
+
+# --------------------------------------------------------------------------- canvas graph
+# What the console's Canvas screen draws: console.core.canvas.canvas_tree over the events
+# of the run (Celery's own EventReceiver) and the result backend, as the LiveFeed does.
+
+
+@pytest.fixture
+def capture(app: Any) -> Iterator[Any]:
+    from tests.integration.test_canvas_real import Capture
+
+    cap = Capture(app).start()
+    try:
+        yield cap
+    finally:
+        cap.stop()
+
+
+def settled(cap: Any, task_id: str, tasks: int, backend: Any, timeout: float = 20.0) -> Any:
+    from console.core.canvas import canvas_tree
+
+    deadline = time.monotonic() + timeout
+    tree = None
+    while time.monotonic() < deadline:
+        tree = canvas_tree(cap.state(), task_id, backend=backend)
+        if tree is not None:
+            done = [t for t in tree.tasks() if t.state == "SUCCESS"]
+            if len(done) >= tasks and tree.state == "SUCCESS":
+                return tree
+        time.sleep(0.2)
+    raise AssertionError(f"canvas never settled: {tree.shape() if tree else None}")
+
+
+def test_graph_chain_of_si_tasks(capture: Any, app: Any) -> None:
+    from celery import chain
+
+    from tests.apps.canvases.tasks import add
+
+    res = chain(add.si(1, 2), add.si(2, 3), add.si(3, 4)).delay()
+    assert res.get(timeout=20) == 7
+    tree = settled(capture, res.id, 3, app.backend)
+    assert tree.shape() == ("chain", ["add", "add", "add"])
+    assert [t.id for t in tree.tasks()] == [res.parent.parent.id, res.parent.id, res.id]
+
+
+def test_graph_client_group(capture: Any, app: Any) -> None:
+    from celery import group
+
+    from tests.apps.canvases.tasks import add
+
+    res = group(add.si(1, 2), add.si(2, 3), add.si(3, 4)).delay()
+    assert res.get(timeout=20) == [3, 5, 7]
+    tree = settled(capture, res.results[0].id, 3, app.backend)
+    assert tree.shape() == ("group", ["add", "add", "add"])
+    assert tree.id == res.id and tree.missing == 0
+    assert sorted(t.id for t in tree.tasks()) == sorted(r.id for r in res.results)
+
+
+def test_graph_chain_of_two_groups_has_two_group_ids(capture: Any, app: Any) -> None:
+    from celery import chain, group
+
+    from tests.apps.canvases.tasks import add
+
+    tasks = chain(group(add.si(1, 2), add.si(2, 3)), group(add.si(3, 4), add.si(4, 5))).delay()
+    assert tasks.get(timeout=20) == [7, 9]
+    tree = settled(capture, tasks.results[0].id, 4, app.backend)
+    assert tree.shape() == ("chord", [("group", ["add", "add"]), ("group", ["add", "add"])])
+    first, second = tree.children
+    # Celery stores the second group's members with the *first* group's id; the second
+    # group's own id (tasks.id) was only inside the first group's messages
+    assert first.id == tasks.parent.id and second.id != first.id
+    assert app.backend.get_task_meta(tasks.results[0].id)["group_id"] == tasks.parent.id
+    assert sorted(t.id for t in second.tasks()) == sorted(r.id for r in tasks.results)
+
+
+def test_graph_xsum_chord(capture: Any, app: Any) -> None:
+    from celery import chord
+
+    from tests.apps.canvases.tasks import add, xsum
+
+    res = chord((add.s(i, i) for i in range(4)), xsum.s()).delay()
+    assert res.get(timeout=20) == 12
+    tree = settled(capture, res.id, 5, app.backend)
+    assert tree.shape() == ("chord", [("group", ["add", "add", "add", "add"]), "xsum"])
+    group_node, callback = tree.children
+    assert group_node.id == res.parent.id and group_node.missing == 0
+    assert callback.id == res.id and callback.role == "callback"
+
+
+def test_graph_chord_of_three_pipelines(capture: Any, app: Any) -> None:
+    from celery import chain, chord
+
+    from tests.apps.canvases.tasks import download, notify_completion, resize, upload
+
+    res = chord(
+        [chain(download.s(u), resize.s("800x600"), upload.s("s3://bucket/images/")) for u in URLS],
+        notify_completion.s(),
+    ).delay()
+    assert res.get(timeout=30).startswith("All done")
+    tree = settled(capture, res.id, 10, app.backend)
+    pipeline = ("chain", ["download", "resize", "upload"])
+    assert tree.shape() == (
+        "chord",
+        [("group", [pipeline, pipeline, pipeline]), "notify_completion"],
+    )
+    assert tree.children[0].id == res.parent.id and tree.children[1].id == res.id
