@@ -311,3 +311,45 @@ def test_graph_chord_of_three_pipelines(capture: Any, app: Any) -> None:
         [("group", [pipeline, pipeline, pipeline]), "notify_completion"],
     )
     assert tree.children[0].id == res.parent.id and tree.children[1].id == res.id
+
+
+def test_console_feed_reads_the_backend_for_the_canvas(app: Any, canvases_cluster: Any) -> None:
+    """The console's LiveFeed builds the canvas in its intake process with the result
+    backend: a client-sent chord is a chord of all its members, not ``add | xsum``."""
+    from celery import chord
+
+    from console.core.feed import CANVAS_BACKEND_BUDGET_S, LiveFeed
+    from console.core.settings import ClusterSettings
+    from tests.apps.canvases.tasks import add, xsum
+
+    settings = ClusterSettings.resolve(
+        broker=canvases_cluster.broker_url, result_backend=canvases_cluster.backend_url
+    )
+    feed = LiveFeed(settings, rate_hz=20, initial_resync=False)
+    feed.start()
+    try:
+        deadline = time.monotonic() + 20
+        while feed.status.mode != "live" and time.monotonic() < deadline:
+            feed.poll()
+            time.sleep(0.1)
+        time.sleep(0.5)
+        res = chord((add.s(i, i) for i in range(4)), xsum.s()).delay()
+        assert res.get(timeout=20) == 12
+        tree = None
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            feed.poll()
+            started = time.monotonic()
+            tree = feed.canvas(res.id)
+            assert (
+                time.monotonic() - started
+                < feed.request_timeout + 2 * CANVAS_BACKEND_BUDGET_S + 0.5
+            )
+            if tree is not None and tree.state == "SUCCESS" and len(tree.tasks()) == 5:
+                break
+            time.sleep(0.3)
+        assert tree is not None
+        assert tree.shape() == ("chord", [("group", ["add", "add", "add", "add"]), "xsum"])
+        assert tree.children[0].id == res.parent.id and tree.children[1].role == "callback"
+    finally:
+        feed.stop()
