@@ -10,6 +10,7 @@ recorded).  Canvases that must stay unsent are parked in a queue nobody consumes
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,16 +30,26 @@ URLS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def canvases_cluster() -> Iterator[Any]:
+@pytest.fixture(scope="module", params=["defaults", "result_extended"])
+def canvases_cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """One worker of the app, run with Celery's defaults (as the tutorials do) and again
+    with ``result_extended`` (the backend then also stores name, args, worker)."""
+    import os
+
     from console.demo.cluster import LocalCluster
 
+    saved = os.environ.get("CANVASES_RESULT_EXTENDED")
+    os.environ["CANVASES_RESULT_EXTENDED"] = "1" if request.param == "result_extended" else "0"
     c = LocalCluster(workers=("canvas",), app_module=APP, queues="celery", concurrency=4)
-    c.start()
     try:
+        c.start()
         yield c
     finally:
         c.stop()
+        if saved is None:
+            os.environ.pop("CANVASES_RESULT_EXTENDED", None)
+        else:
+            os.environ["CANVASES_RESULT_EXTENDED"] = saved
 
 
 @pytest.fixture
@@ -52,9 +63,27 @@ def app(canvases_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
         "NO_COLOR": "1",
     }.items():
         monkeypatch.setenv(key, value)
-    canvases_app.conf.broker_url = canvases_cluster.broker_url
-    canvases_app.conf.result_backend = canvases_cluster.backend_url
+    point(canvases_app, canvases_cluster)
     return canvases_app
+
+
+def point(app: Any, cluster: Any) -> None:
+    """Point the (module-global) app at ``cluster``; drop pools and backends cached for
+    an earlier cluster (ctl pins broker_read_url / broker_write_url on this same app)."""
+    app.conf.broker_url = cluster.broker_url
+    app.conf.result_backend = cluster.backend_url
+    app.conf.broker_read_url = app.conf.broker_write_url = cluster.broker_url
+    app.conf.result_extended = os.environ.get("CANVASES_RESULT_EXTENDED") == "1"
+    app._pool = None
+    app.backend_cls = None
+    app.__dict__.pop("backend", None)
+    app.__dict__.pop("amqp", None)
+    app._backend_cache = None
+    if hasattr(app._local, "backend"):
+        del app._local.backend
+    # ctl builds apps of its own; canvases without an app of their own (chord, group)
+    # pick the current one
+    app.set_current()
 
 
 def ctl_json(*args: str, code: int = 0) -> dict:
@@ -247,6 +276,8 @@ def test_graph_chain_of_si_tasks(capture: Any, app: Any) -> None:
     assert res.get(timeout=20) == 7
     tree = settled(capture, res.id, 3, app.backend)
     assert tree.shape() == ("chain", ["add", "add", "add"])
+    # the worker really runs with (or without) result_extended
+    assert ("name" in app.backend.get_task_meta(res.id)) is app.conf.result_extended
     assert [t.id for t in tree.tasks()] == [res.parent.parent.id, res.parent.id, res.id]
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from .celery import app
 
-PAUSE = 0.3
+#: seconds each task sleeps (CANVASES_PAUSE when the worker starts; 0.3 by default)
+PAUSE = float(os.environ.get("CANVASES_PAUSE", "0.3"))
 
 
 @app.task
