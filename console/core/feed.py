@@ -256,10 +256,15 @@ def _view_host(state: Any, hold: float = 0.0, quick: bool = False) -> Any:
     return ViewHost(lambda: [state.task_row(u) for u in list(state.tasks)], hold=hold, quick=quick)
 
 
+#: seconds of result-backend reads a console canvas request may spend (the intake loop
+#: waits for them; events queue up in the connection meanwhile, none is lost)
+CANVAS_BACKEND_BUDGET_S = 0.5
+
+
 def _canvas(state: Any, uuid: str, backend: Any = None) -> Any:
     from .canvas import canvas_tree
 
-    return canvas_tree(state, uuid, backend=backend)
+    return canvas_tree(state, uuid, backend=backend, budget=CANVAS_BACKEND_BUDGET_S)
 
 
 # ---------------------------------------------------------------------------
@@ -469,7 +474,7 @@ class _IntakeLoop:
                 value = (
                     self.state.task_detail(uuid)
                     if kind == "task_detail"
-                    else _canvas(self.state, uuid)
+                    else _canvas(self.state, uuid, self.app.backend)
                 )
             except Exception:
                 value = None
@@ -784,7 +789,10 @@ class LiveFeed:
         return value if isinstance(value, dict) else None
 
     def canvas(self, uuid: str, timeout: float | None = None) -> Any:
-        return self._roundtrip("canvas", uuid, timeout)
+        """The canvas tree, built in the intake process from its events and the result
+        backend (backend reads bounded by CANVAS_BACKEND_BUDGET_S)."""
+        wait = self.request_timeout + 2 * CANVAS_BACKEND_BUDGET_S if timeout is None else timeout
+        return self._roundtrip("canvas", uuid, wait)
 
 
 # ---------------------------------------------------------------------------
