@@ -41,7 +41,20 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("celery-ops-console")
+        except PackageNotFoundError:
+            number = "unknown"
+        typer.echo(f"ctl {number}")
+        raise typer.Exit(0)
 
 
 @app.callback()
@@ -95,6 +108,12 @@ def global_options(
             show_envvar=True,
         ),
     ] = None,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print ctl's version and exit.", is_eager=True, callback=_show_version
+        ),
+    ] = False,
 ) -> None:
     """Operations console and runbook CLI for Celery clusters."""
     from cli.output import guard, warn_line

@@ -27,7 +27,11 @@ def register(app: typer.Typer) -> None:
             typer.Option("--timeout", "-t", help="Seconds to wait for consumer info.", min=0.01),
         ] = 1.0,
         as_json: Annotated[
-            bool, typer.Option("--json", help="One JSON document (see docs/CLI.md).")
+            bool,
+            typer.Option(
+                "--json",
+                help="One JSON document: dry_run, queues (name, messages, by_priority, consumers), purged, total_purged.",
+            ),
         ] = False,
     ) -> None:
         """Delete every waiting message of the queues (priority sub-queues included).

@@ -67,7 +67,11 @@ def register(app: typer.Typer) -> None:
             float, typer.Option("--timeout", "-t", help="Seconds to --wait.", min=0.01)
         ] = 10.0,
         as_json: Annotated[
-            bool, typer.Option("--json", help="One JSON document (see docs/CLI.md).")
+            bool,
+            typer.Option(
+                "--json",
+                help="One JSON document: id, state, known, ready, result, traceback, name, args, kwargs, worker, retries, date_done, parent_id, group_id, children.",
+            ),
         ] = False,
     ) -> None:
         """State, result, traceback, task name, args/kwargs, worker, retries, date done,
