@@ -11,8 +11,7 @@ import typer
 def _render(info: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from cli.output import out_console
-    from console.core.sanitize import inert
+    from cli.output import CELL_LIMIT, capped, out_console
 
     table = Table(show_header=False, box=None)
     table.add_column("field", style="bold")
@@ -47,12 +46,12 @@ def _render(info: dict[str, Any]) -> None:
         )
         rows.append(("child", label))
     for name, value in rows:
-        table.add_row(name, inert(value if value is not None else ""))
+        table.add_row(name, capped(value if value is not None else ""))
     console = out_console()
     console.print(table)
     if info.get("traceback"):
         console.print("traceback:")
-        console.print(inert(info["traceback"]))
+        console.print(capped(info["traceback"], CELL_LIMIT * 4))
 
 
 def register(app: typer.Typer) -> None:
