@@ -264,3 +264,6 @@ def test_inspect_human_tables_are_readable(cluster, cluster_env, sample_app) -> 
     for what in ("stats", "registered", "active-queues", "conf", "revoked"):
         doc = run("inspect", what, "--json", env=env)
         assert set(json.loads(doc.stdout)) == set(cluster.hostnames)
+    narrow = run("inspect", "conf", env=_env(**cluster_env, COLUMNS="70")).stdout.splitlines()
+    assert narrow and max(len(line) for line in narrow) <= 70
+    assert all(line == line.rstrip() for line in narrow)
