@@ -64,6 +64,8 @@ class CanvasNode:
     missing: int = 0
     #: the tree was cut here (node cap, depth cap or a cycle)
     truncated: bool = False
+    #: (the top node only) tasks of this canvas the console knows but the tree does not show
+    hidden: int = 0
 
     def walk(self) -> Iterator[CanvasNode]:
         """This node and every descendant, depth first."""
@@ -95,6 +97,7 @@ class CanvasNode:
             "source": self.source,
             "missing": self.missing,
             "truncated": self.truncated,
+            "hidden": self.hidden,
             "children": [c.to_dict() for c in self.children],
         }
 
@@ -573,6 +576,11 @@ class _Builder:
             node.children.append(self.wrap(self.chain(tid, 1)))
         if self.truncated:
             node.truncated = True
+            if in_root is not None:  # say how much was cut: the canvas's known tasks not shown
+                shown = {n.id for n in node.walk() if n.kind == "task"}
+                known = set(in_root(root))
+                known.add(root)
+                node.hidden = len(known - shown)
         return node
 
 
