@@ -30,11 +30,12 @@ Celery's receiver: ~1.7x the broker's delivery rate of acked ones on this
 machine) and the reader stops reading once ``max_buffer`` bytes wait for
 ``read_batch``; RabbitMQ then holds at most a few hundred unsent deliveries
 for the channel (``UNSENT_MESSAGE_LIMIT``) and keeps the rest in the capped
-queue, where a drop is counted.  A console that does not read for longer
-than the broker's ``tcp_listen_options.send_timeout`` (15 s by default) is
-disconnected: the source reconnects and counts a gap.  ``no_ack=False``
-uses manual acks instead (``prefetch`` unacked, one ``multiple`` ack per
-batch): slower, but the broker never waits on our socket.
+queue, where a drop is counted (tried: 25 s without reading while 60,000
+events arrived: all read afterwards, no disconnect; heartbeats keep going
+out while the reader waits).  Should the broker drop the connection anyway,
+the source reconnects and counts a gap.  ``no_ack=False`` uses manual acks
+instead (``prefetch`` unacked, one ``multiple`` ack per batch): slower, but
+the broker never waits on our socket.
 """
 
 from __future__ import annotations
