@@ -74,6 +74,9 @@ def register(app: typer.Typer) -> None:
                 metavar="FILE",
             ),
         ] = None,
+        utc: Annotated[
+            bool, typer.Option("--utc", help="Show times in UTC (default: local time, TZ).")
+        ] = False,
     ) -> None:
         """Open the full-screen console (Workers, Tasks, Active, Reserved, Scheduled, Revoked, Canvas, Beat, Queues)."""
         import os
@@ -101,6 +104,7 @@ def register(app: typer.Typer) -> None:
                     max_tasks=max_tasks,
                     cluster_label=f"replay {os.path.basename(replay)}",
                     beat_schedule_file=beat_schedule or None,
+                    utc=utc,
                 )
             else:
                 settings = settings_of(ctx)
@@ -118,9 +122,11 @@ def register(app: typer.Typer) -> None:
                     poll_interval=poll,
                     max_tasks=max_tasks,
                     beat_schedule_file=beat_schedule or None,
+                    utc=utc,
                 )
         except CtlError as exc:
             typer.echo(f"ctl console: {exc.message}", err=True)
             raise typer.Exit(exc.exit_code) from None
-        result = app.run()
-        raise typer.Exit(result if isinstance(result, int) else 0)
+        result = app.run()  # a crash: one stderr line + crash report path, CRASH_EXIT
+        code = result if isinstance(result, int) else (app.return_code or 0)
+        raise typer.Exit(code)

@@ -130,8 +130,13 @@ class ConsoleApp(App[int]):
         action_timeout: float = 2.0,
         cursor_blink: bool = True,
         max_tasks: int = 100_000,
+        utc: bool = False,
     ) -> None:
         super().__init__()
+        from .fmt import set_zone
+
+        self.utc = utc
+        set_zone(utc)  # clock times: local (the terminal's TZ) unless --utc
         self.cursor_blink = cursor_blink
         self.settings = settings
         self.feed = feed
@@ -369,7 +374,14 @@ class ConsoleApp(App[int]):
             self.notify(self._scrub(message), severity="error", markup=False)
 
     def _second(self) -> None:
-        tick = getattr(self._current(), "tick", None)
+        screen = self._current()
+        refresh_header = getattr(screen, "refresh_header", None)
+        if refresh_header is not None:  # the rate decays and "no events for N s" counts
+            try:
+                refresh_header()
+            except NoMatches:
+                pass
+        tick = getattr(screen, "tick", None)
         if tick is not None:
             try:
                 tick()
@@ -629,6 +641,7 @@ def create_app(
     beat_schedule_file: str | None = None,
     action_timeout: float = 2.0,
     cursor_blink: bool = True,
+    utc: bool = False,
 ) -> ConsoleApp:
     """Build the console.
 
@@ -643,6 +656,7 @@ def create_app(
     * ``poll_interval``: seconds between remote-control polls (0 = on demand only).
     * ``refresh``: seconds between feed polls / repaints.
     * ``cursor_blink``: False for deterministic snapshots.
+    * ``utc``: show times in UTC instead of local time (``--utc``).
     """
     from console.core.settings import read_only_from_env
 
@@ -662,6 +676,7 @@ def create_app(
         action_timeout=action_timeout,
         cursor_blink=cursor_blink,
         max_tasks=max_tasks,
+        utc=utc,
     )
 
 

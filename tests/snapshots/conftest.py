@@ -87,6 +87,7 @@ def make_console(recording: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[.
             refresh=0.2,
             initial=initial,
             cursor_blink=False,
+            utc=True,  # fixed zone: the machine's TZ must not move a pixel
         )
 
     return factory

@@ -326,3 +326,47 @@ async def test_cluster_values_in_inputs_are_inert(make_console: Any) -> None:
         for text in (box.value, box.placeholder, app.screen.title_text):
             assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
             assert "\u202e" not in text
+
+
+# -- 7. times say their zone; 16.11 the header never shows a stale rate as live
+
+
+def test_times_are_local_by_default_and_utc_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    from console.ui import fmt
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        fmt.set_zone(False)
+        assert fmt.clock_time(3600.0) == "06:30:00" and fmt.zone_name(3600.0) == "IST"
+        assert fmt.clock_time(3600.0, date=True) == "1970-01-01 06:30:00.000 IST"
+        fmt.set_zone(True)
+        assert fmt.clock_time(3600.0) == "01:00:00" and fmt.zone_name() == "UTC"
+    finally:
+        fmt.set_zone(True)
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+@sync
+async def test_header_names_the_zone(make_console: Any) -> None:
+    app = make_console()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert str(app.screen.query_one("#hdr-status").render()).endswith(" UTC")
+
+
+def test_rate_decays_and_says_no_events_when_nothing_arrives() -> None:
+    from console.core.feed import FeedStatus
+    from console.ui.widgets.header import rate_text
+
+    def status(mode: str, last: float) -> Any:
+        return FeedStatus(mode=mode, last_event=last)
+
+    now = 1000.0
+    assert rate_text(461.0, status("live", now - 0.5), now, 2, 2) == "461.0 tasks/s"
+    assert rate_text(461.0, status("live", now - 5), now, 2, 2) == "230.5 tasks/s"
+    assert rate_text(461.0, status("live", now - 42), now, 2, 2) == "no events for 42 s"
+    # every worker gone: no decaying figure, the silence itself
+    assert rate_text(461.0, status("live", now - 3), now, 0, 2) == "no events for 3 s"
+    assert rate_text(461.0, status("disconnected", now - 3), now, 2, 2) == "no live rate"
