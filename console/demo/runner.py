@@ -239,6 +239,8 @@ def _run_console(
         result = app.run()
     finally:
         signals.app = None
+    if isinstance(result, int) and result:  # e.g. 70: the console crashed (one line printed)
+        return result
     code = getattr(app, "return_code", None)
     if isinstance(code, int) and code:
         return code
