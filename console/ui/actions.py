@@ -50,6 +50,13 @@ ACTIONS: dict[str, ActionSpec] = {
             sentence="Revoke {task} and send {signal} to the process running it.",
         ),
         ActionSpec(
+            "retry",
+            "Retry task (same name, arguments and queue)",
+            "task",
+            True,
+            sentence="Re-send {task} with its original name and arguments.",
+        ),
+        ActionSpec(
             "revoke_canvas",
             "Revoke the whole canvas of task",
             "task",
@@ -213,6 +220,8 @@ class ActionRequest:
     state: str = ""  # the task's state as shown, for the description
     #: revoke_canvas: (id, name, state) of the tasks that will be revoked
     members: list[tuple[str, str, str]] = field(default_factory=list)
+    #: marked tasks (console/ui/marks.py): the action acts on all of them, ``target`` is the first
+    targets: tuple[str, ...] = ()
 
     @property
     def spec(self) -> ActionSpec:
@@ -223,6 +232,10 @@ class ActionRequest:
         label = safe_text(self.label, 80, oneline=True)
         state = safe_text(self.state, 20, oneline=True)
         inner = ", ".join(x for x in (label, state) if x)
+        if len(self.targets) > 1:
+            from .marks import count_and_first
+
+            return count_and_first([safe_text(i, 60, oneline=True) for i in self.targets])
         return f"task {t}" + (f" ({inner})" if inner else "")
 
     def workers_text(self) -> str:
@@ -371,13 +384,14 @@ def execute(
         )
     if remote is None:
         return ActionOutcome(False, "remote control is not available")
+    ids = list(req.targets) or [target]
     if a == "revoke":
-        res = remote.revoke([target], timeout=timeout)
+        res = remote.revoke(ids, timeout=timeout)
     elif a == "terminate":
         sig = str(p.get("signal") or "SIGTERM").upper()
         if sig not in SIGNALS and not sig.isdigit():
             raise ValueError(f"unknown signal {safe_text(sig, 20)!r}")
-        res = remote.revoke([target], terminate=True, signal=sig, timeout=timeout)
+        res = remote.revoke(ids, terminate=True, signal=sig, timeout=timeout)
     elif a == "revoke_canvas":
         return _revoke_canvas(req, remote, settings, canvas, timeout)
     elif a == "rate_limit":

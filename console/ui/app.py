@@ -140,7 +140,7 @@ class ConsoleApp(App[int]):
         self.cursor_blink = cursor_blink
         self.settings = settings
         self.feed = feed
-        self.read_only = bool(read_only)
+        self._read_only = bool(read_only)
         self.clock = clock
         self._remote = remote
         self._remote_error: str | None = None
@@ -241,6 +241,16 @@ class ConsoleApp(App[int]):
                 event.prevent_default()
                 return
         await super().on_event(event)
+
+    @property
+    def read_only(self) -> bool:
+        """Refuse every action.  A read-only context (``settings.read_only``) stays read-only
+        whatever is set here: nothing in the console can make it writable."""
+        return self._read_only or bool(getattr(self.settings, "read_only", False))
+
+    @read_only.setter
+    def read_only(self, value: bool) -> None:
+        self._read_only = bool(value)
 
     # -- lifecycle ----------------------------------------------------------
     def on_mount(self) -> None:
@@ -482,9 +492,11 @@ class ConsoleApp(App[int]):
         *,
         label: str = "",
         params: dict[str, str] | None = None,
+        targets: tuple[str, ...] = (),
     ) -> bool:
         """Ask for parameters, confirm, then run ``action`` in a thread worker.
 
+        ``targets``: marked tasks (the action acts on all of them; ``target`` is the first).
         Returns False when refused right away (read-only, no target).
         """
         spec = ACTIONS[action]
@@ -500,7 +512,7 @@ class ConsoleApp(App[int]):
             what = {"task": "a task", "worker": "a worker", "queue": "a queue"}[spec.target]
             self.notify(f"select {what} first", severity="warning", markup=False)
             return False
-        req = ActionRequest(action, target, dict(params or {}), label)
+        req = ActionRequest(action, target, dict(params or {}), label, targets=tuple(targets))
         if spec.target == "task" and not self._task_target_ok(req):
             return False
         if action == "revoke_canvas" and "ids" not in req.params:
@@ -516,7 +528,7 @@ class ConsoleApp(App[int]):
         from .model import T_NAME, T_STATE
 
         row = self.model.tasks.get(req.target)
-        if row is None:
+        if row is None or len(req.targets) > 1:  # marked tasks: the dialog counts them
             return True
         state = row[T_STATE]
         req.state = str(state or "")
