@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .results import read_result
 
 if TYPE_CHECKING:
-    from .remote import RemoteControl
+    from .remote_api import Remote
     from .settings import ClusterSettings
 
 FINISHED = frozenset({"SUCCESS", "FAILURE", "REVOKED", "REJECTED"})
@@ -93,7 +93,7 @@ def from_backend(detail: dict[str, Any], record: dict[str, Any]) -> list[str]:
     return filled
 
 
-def from_workers(detail: dict[str, Any], rc: RemoteControl, uuid: str, timeout: float) -> list[str]:
+def from_workers(detail: dict[str, Any], rc: Remote, uuid: str, timeout: float) -> list[str]:
     """A reserved / running task's delivery info (exchange, routing key) from its worker."""
     res = rc.inspect("query_task", timeout=timeout, ids=[uuid])
     filled: list[str] = []
@@ -117,7 +117,7 @@ def complete(
     uuid: str,
     *,
     settings: ClusterSettings | None,
-    rc: RemoteControl | None,
+    rc: Remote | None,
     timeout: float = 1.0,
     backend: bool = True,
 ) -> dict[str, Any] | None:

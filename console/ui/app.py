@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from textual import events, work
@@ -37,6 +37,12 @@ from .actions import UNFINISHED as UNFINISHED_STATES
 from .commands import ConsoleCommands
 from .messages import ActionDone, WindowReady
 from .model import UIModel
+
+if TYPE_CHECKING:
+    from console.core.feed import Feed
+    from console.core.remote_api import Remote
+    from console.core.settings import ClusterSettings
+    from console.core.taskview import ViewSpec
 
 SCREENS_GROUP = Binding.Group("Screens", compact=True)
 
@@ -116,12 +122,12 @@ class ConsoleApp(App[int]):
 
     def __init__(
         self,
-        settings: Any = None,
-        feed: Any = None,
+        settings: ClusterSettings | None = None,
+        feed: Feed | None = None,
         *,
         read_only: bool = False,
         clock: Callable[[], float] = system_clock,
-        remote: Any = None,
+        remote: Remote | None = None,
         poll_interval: float = 5.0,
         refresh: float = 0.2,
         initial: str = "workers",
@@ -139,10 +145,10 @@ class ConsoleApp(App[int]):
         set_zone(utc)  # clock times: local (the terminal's TZ) unless --utc
         self.cursor_blink = cursor_blink
         self.settings = settings
-        self.feed = feed
+        self.feed: Feed | None = feed
         self._read_only = bool(read_only)
         self.clock = clock
-        self._remote = remote
+        self._remote: Remote | None = remote
         self._remote_error: str | None = None
         self.poll_interval = poll_interval
         self.refresh_interval = refresh
@@ -159,7 +165,7 @@ class ConsoleApp(App[int]):
         self._label_pending = cluster_label is None and settings is not None
         if cluster_label is None:
             # the effective URL may need the -A app (a Celery import): known after the first frame
-            explicit = getattr(settings, "broker_url", None) if settings is not None else None
+            explicit = settings.broker_url if settings is not None else None
             cluster_label = (
                 mask_url(explicit)
                 if explicit
@@ -167,7 +173,7 @@ class ConsoleApp(App[int]):
             )
         self.cluster_label = cluster_label
         self.max_tasks = max_tasks
-        self._view_spec: Any = None  # the task view last asked for (ViewSpec)
+        self._view_spec: ViewSpec | None = None  # the task view last asked for
         self.crash_report: str | None = None  # path of the crash report, once written
         self.crash_line: str | None = None  # the one line printed on stderr after a crash
         self._crash_buffer: io.StringIO | None = None
@@ -246,7 +252,7 @@ class ConsoleApp(App[int]):
     def read_only(self) -> bool:
         """Refuse every action.  A read-only context (``settings.read_only``) stays read-only
         whatever is set here: nothing in the console can make it writable."""
-        return self._read_only or bool(getattr(self.settings, "read_only", False))
+        return self._read_only or (self.settings is not None and self.settings.read_only)
 
     @read_only.setter
     def read_only(self, value: bool) -> None:
@@ -264,7 +270,7 @@ class ConsoleApp(App[int]):
         gc.freeze()
         gen0, gen1, gen2 = self._gc_threshold = gc.get_threshold()
         gc.set_threshold(max(gen0, 50_000), max(gen1, 20), max(gen2, 20))
-        if self._label_pending:
+        if self._label_pending and self.settings is not None:
             self._label_pending = False
             try:
                 self.cluster_label = self.settings.masked_broker
@@ -284,8 +290,7 @@ class ConsoleApp(App[int]):
                 self.notify(self.error_text(exc), severity="error", markup=False)
         self._repaint(False, False)
         if self.feed is not None:
-            if hasattr(self.feed, "on_window"):
-                self.feed.on_window = self._window_arrived
+            self.feed.on_window = self._window_arrived
             try:
                 self.feed.start()  # LiveFeed starts its process with the real stdio
             except Exception as exc:
@@ -318,18 +323,13 @@ class ConsoleApp(App[int]):
     def on_window_ready(self, _message: WindowReady) -> None:
         self.poll_feed()
 
-    def request_view(self, spec: Any) -> None:
-        """Ask for the task-list window ``spec`` (a ViewSpec); painted when it arrives."""
+    def request_view(self, spec: ViewSpec) -> None:
+        """Ask for the task-list window ``spec``; painted when it arrives."""
         self._view_spec = spec
         if self.feed is None:  # not started yet (the first frame comes first): sent on start
             return
-        request = getattr(self.feed, "request_view", None)
-        if request is None:  # a feed of plain rows: the view is computed here
-            self.model.view_locally(spec)
-            self._repaint(True, False)
-            return
         try:
-            request(spec)
+            self.feed.request_view(spec)
         except Exception as exc:
             self._report_once(self._scrub(f"feed error: {exc}"))
             return
@@ -343,16 +343,13 @@ class ConsoleApp(App[int]):
             self.notify(self._scrub(f"feed error: {exc}"), severity="error", markup=False)
             return
         if delta is None:
-            if self.model.refresh_local():
-                self._repaint(True, False)
-                return
-            status = getattr(self.feed, "status", None)
+            status = self.feed.status if self.feed is not None else None
             if status is not None and status != self.model.status:
                 self.model.status = status
                 self._repaint(False, False)
             return
         tasks_changed, workers_changed = self.model.apply(delta)
-        if getattr(delta, "full", False) and len(delta.tasks) > 10_000:
+        if delta.full and len(delta.tasks) > 10_000:
             # a big snapshot of long-lived rows: keep the collector from re-walking it
             gc.freeze()
         self._repaint(tasks_changed, workers_changed)
@@ -402,7 +399,7 @@ class ConsoleApp(App[int]):
 
     # -- services for screens -----------------------------------------------
     @property
-    def remote(self) -> Any:
+    def remote(self) -> Remote | None:
         """The shared RemoteControl (lazy; None when unavailable)."""
         if self._remote is None and self.settings is not None and self._remote_error is None:
             try:
@@ -420,8 +417,7 @@ class ConsoleApp(App[int]):
         return self._remote_error or "remote control not available"
 
     def _scrub(self, message: str) -> str:
-        scrub = getattr(self.settings, "scrub", None)
-        return scrub(message) if scrub else message
+        return self.settings.scrub(message) if self.settings is not None else message
 
     def error_text(self, exc: BaseException) -> str:
         msg = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
@@ -553,7 +549,7 @@ class ConsoleApp(App[int]):
                 req,
                 remote=self.remote,
                 settings=self.settings,
-                canvas=getattr(self.feed, "canvas", None),
+                canvas=self.feed.canvas if self.feed is not None else None,
                 timeout=self.action_timeout,
             )
         except Exception as exc:
@@ -613,7 +609,7 @@ class ConsoleApp(App[int]):
                 req,
                 remote=self.remote,
                 settings=self.settings,
-                canvas=getattr(self.feed, "canvas", None),
+                canvas=self.feed.canvas if self.feed is not None else None,
                 timeout=self.action_timeout,
             )
             msg = ActionDone(req.action, req.target, outcome.ok, outcome.summary, outcome.result)
@@ -639,12 +635,12 @@ class ConsoleApp(App[int]):
 
 
 def create_app(
-    settings: Any = None,
-    feed: Any = None,
+    settings: ClusterSettings | None = None,
+    feed: Feed | None = None,
     *,
     read_only: bool = False,
     clock: Callable[[], float] | None = None,
-    remote: Any = None,
+    remote: Remote | None = None,
     poll_interval: float = 5.0,
     refresh: float = 0.2,
     max_tasks: int = 100_000,
@@ -672,7 +668,9 @@ def create_app(
     """
     from console.core.settings import read_only_from_env
 
-    read_only = bool(read_only or read_only_from_env() or getattr(settings, "read_only", False))
+    read_only = bool(
+        read_only or read_only_from_env() or (settings is not None and settings.read_only)
+    )
     # with feed=None and settings, the app builds a LiveFeed right after its first frame
     return ConsoleApp(
         settings,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.core.taskview import (  # noqa: F401 - re-exported for the screens
     FIELD_FILTERS,
@@ -34,9 +34,11 @@ from console.core.taskview import (  # noqa: F401 - re-exported for the screens
     TASK_SORTS,
     TASK_STATES,
     TaskWindow,
-    ViewHost,
     ViewSpec,
 )
+
+if TYPE_CHECKING:
+    from console.core.feed import FeedStatus, StateDelta
 
 # WorkerRow field positions
 (
@@ -79,58 +81,49 @@ class UIModel:
     stats: dict[str, Any] = field(default_factory=dict)
     rate: float = 0.0
     rate_history: list[float] = field(default_factory=list)
-    status: Any = None  # FeedStatus
+    status: FeedStatus | None = None
     version: int = 0  # bumps on every task change (new window or new rows)
     worker_version: int = 0
     view: TaskView = field(default_factory=TaskView)
     #: the task list as last answered by the feed (rows on screen + margin, counts)
     window: TaskWindow = field(default_factory=TaskWindow)
-    #: uuid -> TaskRow for the rows the UI knows: the window's, or every row from a
-    #: feed that was never asked for a view
+    #: uuid -> TaskRow for the rows the UI knows: the window's, or the rows of deltas
+    #: sent before the feed answered a view
     tasks: dict[str, Any] = field(default_factory=dict)
-    #: the task view computed here, for a feed that has no ``request_view`` (plain rows)
-    local: ViewHost | None = None
     _seq: int = 0
 
-    def __post_init__(self) -> None:
-        self.local = ViewHost(lambda: list(self.tasks.values()))
-
     # -- applying deltas ----------------------------------------------------
-    def apply(self, delta: Any) -> tuple[bool, bool]:
+    def apply(self, delta: StateDelta) -> tuple[bool, bool]:
         """Merge one StateDelta; returns (tasks changed, workers changed)."""
         tasks_changed = workers_changed = False
-        if getattr(delta, "full", False):
+        if delta.full:
             if self.workers or delta.workers:
                 workers_changed = True
             self.workers = {}
-        window = from_feed = getattr(delta, "window", None)
-        if window is None and (
-            delta.tasks or delta.removed or (getattr(delta, "full", False) and self.tasks)
-        ):
-            # a feed without request_view: plain rows, viewed here
-            if getattr(delta, "full", False):
+        window = delta.window
+        if window is None and (delta.tasks or delta.removed or (delta.full and self.tasks)):
+            # plain rows (before the feed answered a view): kept until a window comes
+            if delta.full:
                 self.tasks = {}
-            for uid in delta.removed or ():
+            for uid in delta.removed:
                 self.tasks.pop(uid, None)
-            for r in delta.tasks or ():
-                self.tasks[r[T_UUID]] = r
+            for r in delta.tasks:
+                self.tasks[r.uuid] = r
             tasks_changed = True
-            if self.local is not None and self.local.active:
-                window = self.local.absorb(delta).window
         if window is not None and window.spec.seq >= self.window.spec.seq:
             self.window = window
-            if from_feed is not None:  # the feed keeps the rows: the UI knows the window's
-                self.tasks = {r[T_UUID]: r for r in window.rows}
+            # the feed keeps the rows: the UI knows the window's
+            self.tasks = {r.uuid: r for r in window.rows}
             tasks_changed = True
-        for host in getattr(delta, "workers_removed", None) or ():
+        for host in delta.workers_removed:
             if self.workers.pop(host, None) is not None:  # evicted at the worker cap
                 workers_changed = True
-        for row in delta.workers or ():
-            self.workers[row[W_HOST]] = row
+        for row in delta.workers:
+            self.workers[row.hostname] = row
             workers_changed = True
-        self.stats = dict(delta.stats or {}) or self.stats
-        self.rate = float(delta.rate or 0.0)
-        self.rate_history = list(delta.rate_history or [])
+        self.stats = dict(delta.stats) or self.stats
+        self.rate = float(delta.rate)
+        self.rate_history = list(delta.rate_history)
         self.status = delta.status
         if tasks_changed:
             self.version += 1
@@ -153,23 +146,6 @@ class UIModel:
             cursor=cursor,
             seq=self._seq,
         )
-
-    def view_locally(self, spec: ViewSpec) -> None:
-        """Answer ``spec`` here (a feed without ``request_view``)."""
-        if self.local is not None:
-            self.window = self.local.request(spec)
-            self.version += 1
-
-    def refresh_local(self) -> bool:
-        """A throttled re-sort owed by the local view, if due; True when the window changed."""
-        if self.local is None or not self.local.due:
-            return False
-        window = self.local.refresh()
-        if window is None:
-            return False
-        self.window = window
-        self.version += 1
-        return True
 
     @property
     def total_tasks(self) -> int:

@@ -7,7 +7,14 @@ import time
 import pytest
 
 from console.core.clock import FixedClock
-from console.core.feed import FeedStatus, RateHistory, ReplayFeed, StateDelta, StaticFeed, _merge
+from console.core.feed import (
+    FeedStatus,
+    RateHistory,
+    ReplayFeed,
+    StateDelta,
+    StaticFeed,
+    merge_deltas,
+)
 from console.core.recording import Recorder
 
 
@@ -132,13 +139,13 @@ def test_merge_newer_wins_and_removals():
         rate=3.0,
         status=FeedStatus(mode="reconnecting", gaps=1),
     )
-    m = _merge(a, b)
+    m = merge_deltas(a, b)
     assert dict(m.tasks) == {"t1": "new", "t9": "back"}
     assert m.removed == ["t2"]
     assert dict(m.workers) == {"w": 2, "v": 1}
     assert m.full and m.stats == {"n": 2} and m.rate == 3.0 and m.status.gaps == 1
     c = StateDelta(tasks=[("z", 1)], full=True)
-    assert _merge(m, c) is c
+    assert merge_deltas(m, c) is c
 
 
 def test_rate_history_by_event_time():

@@ -327,10 +327,10 @@ def test_worker_cap_evicts_offline_first(clock: FixedClock) -> None:
 def test_worker_cap_counts_refusals_and_evicts_the_expired_oldest_first(clock: FixedClock) -> None:
     """16.6: a full cap refuses newcomers (counted) until someone expires, then the
     offline worker seen longest ago goes; the delta names it so the UI drops it too."""
-    from console.core.feed import FeedStatus, _DeltaBuilder
+    from console.core.feed import DeltaBuilder, FeedStatus
 
     state = ClusterState(max_tasks=10, clock=clock, max_workers=3)
-    builder = _DeltaBuilder(state)
+    builder = DeltaBuilder(state)
     for i in range(3):
         state.apply(heartbeat(f"w{i}"))
         clock.advance(0.5)

@@ -325,6 +325,9 @@ class BusyFeed:
     def status(self) -> Any:
         return self.inner.status
 
+    def request_view(self, spec: Any) -> None:
+        self.inner.request_view(spec)
+
     def task_detail(self, uuid: str) -> Any:
         return self.inner.task_detail(uuid)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,6 +14,9 @@ from textual.widgets import Sparkline, Static
 from console.core.sanitize import safe_text
 
 from ..fmt import clock_time, duration, zone_name
+
+if TYPE_CHECKING:
+    from console.core.feed import FeedStatus
 
 #: the feed's rate window (seconds): with nothing new the shown rate falls to 0 over it
 RATE_WINDOW = 10.0
@@ -67,14 +70,18 @@ class TabsBar(Widget):
         return tabs_text(self.mode, self.size.width)
 
 
-def status_text(status: Any, zone: str = "") -> Text:
+def status_text(status: FeedStatus | None, zone: str = "") -> Text:
     """Feed status + time of the last event (and the zone); STALE when the feed is not live;
     gaps if any."""
-    mode = getattr(status, "mode", "disconnected") or "disconnected"
+    if status is None:  # nothing from the feed yet
+        from console.core.feed import FeedStatus
+
+        status = FeedStatus()
+    mode = status.mode or "disconnected"
     label, style = FEED_LABELS.get(mode, (mode.upper(), "bold"))
     text = Text(no_wrap=True)
     text.append(label, style=style)
-    last = getattr(status, "last_event", None)
+    last = status.last_event
     if mode in ("disconnected", "reconnecting"):
         text.append(" STALE", style="bold reverse")
         text.append(f" since {clock_time(last)}" if last else " (no event yet)")
@@ -82,27 +89,29 @@ def status_text(status: Any, zone: str = "") -> Text:
         text.append(f" {clock_time(last)}" if last else " no events yet")
     if zone:
         text.append(f" {zone}", style="dim")
-    gaps = getattr(status, "gaps", 0) or 0
+    gaps = status.gaps
     if gaps:  # events may have been lost (reconnects, broker drops): never a clean LIVE
         text.append(f" {gaps} gap{'s' if gaps != 1 else ''}", style="bold yellow")
-    loading = getattr(status, "loading", "")
+    loading = status.loading
     if loading:  # the past loading from the result backend (console/core/backfill.py)
         text.append(" │ ")
         text.append(safe_text(loading, 80, oneline=True), style="italic")
     return text
 
 
-def rate_text(rate: float, status: Any, now: float | None, online: int, total: int) -> str:
+def rate_text(
+    rate: float, status: FeedStatus | None, now: float | None, online: int, total: int
+) -> str:
     """The tasks/s figure, never a stale one shown as live.
 
     Disconnected: no rate ("no live rate").  Nothing arrived for a while: the
     rate falls linearly to 0 over the feed's window; once every worker is gone
     (or nothing came for a whole window): ``no events for N s``.
     """
-    mode = getattr(status, "mode", "") or ""
+    mode = status.mode if status is not None else ""
     if mode in ("disconnected", "reconnecting"):
         return "no live rate"
-    last = getattr(status, "last_event", None)
+    last = status.last_event if status is not None else None
     age = (now - last) if isinstance(last, int | float) and now is not None and last else None
     if mode == "live" and age is not None and age > 1.0:
         if age >= RATE_WINDOW or (total and not online):
