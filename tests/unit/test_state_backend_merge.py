@@ -177,3 +177,18 @@ def test_the_header_shows_the_progress_line_while_the_past_loads() -> None:
     assert "history" not in status_text(FeedStatus(mode="live", last_event=T0)).plain
     forged = FeedStatus(mode="live", loading="history: \x1b[2Jx")
     assert "\x1b" not in status_text(forged).plain
+
+
+def test_the_task_detail_says_what_came_from_the_backend() -> None:
+    from console.ui.screens.task_detail import summary_text
+
+    st = _state()
+    st.merge_backend([_rec("p", "SUCCESS", T0, result="1")])
+    text = summary_text(st.task_detail("p") or {}).plain
+    assert "result backend (before the console connected); not stored there: name" in text
+    st.apply({"type": "task-started", "uuid": "q", "timestamp": T0})
+    st.merge_backend([_rec("q", "SUCCESS", T0 + 1, name="tasks.q", args="(1,)")])
+    text = summary_text(st.task_detail("q") or {}).plain
+    assert "events; from the result backend: name, args, state" in text
+    st.apply({"type": "task-received", "uuid": "r", "name": "n", "timestamp": T0})
+    assert "source" not in summary_text(st.task_detail("r") or {}).plain

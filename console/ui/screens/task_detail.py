@@ -55,6 +55,16 @@ def summary_text(d: dict[str, Any]) -> Text:
     label("name")
     value(d.get("name"))
     t.append("\n")
+    if d.get("source") == "backend" or d.get("backend_fields"):  # console/core/backfill.py
+        label("source")
+        if d.get("source") == "backend":
+            missing = d.get("missing") or []
+            t.append("result backend (before the console connected)", style="italic")
+            if missing:
+                value(f"; not stored there: {', '.join(map(str, missing))}")
+        else:
+            value("events; from the result backend: " + ", ".join(map(str, d["backend_fields"])))
+        t.append("\n")
     label("state")
     t.append_text(state_text(d.get("state")))
     t.append("  on ")
