@@ -78,6 +78,16 @@ def warn_line(message: str) -> None:
     sys.stderr.flush()
 
 
+_SAID: set[str] = set()
+
+
+def warn_once(message: str | None) -> None:
+    """``warn_line`` at most once per process for the same message (None: nothing)."""
+    if message and message not in _SAID:
+        _SAID.add(message)
+        warn_line(message)
+
+
 def _is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, ConnectionError | TimeoutError | OSError):
         return True
@@ -144,6 +154,7 @@ def report_unanswered(res: Any, timeout: float) -> int:
     """
     from console.core.errors import EXIT_NO_MATCH, EXIT_OK
 
+    warn_once(res.note)
     for host in res.missing:
         warn_line(f"no reply from {host} within {timeout}s")
     unanswered = 0 if res.expected is None else res.expected - res.answered

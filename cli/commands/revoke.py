@@ -67,6 +67,7 @@ def register(app: typer.Typer) -> None:
             require_writable,
             validate_task_id,
             warn_line,
+            warn_once,
         )
         from console.core.connection import check_broker
         from console.core.errors import EXIT_NO_MATCH, UsageError
@@ -93,6 +94,8 @@ def register(app: typer.Typer) -> None:
                 check_backend(settings)
                 plan = plan_tree(settings, task_ids, rc=rc, timeout=timeout)
                 revoke_ids = [n.id for n in plan.to_revoke]
+                for source in plan.unread:
+                    warn_line(f"could not read {source}; the plan may be incomplete")
             else:
                 revoke_ids = task_ids
             res = (
@@ -101,6 +104,8 @@ def register(app: typer.Typer) -> None:
                 else None
             )
         replies = res.replies if res is not None else {}
+        if res is not None:
+            warn_once(res.note)
         document = {
             "revoked": revoke_ids,
             "terminate": terminate,

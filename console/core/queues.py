@@ -29,6 +29,10 @@ class QueueDepth:
     by_priority: dict[str, int] = field(default_factory=dict)  # list key suffix -> count
     consumers: int | None = None  # None: unknown
     workers: list[str] = field(default_factory=list)
+    #: delivered but not yet acknowledged (RabbitMQ's management API; None: unknown)
+    unacked: int | None = None
+    #: messages published per second (RabbitMQ's management API; None: unknown)
+    publish_rate: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +41,8 @@ class QueueDepth:
             "by_priority": self.by_priority,
             "consumers": self.consumers,
             "workers": self.workers,
+            "unacked": self.unacked,
+            "publish_rate": self.publish_rate,
         }
 
 
@@ -82,7 +88,29 @@ def queue_depths(
     timeout: float = 1.0,
     with_consumers: bool = True,
 ) -> list[QueueDepth]:
-    """Depth of every queue (or of ``queues``), sorted by name."""
+    """Depth of every queue (or of ``queues``), sorted by name, on any broker."""
+    from .brokers import adapter_for
+
+    return adapter_for(settings).queue_depths(
+        rc=rc, queues=queues, timeout=timeout, with_consumers=with_consumers
+    )
+
+
+def purge_queues(settings: ClusterSettings, queues: list[str]) -> dict[str, int]:
+    """Delete every waiting message of ``queues`` on any broker; ``{queue: removed}``."""
+    from .brokers import adapter_for
+
+    return adapter_for(settings).purge(queues)
+
+
+def redis_queue_depths(
+    settings: ClusterSettings,
+    rc: RemoteControl | None = None,
+    queues: list[str] | None = None,
+    timeout: float = 1.0,
+    with_consumers: bool = True,
+) -> list[QueueDepth]:
+    """Redis: depth of every queue (or of ``queues``), sorted by name."""
     consumers = None
     if with_consumers:
         from .remote import RemoteControl
@@ -115,8 +143,8 @@ def queue_depths(
         client.close()
 
 
-def purge_queues(settings: ClusterSettings, queues: list[str]) -> dict[str, int]:
-    """Delete every message of ``queues`` (priority sub-queues too); ``{queue: removed}``."""
+def redis_purge_queues(settings: ClusterSettings, queues: list[str]) -> dict[str, int]:
+    """Redis: delete every message of ``queues`` (priority sub-queues too); ``{queue: removed}``."""
     client = redis_client(settings)
     try:
         removed: dict[str, int] = {}

@@ -70,6 +70,8 @@ class ClusterSettings:
     #: what the environment overrode of the context (the CLI says so on stderr)
     overridden: tuple[str, ...] = ()
     _app: Any = field(default=None, init=False, repr=False, compare=False)
+    #: (broker URL, its adapter): console.core.brokers.adapter_for caches it here
+    _broker: Any = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def resolve(

@@ -119,6 +119,34 @@ def _num(v: Any) -> float | None:
 
 # --------------------------------------------------------------------------- records
 
+#: what TaskRecord.extra holds, in order (task-sent's ``hostname`` is the client's)
+EXTRA_FIELDS = ("queue", "exchange", "routing_key", "sender", "signum", "terminated", "expired")
+_SENT_EXTRA = ("queue", "exchange", "routing_key", "hostname")
+_REVOKED_EXTRA = ("signum", "terminated", "expired")
+
+
+def _short(v: Any) -> Any:
+    """A short str, a number or a bool from the wire, else None."""
+    if type(v) is str:
+        return v if len(v) <= _MAX_ID else None
+    if type(v) is bool or type(v) is int:
+        return v
+    return None
+
+
+def _keep_extra(t: TaskRecord, get: Callable[[str], Any], sent: bool) -> None:
+    """task-sent / task-revoked fields into ``t.extra`` (allocated only when present)."""
+    names = _SENT_EXTRA if sent else _REVOKED_EXTRA
+    values = [_short(get(n)) for n in names]
+    if all(v is None for v in values):
+        return
+    old = list(t.extra) if t.extra is not None else [None] * len(EXTRA_FIELDS)
+    start = 0 if sent else len(_SENT_EXTRA)
+    for i, v in enumerate(values):
+        if v is not None:
+            old[start + i] = v
+    t.extra = tuple(old)
+
 
 class TaskRecord:
     """One task (``__slots__``; ~400 bytes with typical fields)."""
@@ -151,6 +179,7 @@ class TaskRecord:
         "revoked",
         "failed",
         "succeeded",
+        "extra",
         "_bucket",
     )
     uuid: str
@@ -179,6 +208,9 @@ class TaskRecord:
     revoked: float | None
     failed: float | None
     succeeded: float | None
+    #: rare fields (task-sent: queue, exchange, routing key, sender; task-revoked: signal,
+    #: terminated, expired), None for most tasks: see :data:`EXTRA_FIELDS`
+    extra: tuple[Any, ...] | None
     _bucket: list[int] | None
 
     def __init__(self, uuid: str) -> None:
@@ -189,6 +221,7 @@ class TaskRecord:
         self.parent_id = self.root_id = self.timestamp = None
         self.sent = self.received = self.started = self.retried = None
         self.rejected = self.revoked = self.failed = self.succeeded = None
+        self.extra = None
         self.clock = 0
         self.code = PENDING
         self.state = "PENDING"
@@ -675,6 +708,8 @@ class ClusterState:
             )
         }
         d["worker"] = t.hostname
+        if t.extra is not None:
+            d.update(zip(EXTRA_FIELDS, t.extra, strict=True))
         d["timeline"] = t.timeline()
         d["children"] = self.children_of(uuid)
         d["finished"] = t.code >= _FIRST_FINAL
@@ -820,6 +855,8 @@ class ClusterState:
                 repaired = True
         if code != PENDING and hostname is not None and (newer or t.hostname is None):
             t.hostname = hostname
+        if code == PENDING or code == REVOKED:
+            _keep_extra(t, get, code == PENDING)
         if code == RECEIVED or code == PENDING:
             repaired |= self._received_fields(t, get, newer or code == RECEIVED)
         elif code == SUCCESS:
