@@ -65,15 +65,11 @@ def summary_text(d: dict[str, Any], now: float | None = None) -> Text:
     value(d.get("name") or "-")
     source("name")
     t.append("\n")
-    if d.get("source") == "backend" or d.get("backend_fields"):  # console/core/backfill.py
+    if d.get("source") == "backend":  # loaded on start (console/core/backfill.py)
         label("source")
-        if d.get("source") == "backend":
-            missing = d.get("missing") or []
-            t.append("result backend (before the console connected)", style="italic")
-            if missing:
-                value(f"; not stored there: {', '.join(map(str, missing))}")
-        else:
-            value("events; from the result backend: " + ", ".join(map(str, d["backend_fields"])))
+        t.append("the result backend (finished before the console connected)", style="italic")
+        if d.get("missing"):
+            value(f"; not stored there: {', '.join(map(str, d['missing']))}")
         t.append("\n")
     label("state")
     t.append_text(state_text(d.get("state")))
