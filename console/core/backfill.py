@@ -226,3 +226,84 @@ def backend_records(
         settings, HistoryQuery(limit=max(1, limit), budget=budget), progress=progress
     )
     return [record_of(t) for t in hist.tasks], hist
+
+
+# -- in a process of its own ---------------------------------------------------------
+def _child() -> None:  # pragma: no cover - runs in the child
+    """``python -c 'from console.core.backfill import _child; _child()'``: the config as
+    JSON on stdin; JSON lines on stdout: ``["progress", scanned, total]``..., then
+    ``["done", records, stopped]`` or ``["error", message]``."""
+    import signal
+    import sys
+
+    import orjson
+
+    from .settings import ClusterSettings
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the UI process
+    config = orjson.loads(sys.stdin.buffer.read())
+    out = sys.stdout.buffer
+
+    def send(msg: list[Any]) -> None:
+        out.write(orjson.dumps(msg) + b"\n")
+        out.flush()
+
+    settings = ClusterSettings(
+        broker_url=config.get("broker_url"),
+        result_backend=config.get("result_backend"),
+        app_module=config.get("app_module"),
+        connect_timeout=float(config.get("connect_timeout") or 1.0),
+        read_only=True,
+    )
+    try:
+        records, hist = backend_records(
+            settings,
+            int(config["history"]),
+            progress=lambda h: send(["progress", h.scanned, h.total]),
+        )
+        send(["done", records, hist.stopped])
+    except Exception as exc:
+        send(["error", settings.scrub(f"{type(exc).__name__}: {exc}")])
+
+
+def read_in_child(
+    config: Mapping[str, Any], limit: int, progress: Callable[[int, int | None], None]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """:func:`backend_records` in a process of its own (a subprocess: the intake process
+    is a daemon and may not use multiprocessing): the reading -- 100,000 JSON values
+    decoded to keep the newest 10,000 -- never holds the caller's GIL, so the event loop
+    and a keystroke's view request run beside it.  ``progress(scanned, total)`` is
+    called here as the child reports.  Raises RuntimeError with the child's one line."""
+    import subprocess
+    import sys
+
+    import orjson
+
+    keys = ("broker_url", "result_backend", "app_module", "connect_timeout")
+    doc = {k: config.get(k) for k in keys} | {"history": limit}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from console.core.backfill import _child; _child()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(orjson.dumps(doc))
+        proc.stdin.close()
+        for line in proc.stdout:
+            msg = orjson.loads(line)
+            if msg[0] == "progress":
+                progress(msg[1], msg[2])
+            elif msg[0] == "done":
+                return msg[1], msg[2]
+            else:
+                raise RuntimeError(str(msg[1]))
+        raise RuntimeError(f"the reading process exited ({proc.wait()})")
+    finally:
+        proc.stdout.close()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
