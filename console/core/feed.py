@@ -397,15 +397,16 @@ class _IntakeLoop:
         if limit <= 0 or not self.settings.effective_backend_url:
             self.loading = ""
             return
-        from .backfill import CHUNK, read_in_child
+        from .backfill import CHUNK, backend_records
 
-        def progress(scanned: int, total: int | None) -> None:
-            of = f" of ~{total:,}" if total else ""
-            self.loading = f"history: read {scanned:,}{of} results"
+        def progress(hist: Any) -> None:
+            total = f" of ~{hist.total:,}" if hist.total else ""
+            self.loading = f"history: read {hist.scanned:,}{total} results"
+            time.sleep(0.001)  # hand the GIL to the event loop (a keystroke's view request)
 
         self.loading = "history: reading the result backend"
-        try:  # in a process of its own: this one's GIL stays with the event loop
-            records, stopped = read_in_child(self.config, limit, progress)
+        try:
+            records, hist = backend_records(self.settings, limit, progress=progress)
         except Exception as exc:
             self.loading = ""
             self.resync_message = self.settings.scrub(f"history not loaded: {exc}")
@@ -413,7 +414,7 @@ class _IntakeLoop:
         for i in range(0, len(records), CHUNK):
             self.backfill_out.put(records[i : i + CHUNK])
         self.backfill_out.put([])  # the end: clears the progress line
-        more = f" (stopped at {stopped})" if stopped else ""
+        more = f" (stopped at {hist.stopped})" if hist.stopped else ""
         self.loading = f"history: merging {len(records):,} results{more}"
 
     def _merge_backfill(self, budget: float = 0.005) -> None:
