@@ -359,7 +359,11 @@ class _IntakeLoop:
         self.resync_wanted: str | None = None
         # the newest results of the backend, merged a chunk per loop turn (backfill.py)
         self.backfill_out: queue.SimpleQueue[list[dict[str, Any]]] = queue.SimpleQueue()
-        self.loading = ""
+        self.loading = (
+            "history: starting"
+            if config.get("history") and config.get("initial_resync", True)
+            else ""
+        )
         self.applied = 0
         self.skipped = 0
         # requests from the UI, read by a thread that wakes the event wait: a keystroke's
@@ -411,6 +415,7 @@ class _IntakeLoop:
         """Resync thread: the newest ``history`` results of the backend into ``backfill_out``."""
         limit = int(self.config.get("history", 0) or 0)
         if limit <= 0 or not self.settings.effective_backend_url:
+            self.loading = ""
             return
         from .backfill import CHUNK, backend_records
 
@@ -626,7 +631,9 @@ class LiveFeed:
         self._status = FeedStatus(
             mode="reconnecting",
             message="starting the intake process",
-            loading="history: starting" if self.config["history"] else "",
+            loading="history: starting"
+            if self.config["history"] and self.config["initial_resync"]
+            else "",
         )
         self._replies: dict[int, list[Any]] = {}
         self._waiters: dict[int, threading.Event] = {}

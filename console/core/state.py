@@ -724,6 +724,8 @@ class ClusterState:
         created, filled = self._from_backend.get(uuid, (False, ()))
         d["source"] = "backend" if created else "events"  # where the task was first seen
         d["backend_fields"] = list(filled)
+        if filled:  # as console/core/detail.py names them: field -> where it came from
+            d["sources"] = {("worker" if f == "hostname" else f): "backend" for f in filled}
         if created:  # what the backend did not have (no result_extended: name, args, ...)
             d["missing"] = [f for f in ("name", "hostname", "args", "kwargs") if d[f] is None]
         return d
