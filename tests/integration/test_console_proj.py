@@ -13,7 +13,7 @@ from textual.widgets import DataTable
 
 from console.core.settings import ClusterSettings
 from console.ui.model import T_STATE
-from tests.integration.proj_cluster import PROJ_PATH, proj_app
+from tests.integration.proj_cluster import PROJ_PATH, proj_app, wait_dead_letters
 from tests.integration.test_console_actions import SIZE, confirm, console, sync, wait_until
 
 
@@ -27,7 +27,7 @@ async def test_console_custom_ids_and_task_queues(proj_cluster, monkeypatch) -> 
 
     explode.apply_async(("for the dead letters",), task_id="explode:console").get(propagate=False)
     r = redis.Redis.from_url(proj_cluster.broker_url)
-    assert r.llen("dead_letter_queue") >= 1
+    wait_dead_letters(r, 1)
     settings = ClusterSettings.resolve(app="proj")
     assert settings.app.main == "proj"
     app = console(settings, initial="tasks")
