@@ -68,9 +68,8 @@ def proj_app(cluster: LocalCluster) -> Any:
     if PROJ_PATH not in sys.path:
         sys.path.insert(0, PROJ_PATH)
     import proj.tasks  # noqa: F401  (registers the tasks and the task_failure handler)
-    from proj.celery import app
-
     from celery.app.defaults import DEFAULTS
+    from proj.celery import app
 
     # ClusterSettings(app="proj") pins URLs and no-retry options on this same
     # (module-global) app: give it back its defaults before pointing it elsewhere
