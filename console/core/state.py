@@ -866,6 +866,16 @@ class ClusterState:
             t.hostname = hostname
         if code == PENDING or code == REVOKED:
             _keep_extra(t, get, code == PENDING)
+        if (code == RECEIVED or code == PENDING) and t.eta is not None:
+            retries = get("retries")
+            if (type(retries) is int and t.retries is not None and retries > t.retries) or (
+                code == RECEIVED and newer and cur == RETRY
+            ):
+                # a new attempt of a retried task (its task-received may come before the
+                # task-retried of the previous one): its eta is its own, none when the
+                # retry had no countdown, never the eta of an earlier attempt
+                eta = get("eta")
+                t.eta = eta if type(eta) is str and len(eta) <= 64 else None
         if code == RECEIVED or code == PENDING:
             repaired |= self._received_fields(t, get, newer or code == RECEIVED)
         elif code == SUCCESS:
