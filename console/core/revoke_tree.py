@@ -14,6 +14,12 @@ id (embedded signatures are linked to the message that carries them); the
 canvas of an id is its connected component.  Every member that is not
 READY (SUCCESS / FAILURE / REVOKED) is revoked in ONE broadcast.
 
+A source the broker or backend cannot offer is skipped and named in
+``TreePlan.unread`` (the CLI says so on stderr and in the JSON): RabbitMQ
+cannot read queued messages without consuming them (the adapter's
+``scan_messages`` capability), an ``rpc://`` backend keeps results for the
+caller only, and workers that do not answer leave their holdings unknown.
+
 Limitation: a chain step that follows a *running* task exists only in that
 task's (already acknowledged) message; it cannot be listed, but terminating
 the running step stops the chain there.
@@ -94,6 +100,8 @@ class TreePlan:
     to_revoke: list[Node]  # task members not READY
     #: targets found nowhere (no message, no worker, no backend record, no group)
     unknown: list[str] = field(default_factory=list)
+    #: sources that could not be read, one sentence each (the plan may be incomplete)
+    unread: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -102,7 +110,25 @@ class TreePlan:
             "members": [n.as_dict() for n in self.members],
             "revoke": [n.id for n in self.to_revoke],
             "canvas": [canvas_dict(self, top) for top in _tops(self)],
+            "unread_sources": self.unread,
         }
+
+
+def unreadable_sources(settings: ClusterSettings) -> list[str]:
+    """What a plan of this cluster cannot read, known before asking anyone (capabilities)."""
+    from .brokers import adapter_for
+    from .brokers.urls import results_go_to_caller_only
+
+    out = []
+    adapter = adapter_for(settings)
+    if not adapter.capabilities.scan_messages:
+        out.append(
+            f"queued messages: the {adapter.capabilities.transport} broker cannot read them "
+            "without consuming them"
+        )
+    if results_go_to_caller_only(settings.effective_backend_url):
+        out.append("result backend: rpc:// results go only to the client that sent the task")
+    return out
 
 
 class _Pool:
@@ -342,25 +368,34 @@ def _metas(backend: Any, ids: list[str], chunk: int = 500) -> dict[str, dict[str
 
 
 def _scan_messages(settings: ClusterSettings) -> Iterator[QueuedMessage]:
-    """Queued and reserved messages, read without taking them (the one broker-specific
-    call of this module: Redis lists and ``unacked`` today, an adapter's scan later)."""
-    from .broker_scan import iter_messages
+    """Queued and reserved messages, read without taking them: the broker adapter's
+    scan (Redis lists and ``unacked``), nothing where it cannot (``scan_messages``)."""
+    from .brokers import adapter_for
 
-    return iter_messages(settings)
+    adapter = adapter_for(settings)
+    return adapter.iter_messages() if adapter.capabilities.scan_messages else iter(())
 
 
 def plan_tree(
     settings: ClusterSettings, ids: list[str], rc: RemoteControl | None = None, timeout: float = 1.0
 ) -> TreePlan:
     """Work out the canvas of every id in ``ids`` and what of it is not finished."""
+    from .brokers.urls import results_go_to_caller_only
     from .remote import RemoteControl
 
     pool = _Pool()
+    unread = unreadable_sources(settings)
     for msg in _scan_messages(settings):
         _add_message(pool, msg)
     rc = rc or RemoteControl(settings)
     for method in ("active", "reserved", "scheduled"):
         res = rc.inspect(method, timeout=timeout)
+        if not res.replies and res.expected != 0:
+            unread.append(f"workers' {method} tasks: no worker replied within {timeout}s")
+        elif res.unanswered:
+            unread.append(
+                f"workers' {method} tasks: {res.unanswered} worker(s) did not reply within {timeout}s"
+            )
         for reply in res.replies.values():
             for item in reply if isinstance(reply, list) else []:
                 req = item.get("request", item) if isinstance(item, dict) else None
@@ -383,7 +418,9 @@ def plan_tree(
         pool.add(tid, "argument")
     # backend: parents, groups, children; expand to a fixpoint
     backend = settings.app.backend
-    frontier = list(pool.nodes)
+    # an rpc:// backend would declare a reply queue of its own and read nothing
+    rpc = results_go_to_caller_only(settings.effective_backend_url)
+    frontier = [] if rpc else list(pool.nodes)
     fetched: set[str] = set()
     groups_read: set[str] = set()
     while frontier and len(pool.nodes) < MAX_NODES:
@@ -458,7 +495,9 @@ def plan_tree(
         if node.kind == "group":
             node.state = _rollup([pool.nodes[m].state for m in node.members if m in pool.nodes])
     to_revoke = [n for n in members if n.kind == "task" and n.state not in READY_STATES]
-    return TreePlan(targets=list(ids), members=members, to_revoke=to_revoke, unknown=unknown)
+    return TreePlan(
+        targets=list(ids), members=members, to_revoke=to_revoke, unknown=unknown, unread=unread
+    )
 
 
 def _callbacks_out_of_groups(pool: _Pool) -> None:
