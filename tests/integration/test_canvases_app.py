@@ -211,6 +211,11 @@ def test_chord_of_three_pipelines_structure_and_revoke(app: Any) -> None:
         assert by_id[result.id]["role"] == "callback"
         uploads = [m for m in plan["members"] if (m["name"] or "").endswith(".upload")]
         assert len(uploads) == 3 and all(u["group_id"] == gid for u in uploads)
+        human = invoke("revoke", "--tree", "--dry-run", gid)
+        assert human.exit_code == 0, human.stderr
+        lines = human.stdout.splitlines()
+        assert lines[0].startswith("chord PENDING") and "would revoke 10 task(s):" in lines
+        assert sum(1 for line in lines if line.strip().startswith("chain ")) == 3
         # the group id (result.parent.id) gives the same canvas
         doc = ctl_json("--tree", gid)
         assert len(doc["revoked"]) == 10 and result.id in doc["revoked"]
