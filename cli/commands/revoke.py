@@ -55,7 +55,11 @@ def register(app: typer.Typer) -> None:
             typer.Option("--timeout", "-t", help="Seconds to wait for worker replies.", min=0.01),
         ] = 1.0,
         as_json: Annotated[
-            bool, typer.Option("--json", help="One JSON document (see docs/CLI.md).")
+            bool,
+            typer.Option(
+                "--json",
+                help="One JSON document: revoked, terminate, signal, replies (and tree with --tree).",
+            ),
         ] = False,
     ) -> None:
         """Revoke tasks in one broadcast; lists exactly which ids were revoked.

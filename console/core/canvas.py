@@ -69,6 +69,8 @@ class CanvasNode:
     truncated: bool = False
     #: "callback" for a chord's body (the task run with the header's results)
     role: str | None = None
+    #: (the top node only) tasks of this canvas the console knows but the tree does not show
+    hidden: int = 0
 
     def walk(self) -> Iterator[CanvasNode]:
         """This node and every descendant, depth first."""
@@ -101,6 +103,7 @@ class CanvasNode:
             "missing": self.missing,
             "truncated": self.truncated,
             "role": self.role,
+            "hidden": self.hidden,
             "children": [c.to_dict() for c in self.children],
         }
 
@@ -679,6 +682,11 @@ class _Builder:
             node.children.append(self.wrap(self.chain(tid, 1)))
         if self.truncated:
             node.truncated = True
+            if in_root is not None:  # say how much was cut: the canvas's known tasks not shown
+                shown = {n.id for n in node.walk() if n.kind == "task"}
+                known = set(in_root(root))
+                known.add(root)
+                node.hidden = len(known - shown)
         return node
 
 

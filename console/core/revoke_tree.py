@@ -110,8 +110,8 @@ class TreePlan:
             "unknown": self.unknown,
             "members": [n.as_dict() for n in self.members],
             "revoke": [n.id for n in self.to_revoke],
-            "canvas": [canvas_dict(self, top) for top in _tops(self)],
             "unread_sources": self.unread,
+            "canvas": [canvas_dict(self, top) for top in _tops(self)],
         }
 
 
@@ -298,20 +298,26 @@ def group_record(backend: Any, gid: str) -> tuple[list[str], int | None]:
     what ``GroupResult.restore`` reads); the size from the chord counter a key/value
     backend keeps while a chord runs (``celery-taskset-meta-ID.s`` on Redis, deleted when
     the callback is sent).  Read-only; ``([], None)`` when nothing is stored."""
+    from .results import saved_group_members
+
     members: list[str] = []
     size: int | None = None
     try:
-        saved = backend.restore_group(gid)
+        raw_members = saved_group_members(backend, gid)
+        if raw_members is not None:
+            members = raw_members[:MAX_NODES]
+        else:  # a database backend: its saved group is the GroupResult itself
+            saved = backend.restore_group(gid)
+            stack = list(getattr(saved, "results", None) or [])
+            while stack and len(members) < MAX_NODES:
+                res = stack.pop(0)
+                sub = getattr(res, "results", None)
+                if sub is not None:  # a nested GroupResult
+                    stack.extend(sub)
+                elif isinstance(getattr(res, "id", None), str):
+                    members.append(res.id)
     except Exception:
-        saved = None
-    stack = list(getattr(saved, "results", None) or [])
-    while stack and len(members) < MAX_NODES:
-        res = stack.pop(0)
-        sub = getattr(res, "results", None)
-        if sub is not None:  # a nested GroupResult
-            stack.extend(sub)
-        elif isinstance(getattr(res, "id", None), str):
-            members.append(res.id)
+        members = []
     if members:
         size = len(members)
     getter = getattr(backend, "get", None)
@@ -369,8 +375,8 @@ def _metas(backend: Any, ids: list[str], chunk: int = 500) -> dict[str, dict[str
 
 
 def _scan_messages(settings: ClusterSettings) -> Iterator[QueuedMessage]:
-    """Queued and reserved messages, read without taking them: the broker adapter's
-    scan (Redis lists and ``unacked``), nothing where it cannot (``scan_messages``)."""
+    """Queued and reserved messages, read without taking them, where the broker's adapter
+    can (Redis lists and ``unacked``); nothing on a broker that cannot scan (AMQP)."""
     from .brokers import adapter_for
 
     adapter = adapter_for(settings)
@@ -482,10 +488,13 @@ def plan_tree(
     _callbacks_out_of_groups(pool)
     comp = _components(pool.nodes.values())
     sizes = Counter(comp.values())
+    # "found nowhere" needs every source read: where queued messages cannot be read (AMQP),
+    # an id seen nowhere else may still be waiting in a queue, so it is revoked all the same
     unknown = [
         t
         for t in ids
-        if pool.nodes[t].sources == {"argument"}
+        if not unread
+        and pool.nodes[t].sources == {"argument"}
         and not pool.nodes[t].has_meta
         and pool.nodes[t].kind != "group"
         and sizes[comp[t]] == 1

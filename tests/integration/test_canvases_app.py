@@ -45,6 +45,11 @@ def canvases_cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
         c.start()
         yield c
     finally:
+        # the tests' AsyncResults unsubscribe from the backend when collected: let them go
+        # while its Redis still runs, not at interpreter exit against a dead port
+        import gc
+
+        gc.collect()
         c.stop()
         if saved is None:
             os.environ.pop("CANVASES_RESULT_EXTENDED", None)

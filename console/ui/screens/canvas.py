@@ -212,6 +212,9 @@ class CanvasScreen(ConsoleScreen):
         bar.append(f" │ from {source}")
         if count > MAX_NODES:
             bar.append(f" │ first {MAX_NODES} shown", style="bold")
+        hidden = getattr(root, "hidden", 0) or 0
+        if hidden:
+            bar.append(f" │ {hidden:,} more task(s) of this canvas not shown", style="bold")
         self.query_one("#canvas-bar", Static).update(bar)
 
     def current_task(self) -> tuple[str, str] | None:
