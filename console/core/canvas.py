@@ -164,6 +164,8 @@ class _Facts:
         self.state = state
         if backend is not None and not hasattr(backend, "get_task_meta"):
             backend = getattr(backend, "backend", None)  # an app
+        if _results_for_caller_only(backend):
+            backend = None  # rpc://: reading would declare a reply queue and find nothing
         self.backend = backend
         self.cache: dict[str, _Info | None] = {}
         self.metas: dict[str, dict[str, Any] | None] = {}
@@ -326,6 +328,14 @@ class _Facts:
         if res is None:
             return []
         return [r.id for r in getattr(res, "results", ()) or () if isinstance(r.id, str)]
+
+
+def _results_for_caller_only(backend: Any) -> bool:
+    try:
+        from celery.backends.rpc import RPCBackend
+    except ImportError:  # pragma: no cover - celery is a dependency
+        return False
+    return isinstance(backend, RPCBackend)
 
 
 def _date(value: Any) -> float | None:
