@@ -496,12 +496,14 @@ def _revoke_canvas(
         return ActionOutcome(ok, f"revoked {len(confirmed)} task(s) of the canvas; {text}", res)
     ids: list[str] = []
     notes: list[str] = []
+    unknown = False
     if settings is not None:
         from console.core.revoke_tree import plan_tree
 
         plan = plan_tree(settings, [req.target], rc=remote, timeout=timeout)
         ids.extend(n.id for n in plan.to_revoke)
         notes.append(f"{len(plan.members)} member(s) found")
+        unknown = bool(plan.unknown)
     tree = None
     if canvas is not None:
         try:
@@ -510,6 +512,8 @@ def _revoke_canvas(
             tree = None
     if tree is not None:
         ids.extend(i for i, st in canvas_ids(tree) if st in UNFINISHED)
+    if not ids and unknown and tree is None:  # never a no-op reported as success
+        return ActionOutcome(False, f"{req.target}: found nowhere; nothing revoked")
     ids = list(dict.fromkeys(ids)) or [req.target]
     res = remote.revoke(ids, timeout=timeout)
     ok, text = summarize(res)
