@@ -428,8 +428,9 @@ class _IntakeLoop:
         try:
             records, hist = backend_records(self.settings, limit, progress=progress)
         except Exception as exc:
-            self.loading = ""
-            self.resync_message = self.settings.scrub(f"history not loaded: {exc}")
+            # stays in the header (the resync's own message would overwrite a status note):
+            # an operator must see why the console has no past, e.g. an rpc:// backend
+            self.loading = self.settings.scrub(f"history not loaded: {exc}")
             return
         for i in range(0, len(records), CHUNK):
             self.backfill_out.put(records[i : i + CHUNK])

@@ -240,3 +240,19 @@ def test_a_resync_after_a_gap_loads_what_finished_meanwhile(make_cluster) -> Non
     finally:
         loop.source.close()
         up_r.close()
+
+
+def test_a_backend_that_cannot_be_listed_is_named_in_the_header(cluster) -> None:
+    """rpc:// results go only to the caller: the console says why it has no past."""
+    feed = _feed(cluster, history=100, backend="rpc://")
+    try:
+        _wait(
+            lambda: feed.status.loading.startswith("history not loaded") or None,
+            20,
+            "the header's note on the history",
+        )
+        assert "rpc" in feed.status.loading
+        time.sleep(1.0)  # the note stays (it is not a progress line)
+        assert feed.status.loading.startswith("history not loaded")
+    finally:
+        feed.stop()
