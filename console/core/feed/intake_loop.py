@@ -78,6 +78,7 @@ class IntakeLoop:
             self.state,
             timeout=config.get("resync_timeout", 1.0),
             history=int(config.get("history", 0) or 0),
+            initial=config.get("initial_resync", True),
         )
         self.applied = 0
         self.skipped = 0

@@ -66,7 +66,9 @@ class LiveFeed:
         self._status = FeedStatus(
             mode="reconnecting",
             message="starting the intake process",
-            loading="history: starting" if self.config["history"] else "",
+            loading="history: starting"
+            if self.config["history"] and self.config["initial_resync"]
+            else "",
         )
         self._replies: dict[int, list[Any]] = {}
         self._waiters: dict[int, threading.Event] = {}

@@ -28,7 +28,15 @@ class Resync:
     ``history``: how many of the newest backend results to load with each resync.
     """
 
-    def __init__(self, settings: Any, state: Any, *, timeout: float = 1.0, history: int = 0):
+    def __init__(
+        self,
+        settings: Any,
+        state: Any,
+        *,
+        timeout: float = 1.0,
+        history: int = 0,
+        initial: bool = True,
+    ) -> None:
         self.settings = settings
         self.state = state
         self.timeout = timeout
@@ -39,7 +47,8 @@ class Resync:
         self.wanted: str | None = None
         # the newest results of the backend, merged a chunk per loop turn (backfill.py)
         self.backfill_out: queue.SimpleQueue[list[dict[str, Any]]] = queue.SimpleQueue()
-        self.loading = ""
+        # the header says the past is coming until the first resync reads the backend
+        self.loading = "history: starting" if history and initial else ""
 
     def start(self, reason: str) -> None:
         if self.thread is not None and self.thread.is_alive():
@@ -82,6 +91,7 @@ class Resync:
         """Resync thread: the newest ``history`` results of the backend into ``backfill_out``."""
         limit = int(self.history or 0)
         if limit <= 0 or not self.settings.effective_backend_url:
+            self.loading = ""
             return
         from ..backfill import CHUNK, backend_records
 
@@ -94,8 +104,9 @@ class Resync:
         try:
             records, hist = backend_records(self.settings, limit, progress=progress)
         except Exception as exc:
-            self.loading = ""
-            self.message = self.settings.scrub(f"history not loaded: {exc}")
+            # stays in the header (the resync's own message would overwrite a status note):
+            # an operator must see why the console has no past, e.g. an rpc:// backend
+            self.loading = self.settings.scrub(f"history not loaded: {exc}")
             return
         for i in range(0, len(records), CHUNK):
             self.backfill_out.put(records[i : i + CHUNK])
