@@ -21,7 +21,7 @@ from __future__ import annotations
 import operator
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, islice, repeat
 from operator import contains
@@ -29,8 +29,10 @@ from typing import Any
 
 from .filterlang import FilterError, TaskFilter, Term, compile_filter
 from .sanitize import safe_text
+from .state import TaskRow
 
-# TaskRow field positions (console/core/state.py TaskRow)
+# TaskRow field positions (console/core/state.py TaskRow; the UI's cells read rows by
+# position, the viewer by attribute: a state's TaskRecord has the same attribute names)
 (
     T_UUID,
     T_NAME,
@@ -83,6 +85,8 @@ TASK_SORTS: dict[str, tuple[str, int]] = {
 }
 
 FIELD_FILTERS = {"state": T_STATE, "name": T_NAME, "worker": T_HOST, "id": T_UUID, "args": T_ARGS}
+#: the attribute of each TaskRow position (rows and the state's records share them)
+ATTR = TaskRow._fields
 
 # a new word with more matches than this is answered in two steps (TaskViewer.quick_window):
 # at that density the first screenful is found within a few thousand rows of the last order
@@ -142,9 +146,15 @@ class TaskWindow:
         ) == (other.spec, other.total, other.matched, other.offset, other.cursor_index, other.rows)
 
 
-def _hay_text(r: Sequence[Any]) -> str:
-    """What the filter searches: the text as displayed (control characters escaped), lower case."""
-    text = f"{r[T_UUID]} {r[T_NAME]} {r[T_STATE]} {r[T_HOST]} {r[T_ARGS]} {r[T_KWARGS]}"
+def _cut(text: str | None) -> str | None:
+    """args / kwargs as a TaskRow carries them (state.task_row)."""
+    return text[:199] + "…" if text is not None and len(text) > 200 else text
+
+
+def _hay_text(r: Any) -> str:
+    """What the filter searches: the text as displayed (control characters escaped), lower case.
+    ``r``: a TaskRow or a state's TaskRecord."""
+    text = f"{r.uuid} {r.name} {r.state} {r.hostname} {_cut(r.args)} {_cut(r.kwargs)}"
     if not text.isprintable():
         text = safe_text(text, oneline=True)
     return text.lower()
@@ -188,15 +198,15 @@ class _RowFields(Mapping[str, Any]):
 
     __slots__ = ("row",)
 
-    def __init__(self, row: Sequence[Any]) -> None:
+    def __init__(self, row: Any) -> None:
         self.row = row
 
     def get(self, key: str, default: Any = None) -> Any:
         r = self.row
         if key == "finished":
-            return r[T_TS] if r[T_STATE] in _FINAL else None
-        index = _ROW_FIELDS.get(key)
-        return default if index is None else r[index]
+            return r.timestamp if r.state in _FINAL else None
+        attr = _ROW_FIELDS.get(key)
+        return default if attr is None else getattr(r, attr)
 
     def __getitem__(self, key: str) -> Any:
         if key != "finished" and key not in _ROW_FIELDS:
@@ -212,15 +222,18 @@ class _RowFields(Mapping[str, Any]):
 
 _FINAL = frozenset({"SUCCESS", "FAILURE", "REVOKED", "REJECTED"})
 _ROW_FIELDS = {
-    "id": T_UUID,
-    "name": T_NAME,
-    "state": T_STATE,
-    "worker": T_HOST,
-    "args": T_ARGS,
-    "kwargs": T_KWARGS,
-    "received": T_RECEIVED,
-    "runtime": T_RUNTIME,
-    "retries": T_RETRIES,
+    key: ATTR[index]
+    for key, index in {
+        "id": T_UUID,
+        "name": T_NAME,
+        "state": T_STATE,
+        "worker": T_HOST,
+        "args": T_ARGS,
+        "kwargs": T_KWARGS,
+        "received": T_RECEIVED,
+        "runtime": T_RUNTIME,
+        "retries": T_RETRIES,
+    }.items()
 }
 
 
@@ -237,26 +250,39 @@ def check_query(query: str, now: float | None = None) -> TaskFilter:
     return compiled
 
 
-def _sort_key(index: int) -> Callable[[Sequence[Any]], tuple[int, Any, Any]]:
+def _sort_key(attr: str) -> Callable[[Any], tuple[int, Any, Any]]:
     """None sorts first (ascending); mixed types never raise."""
 
-    def key(row: Sequence[Any]) -> tuple[int, Any, Any]:
-        value = row[index] if len(row) > index else None
+    def key(row: Any) -> tuple[int, Any, Any]:
+        value = getattr(row, attr, None)
         if value is None:
-            return (0, 0, row[T_UUID])
+            return (0, 0, row.uuid)
         if isinstance(value, int | float):
-            return (1, value, row[T_UUID])
-        return (2, str(value).lower(), row[T_UUID])
+            return (1, value, row.uuid)
+        return (2, str(value).lower(), row.uuid)
 
     return key
 
 
 class TaskViewer:
-    """Every task row, its filter text, and cached sorted / filtered id lists."""
+    """The task rows, their filter text, and cached sorted / filtered id lists.
 
-    def __init__(self) -> None:
-        self.rows: dict[str, Any] = {}  # uuid -> TaskRow, in arrival order
-        self._hay: dict[str, str] = {}
+    ``state`` (a ClusterState): the rows are the state's own records, read by
+    attribute (no copy); :meth:`apply` only learns from a delta what changed,
+    and a window's rows are built by ``state.task_row``.  Without a state the
+    viewer keeps the TaskRows deltas bring (tests, tools).
+
+    The filter text (one lower-cased string per task) exists only while a query
+    has a plain word: built on the first such query, kept up to date by
+    :meth:`apply`, dropped when the query no longer needs it.
+    """
+
+    def __init__(self, state: Any = None) -> None:
+        self.state = state
+        # uuid -> TaskRecord (the state's, in its arrival order) or TaskRow (kept here)
+        self._own: dict[str, Any] = {}
+        self.rows: Mapping[str, Any] = state.tasks if state is not None else self._own
+        self._hay: dict[str, str] | None = None
         self.version = 0  # bumps on every row change
         self._sorted: tuple[tuple[int, str, bool], list[str]] | None = None
         # (sort version, quick, sort, reverse), query, ids, the row version they were cut at
@@ -266,27 +292,60 @@ class TaskViewer:
 
     # -- data -----------------------------------------------------------------
     def apply(self, delta: Any) -> bool:
-        """Merge a StateDelta's task rows; True when any row changed."""
+        """Merge a StateDelta's task rows (with a state: note that they changed); True when
+        any row changed."""
+        if self.state is not None:
+            changed = bool(delta.full or delta.tasks or delta.removed)
+            hay = self._hay
+            if delta.full:
+                self._hay = None  # rebuilt from the state when a word filter needs it
+            elif hay is not None:
+                for uid in delta.removed or ():
+                    hay.pop(uid, None)
+                for r in delta.tasks or ():
+                    hay[r.uuid] = _hay_text(r)
+            if changed:
+                self.version += 1
+            return changed
         changed = False
-        if getattr(delta, "full", False):
-            changed = bool(self.rows or delta.tasks)
-            self.rows = {}
-            self._hay = {}
-        rows, hay = self.rows, self._hay
+        if delta.full:
+            changed = bool(self._own or delta.tasks)
+            self._own = {}
+            self.rows = self._own
+            self._hay = None
+        rows, hay = self._own, self._hay
         for uid in delta.removed or ():
             if rows.pop(uid, None) is not None:
                 changed = True
-            hay.pop(uid, None)
+            if hay is not None:
+                hay.pop(uid, None)
         # new ids enter in id order: ties in any sort then fall back to a deterministic
         # order (feeds build deltas from sets)
-        for r in sorted(delta.tasks, key=operator.itemgetter(T_UUID)) if delta.tasks else ():
-            uid = r[T_UUID]
+        new = [r if isinstance(r, TaskRow) else TaskRow(*r) for r in delta.tasks or ()]
+        for r in sorted(new, key=operator.attrgetter("uuid")):
+            uid = r.uuid
             rows[uid] = r
-            hay[uid] = _hay_text(r)
+            if hay is not None:
+                hay[uid] = _hay_text(r)
             changed = True
         if changed:
             self.version += 1
         return changed
+
+    def haystack(self) -> dict[str, str]:
+        """uuid -> the filter text of every row (built now if it was dropped)."""
+        hay = self._hay
+        if hay is None:
+            hay = self._hay = {u: _hay_text(r) for u, r in self.rows.items()}
+        return hay
+
+    def row(self, uid: str) -> Any:
+        """The TaskRow of ``uid`` (KeyError when it is gone)."""
+        return self.state.task_row(uid) if self.state is not None else self.rows[uid]
+
+    def _rows_of(self, ids: Iterable[str]) -> list[Any]:
+        rows, row = self.rows, self.row
+        return [row(u) for u in ids if u in rows]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -294,15 +353,17 @@ class TaskViewer:
     # -- the list -----------------------------------------------------------
     def _sort(self, rows: list[Any], sort: str, reverse: bool) -> list[str]:
         """Ids of ``rows`` (in arrival order) sorted by ``sort``; unknown values last."""
-        index = TASK_SORTS.get(sort, TASK_SORTS["timestamp"])[1]
-        known = [r for r in rows if r[index] is not None]
-        nulls = [r for r in rows if r[index] is None] if len(known) != len(rows) else []
+        attr = ATTR[TASK_SORTS.get(sort, TASK_SORTS["timestamp"])[1]]
+        get = operator.attrgetter(attr)
+        known = [r for r in rows if get(r) is not None]
+        nulls = [r for r in rows if get(r) is None] if len(known) != len(rows) else []
         try:  # stable: ties keep the (deterministic) arrival order, see apply()
-            known.sort(key=operator.itemgetter(index), reverse=reverse)
+            known.sort(key=get, reverse=reverse)
         except TypeError:  # mixed types
-            known.sort(key=_sort_key(index), reverse=reverse)
-        ids = [r[T_UUID] for r in known]
-        ids.extend(r[T_UUID] for r in nulls)  # unknown values last, whatever the direction
+            known.sort(key=_sort_key(attr), reverse=reverse)
+        uuid = operator.attrgetter("uuid")
+        ids = list(map(uuid, known))
+        ids.extend(map(uuid, nulls))  # unknown values last, whatever the direction
         return ids
 
     def sorted_ids(self, sort: str, reverse: bool) -> list[str]:
@@ -320,18 +381,20 @@ class TaskViewer:
         self, ids: list[str] | None, terms: Sequence[Term], states: frozenset[str] | None
     ) -> list[str]:
         """The ids (None: every row, arrival order) in ``states`` matching every term."""
-        rows, hay = self.rows, self._hay
+        rows = self.rows
         first = terms[0].text.lower() if terms and _plain(terms[0].text) else None
+        words = any(_kind(term.text.lower()) == "" for term in terms)
+        hay = self.haystack() if words else {}
         if ids is None:
             if states is not None:
-                ids = [u for u, r in rows.items() if r[T_STATE] in states]
+                ids = [u for u, r in rows.items() if r.state in states]
             elif first is not None:  # the common case: one pass over the haystacks
                 terms = terms[1:]
                 ids = list(compress(hay.keys(), map(contains, hay.values(), repeat(first))))
             else:
                 ids = list(rows)
         elif states is not None:
-            ids = [u for u in ids if (r := rows.get(u)) is not None and r[T_STATE] in states]
+            ids = [u for u in ids if (r := rows.get(u)) is not None and r.state in states]
         elif first is not None:
             # one pass in C that also drops ids evicted since ``ids`` was cut (no haystack: "")
             terms = terms[1:]
@@ -342,12 +405,19 @@ class TaskViewer:
             text = term.text.lower()
             kind = _kind(text)
             if kind == "":  # (map/compress: the loop runs in C, ~2x a list comprehension)
-                ids = list(compress(ids, map(contains, map(hay.__getitem__, ids), repeat(text))))
+                ids = list(
+                    compress(ids, map(contains, map(hay.get, ids, repeat("")), repeat(text)))
+                )
             elif kind is not None:
-                index, value = FIELD_FILTERS[kind], text.partition(":")[2]
-                ids = [u for u in ids if value in str(rows[u][index] or "").lower()]
+                attr, value = ATTR[FIELD_FILTERS[kind]], text.partition(":")[2]
+                ids = [
+                    u
+                    for u in ids
+                    if (r := rows.get(u)) is not None
+                    and value in str(getattr(r, attr) or "").lower()
+                ]
             else:  # negation, alternatives, globs, state, numbers, times: filterlang decides
-                ids = [u for u in ids if term(_RowFields(rows[u]))]
+                ids = [u for u in ids if (r := rows.get(u)) is not None and term(_RowFields(r))]
         return ids
 
     def compiled(self, query: str) -> TaskFilter:
@@ -375,6 +445,8 @@ class TaskViewer:
         raw = spec.query.strip()
         query = raw.lower()
         terms = list(self.compiled(raw).terms)  # FilterError: window() reports it
+        if self._hay is not None and not any(_kind(t.text.lower()) == "" for t in terms):
+            self._hay = None  # no word to search: the filter text goes (rebuilt when needed)
         states = QUICK_FILTERS.get(spec.quick)
         rows = self.rows
         cached = self._filtered
@@ -405,7 +477,9 @@ class TaskViewer:
                 matched = found[2]  # quick_window's pass over every row
             else:
                 matched = self._keep(None, terms, states)
-            ids = self._sort([rows[u] for u in matched], spec.sort, spec.reverse)
+            ids = self._sort(
+                [r for u in matched if (r := rows.get(u)) is not None], spec.sort, spec.reverse
+            )
             order_version = self.version
         elif (
             not fresh
@@ -449,7 +523,7 @@ class TaskViewer:
         sorted_cache = self._sorted
         if sorted_cache is None or sorted_cache[0][1:] != (spec.sort, spec.reverse):
             return None
-        term, hay, rows = terms[0], self._hay, self.rows
+        term, hay, rows = terms[0], self.haystack(), self.rows
         found = list(compress(hay.keys(), map(contains, hay.values(), repeat(term))))
         if len(found) <= QUICK_SORT_MAX:
             # few matches: sorting them is cheap, and scanning the sorted list for a
@@ -473,7 +547,7 @@ class TaskViewer:
             total=len(rows),
             matched=matched,
             offset=offset,
-            rows=[rows[u] for u in cut],
+            rows=self._rows_of(cut),
             cursor_index=cursor_index,
         )
 
@@ -488,7 +562,7 @@ class TaskViewer:
         rows = self.rows
         offset = max(0, min(spec.offset, max(0, len(ids) - 1)))
         cut = ids[offset : offset + max(0, spec.limit)]
-        window_rows = [rows[u] for u in cut if u in rows]
+        window_rows = self._rows_of(cut)
         cursor_index = None
         if spec.cursor is not None:
             try:
@@ -538,18 +612,22 @@ class ViewHost:
     """A feed's side of the task view: the viewer, the UI's latest spec, throttled refreshes.
 
     Created lazily on the first :meth:`request` (until then a feed sends task
-    rows in its deltas, as before: tests and other consumers).  ``all_rows``
-    returns every current TaskRow (the viewer's starting point).
+    rows in its deltas, as before: tests and other consumers).  ``state``: the
+    viewer reads the rows from that ClusterState (the feeds); else ``all_rows``
+    returns every current TaskRow (the viewer's starting point, kept by the viewer).
     """
 
     def __init__(
         self,
-        all_rows: Callable[[], list[Any]],
+        all_rows: Callable[[], list[Any]] | None = None,
         throttle: Throttle | None = None,
         hold: float = 0.0,
         quick: bool = False,
+        *,
+        state: Any = None,
     ) -> None:
         self.all_rows = all_rows
+        self.state = state
         self.hold = hold
         self.quick = quick  # answer a new word filter in two steps (quick_window, then finish)
         self.viewer: TaskViewer | None = None
@@ -568,8 +646,9 @@ class ViewHost:
         if self.viewer is None:
             from types import SimpleNamespace
 
-            self.viewer = TaskViewer()
-            self.viewer.apply(SimpleNamespace(tasks=self.all_rows(), removed=(), full=True))
+            self.viewer = TaskViewer(self.state)
+            if self.state is None and self.all_rows is not None:
+                self.viewer.apply(SimpleNamespace(tasks=self.all_rows(), removed=(), full=True))
             self._stale = False
         old = self.spec
         self.spec = spec

@@ -208,13 +208,13 @@ def test_a_resync_after_a_gap_loads_what_finished_meanwhile(make_cluster) -> Non
     finished while the console was cut off completes the task it saw start."""
     import multiprocessing
 
-    from console.core.feed import _IntakeLoop
+    from console.core.feed.intake_loop import IntakeLoop
 
     c = make_cluster(workers=("gap",), concurrency=1)
     up_r, up_w = multiprocessing.Pipe(duplex=False)
     down_r, _down_w = multiprocessing.Pipe(duplex=False)
     config = {"broker_url": c.broker_url, "result_backend": c.backend_url, "history": 100}
-    loop = _IntakeLoop(config, up_w, down_r)
+    loop = IntakeLoop(config, up_w, down_r)
     try:
         client = _client(c)
         res = client.send_task("sample_proj.tasks.add", args=(5, 6))
@@ -226,17 +226,17 @@ def test_a_resync_after_a_gap_loads_what_finished_meanwhile(make_cluster) -> Non
              "timestamp": done - 0.2}
         )  # fmt: skip
         assert loop.state.tasks[res.id].state == "STARTED"
-        loop._resync("gap")
-        assert loop.resync_thread is not None
-        loop.resync_thread.join(30)
-        assert not loop.resync_thread.is_alive()
-        while not loop.backfill_out.empty():
-            loop._merge_backfill()
+        loop.resync.start("gap")
+        assert loop.resync.thread is not None
+        loop.resync.thread.join(30)
+        assert not loop.resync.thread.is_alive()
+        while not loop.resync.backfill_out.empty():
+            loop.resync.merge_backfill()
         t = loop.state.tasks[res.id]
         assert (t.state, t.name, t.args, t.result) == ("SUCCESS", "sample_proj.tasks.add",
                                                        "(5, 6)", "11")  # fmt: skip
-        assert t.succeeded == done and loop.loading == ""
-        assert "resynced after gap: 1 workers" in loop.resync_message
+        assert t.succeeded == done and loop.resync.loading == ""
+        assert "resynced after gap: 1 workers" in loop.resync.message
     finally:
         loop.source.close()
         up_r.close()

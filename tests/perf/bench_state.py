@@ -2,6 +2,7 @@
 
     python -m tests.perf.bench_state            # 100,000 tasks
     python -m tests.perf.bench_state --quick    # 10,000 tasks
+    python -m tests.perf.bench_state --intake-only   # row 4b alone: the intake process
 
 * memory: RSS (psutil) of a fresh child process before / after applying
   ``tasks`` x (task-received, task-started, task-succeeded) events with
@@ -9,6 +10,12 @@
   event), divided by the number of tasks.  One child process per model.
 * speed: events/s of ``apply_batch`` (ours) and ``State.event`` (stock) alone,
   on pre-built event lists (no broker, no decoding), best of a few runs.
+
+* row 4b, the console's whole intake process: the same events into what the
+  LiveFeed's intake process holds (tests/perf/bench_state.py ``_intake_child``):
+  the ClusterState, the DeltaBuilder cutting a delta every 1,000 events, and the
+  task view (``ViewHost``) the console asks for on start, showing a screenful of
+  the Tasks screen; RSS delta divided by tracked tasks.
 
 ``run(quick=False) -> list[dict]`` returns rows for tests/perf/bench.py.
 """
@@ -36,6 +43,7 @@ NAMES = (
 HOSTS = ("celery@alpha", "celery@bravo", "celery@charlie", "celery@delta")
 TARGET_BYTES = 1024
 TARGET_EPS = 150_000
+TARGET_INTAKE_BYTES = 800
 
 
 def _s(text: str) -> str:
@@ -147,6 +155,95 @@ def _child(kind: str, tasks: int) -> dict[str, Any]:
     }
 
 
+def _intake_child(tasks: int, query: str = "") -> dict[str, Any]:
+    """Runs in a fresh process: RSS delta of the intake process's structures at ``tasks``.
+
+    What ``IntakeLoop`` (console/core/feed/intake_loop.py) builds, without the broker:
+    the state, the delta builder, the task view; a delta is cut every 1,000 events (the
+    loop does it at ``rate_hz``), the view answers a screenful (50 rows) of the Tasks
+    screen sorted by time, as the console asks on start (``query``: with that filter typed).
+    """
+    import psutil
+
+    from console.core.feed.api import FeedStatus
+    from console.core.feed.common import new_state, view_host
+    from console.core.feed.delta import DeltaBuilder
+    from console.core.taskview import ViewSpec
+
+    proc = psutil.Process()
+
+    def build(n: int) -> tuple[Any, Any, Any]:
+        state = new_state(n + 10, time.time)
+        builder = DeltaBuilder(state, max_rows=20_000)
+        view = view_host(state, hold=0.5, quick=True)
+        view.request(ViewSpec(query=query, limit=50, seq=1))
+        return state, builder, view
+
+    def feed(state: Any, builder: Any, view: Any, evs: Iterator[dict[str, Any]]) -> int:
+        sent = 0
+        batch: list[dict[str, Any]] = []
+        for ev in evs:
+            batch.append(ev)
+            if len(batch) == 1000:
+                state.apply_batch(batch)
+                batch = []
+                delta = view.absorb(builder.build(FeedStatus(mode="live"), 0.0, []))
+                sent += 1 if delta.window is not None else 0
+        if batch:
+            state.apply_batch(batch)
+        view.throttle._next = 0.0  # the last refresh is not held back
+        view.absorb(builder.build(FeedStatus(mode="live"), 0.0, []))
+        return sent
+
+    warm = build(100)
+    feed(*warm, events(50))
+    del warm
+    gc.collect()
+    state, builder, view = build(tasks)
+    before = proc.memory_info().rss
+    t0 = time.perf_counter()
+    windows = feed(state, builder, view, events(tasks))
+    elapsed = time.perf_counter() - t0
+    gc.collect()
+    after = proc.memory_info().rss
+    tracked = len(state.tasks)
+    shown = view.last.matched if view.last is not None else 0
+    return {
+        "kind": "intake",
+        "tasks": tracked,
+        "view_matched": shown,
+        "windows": windows,
+        "rss_before": before,
+        "rss_after": after,
+        "bytes_per_task": (after - before) / max(1, tracked),
+        "elapsed": elapsed,
+    }
+
+
+def intake_row(tasks: int, query: str = "") -> dict[str, Any]:
+    mem = measure_memory(f"intake:{query}" if query else "intake", tasks)
+    b = mem["bytes_per_task"]
+    return {
+        "row": "4b",
+        "name": f"intake process per tracked task ({tasks:,} tasks)"
+        + (f", filter {query!r}" if query else ""),
+        "metric": "RSS delta / tasks",
+        "unit": "B/task",
+        "ours": round(b),
+        "stock": None,
+        "flower": None,
+        "ratio": None,
+        "target": f"<= {TARGET_INTAKE_BYTES} B/task",
+        "passed": b <= TARGET_INTAKE_BYTES and (query or mem["view_matched"] == mem["tasks"]),
+        "note": (
+            f"state + delta builder + task view (50 rows shown): RSS "
+            f"{mem['rss_before'] / 2**20:.0f} -> {mem['rss_after'] / 2**20:.0f} MiB, "
+            f"the view counts {mem['view_matched']:,} of {mem['tasks']:,} tasks; "
+            f"{mem['elapsed']:.1f} s to apply 3 events/task with a delta per 1,000"
+        ),
+    }
+
+
 def measure_memory(kind: str, tasks: int) -> dict[str, Any]:
     """Run :func:`_child` in a separate interpreter and return its result."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -198,6 +295,7 @@ def run(quick: bool = False) -> list[dict]:
     sp_ours = measure_speed("ours", speed_tasks)
     sp_stock = measure_speed("stock", speed_tasks)
     b_ours, b_stock = mem_ours["bytes_per_task"], mem_stock["bytes_per_task"]
+    intake = intake_row(tasks)
     return [
         {
             "row": "4",
@@ -234,6 +332,7 @@ def run(quick: bool = False) -> list[dict]:
                 f"ours {sp_ours['cpu_eps']:,.0f}, stock {sp_stock['cpu_eps']:,.0f}"
             ),
         },
+        intake,
     ]
 
 
@@ -242,8 +341,9 @@ def _table(rows: list[dict]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         ratio = f"{r['ratio']:.2f}" if r.get("ratio") is not None else "-"
+        stock = f"{r['stock']:,}" if r.get("stock") is not None else "-"
         lines.append(
-            f"{r['name']:45} {r['ours']:>12,} {r['stock']:>12,} {ratio:>7}  "
+            f"{r['name']:45} {r['ours']:>12,} {stock:>12} {ratio:>7}  "
             f"{r['target']:22} {'yes' if r['passed'] else 'NO'}"
         )
         lines.append(f"    {r['unit']}; {r['note']}")
@@ -253,10 +353,22 @@ def _table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--intake-only", action="store_true", help="row 4b alone (the intake process)"
+    )
+    parser.add_argument("--query", default="", help="with --intake-only: a filter typed")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "TASKS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_child(args.child[0], int(args.child[1]))))
+        kind, tasks = args.child[0], int(args.child[1])
+        if kind.startswith("intake"):
+            out = _intake_child(tasks, kind.partition(":")[2])
+        else:
+            out = _child(kind, tasks)
+        print(json.dumps(out))
+        return 0
+    if args.intake_only:
+        print(_table([intake_row(10_000 if args.quick else 100_000, args.query)]))
         return 0
     print(_table(run(quick=args.quick)))
     return 0

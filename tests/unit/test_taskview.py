@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from console.core.feed import StateDelta
+from console.core.state import TaskRow
 from console.core.taskview import (
     T_NAME,
     T_STATE,
@@ -33,9 +34,9 @@ def row(
     ts: float | None = None,
     host: str = "alpha@h",
     args: str = "(1, 2)",
-) -> tuple:
+) -> TaskRow:
     uid = f"{i:08d}-0000-0000-0000-000000000000"
-    return (
+    return TaskRow(
         uid,
         name,
         state,

@@ -42,7 +42,7 @@ def view_host(state: ClusterState, hold: float = 0.0, quick: bool = False) -> Vi
     next keystroke must not queue behind a 100k-row sort)."""
     from ..taskview import ViewHost
 
-    return ViewHost(lambda: [state.task_row(u) for u in list(state.tasks)], hold=hold, quick=quick)
+    return ViewHost(state=state, hold=hold, quick=quick)  # the viewer reads the state's rows
 
 
 #: seconds of result-backend reads a console canvas request may spend (the intake loop
