@@ -318,3 +318,51 @@ def test_a_new_word_is_answered_quickly_then_completed(monkeypatch: Any) -> None
     rare = host.request(ViewSpec(query="00001999", limit=20, seq=4))
     assert host.finish() is None
     assert [r[T_UUID] for r in rare.rows] == [row(1999)[T_UUID]] and rare.matched == 1
+
+
+def test_a_full_delta_never_shrinks_the_view() -> None:
+    """A full delta carries at most ``max_rows`` task rows (the rest follow later); the view
+    over the state still counts and shows every task (it used to drop to those rows)."""
+    from console.core.feed import DeltaBuilder, FeedStatus
+    from console.core.feed.common import view_host
+    from console.core.state import ClusterState
+
+    st = ClusterState(max_tasks=1000)
+    for i in range(300):
+        st.apply({"type": "task-received", "uuid": f"t{i:04d}", "name": "p.add", "timestamp": i})
+    builder = DeltaBuilder(st, max_rows=100)
+    host = view_host(st)
+    host.absorb(builder.build(FeedStatus(), 0.0, []))  # the first delta: every row
+    assert host.request(ViewSpec(limit=5, seq=1)).total == 300
+    d = host.absorb(builder.build(FeedStatus(), 0.0, [], full=True))
+    assert len(d.tasks) == 0 and host.viewer is not None and len(host.viewer) == 300
+    w = host.viewer.window(ViewSpec(limit=5, seq=2))
+    assert (w.total, w.matched) == (300, 300)
+    assert [r.uuid for r in w.rows] == ["t0299", "t0298", "t0297", "t0296", "t0295"]
+    # the rows of a window are the state's current ones
+    st.apply({"type": "task-started", "uuid": "t0299", "hostname": "w@h", "timestamp": 400})
+    assert host.viewer.window(ViewSpec(limit=1, seq=3)).rows[0].state == "STARTED"
+
+
+def test_the_filter_text_exists_only_while_words_are_searched() -> None:
+    """A viewer over the state holds no copy of the rows, and the filter text only while
+    words are searched (console/core/taskview.py HAY_IDLE_S)."""
+    from console.core.feed import StateDelta
+    from console.core.state import ClusterState
+    from console.core.taskview import HAY_IDLE_S
+
+    st = ClusterState()
+    for i in range(50):
+        name = "p.resize" if i % 5 == 0 else "p.add"
+        st.apply({"type": "task-received", "uuid": f"t{i:02d}", "name": name, "timestamp": i})
+    v = TaskViewer(st)
+    assert v.window(ViewSpec(limit=100, seq=1)).matched == 50 and v._hay is None
+    assert v.window(ViewSpec(query="resize", limit=100, seq=2)).matched == 10
+    assert v._hay is not None and len(v._hay) == 50
+    st.apply({"type": "task-received", "uuid": "t99", "name": "p.resize", "timestamp": 99})
+    v.apply(StateDelta(tasks=[st.task_row("t99")]))  # kept up to date while it is used
+    assert v.window(ViewSpec(query="resize", limit=100, seq=3)).matched == 11
+    v._hay_used -= HAY_IDLE_S + 1  # a minute without a word searched
+    v.apply(StateDelta(tasks=[st.task_row("t99")]))
+    assert v._hay is None
+    assert v.window(ViewSpec(query="resize", limit=100, seq=4)).matched == 11  # rebuilt
