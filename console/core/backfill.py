@@ -3,7 +3,7 @@
 Celery's event queue keeps nothing for a late subscriber, so a console that
 starts (or reconnects after a gap) knows only what arrives next.  Two public
 sources tell it the past; both are read-only and run off the UI thread (in the
-intake process, a thread next to the event loop: console/core/feed.py):
+intake process, a thread next to the event loop: console/core/feed/resync.py):
 
 * **remote control** -- ``inspect stats``, ``active``, ``reserved`` and
   ``scheduled`` of every worker, turned into synthetic events

@@ -272,7 +272,7 @@ def test_local_feed_answers_a_view_at_the_next_poll(tmp_path: Any) -> None:
 
 def test_a_request_wakes_the_intake_event_wait() -> None:
     """The intake loop waits for events in read_batch; a UI request must end that wait
-    (console/core/feed.py _IntakeLoop._read_requests calls source.wake())."""
+    (console/core/feed/intake_loop.py IntakeLoop._read_requests calls source.wake())."""
     import threading
     import time as _time
 
