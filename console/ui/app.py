@@ -30,6 +30,7 @@ from textual.command import CommandPalette
 from textual.css.query import NoMatches
 
 from console.core.clock import system_clock
+from console.core.errors import EXIT_CRASHED
 from console.core.sanitize import mask_url, safe_text
 
 from .actions import ACTIONS, ActionRequest, execute
@@ -66,7 +67,7 @@ APP_BINDINGS = [
 CTRL_C_QUIT = Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.quit_ctrl_c")
 
 #: exit status of a console that crashed (EX_SOFTWARE): one stderr line names the crash report
-CRASH_EXIT = 70
+CRASH_EXIT = EXIT_CRASHED
 
 MODE_TITLES = {
     b.action.split("'")[1]: b.description for b in APP_BINDINGS if b.action.startswith("show(")
