@@ -401,6 +401,7 @@ class _IntakeLoop:
             url=config.get("broker_url"),
             kind=config.get("source", "auto"),
             connect_timeout=self.settings.connect_timeout,
+            **config.get("source_options", {}),  # e.g. an AMQP queue cap (max_queued)
         )
         self.builder = _DeltaBuilder(self.state, max_rows=config.get("max_rows", 20_000))
         self.view = _view_host(self.state, hold=config.get("view_hold", 0.5), quick=True)
@@ -476,6 +477,7 @@ class _IntakeLoop:
             "rejected": self.skipped,
             "reconnects": st.reconnects,
             "gaps": st.gaps,
+            "dropped": st.dropped,  # messages the broker dropped before intake read them
         }
         self.up.send(("delta", delta))
 
