@@ -306,7 +306,8 @@ class AmqpAdapter:
     def event_source(self, app: Any, **options: Any) -> EventSource:
         from ..intake import make_source
 
-        return make_source(app, url=self._url, kind="kombu", **options)
+        # amqp:// gets the AMQP source (brokers/amqp_events.py), other transports kombu's
+        return make_source(app, url=self._url, kind="auto", **options)
 
 
 def _int(value: Any) -> int | None:
