@@ -26,7 +26,7 @@ from textual.css.query import NoMatches
 from console.core.clock import system_clock
 from console.core.sanitize import mask_url
 
-from .actions import ACTIONS, ActionRequest, execute
+from .actions import ACTIONS, ActionRequest, caveat, execute
 from .commands import ConsoleCommands
 from .messages import ActionDone, WindowReady
 from .model import UIModel
@@ -414,7 +414,8 @@ class ConsoleApp(App[int]):
             if values is None:
                 return
             req.params.update(values)
-            self.push_screen(ConfirmScreen(spec.title, req.describe(), spec.destructive), confirmed)
+            text = req.describe() + caveat(req, self.settings)
+            self.push_screen(ConfirmScreen(spec.title, text, spec.destructive), confirmed)
 
         missing = [f for f in spec.fields if f[0] not in req.params]
         if missing:
