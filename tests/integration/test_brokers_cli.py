@@ -280,3 +280,27 @@ def test_without_the_api_waits_the_timeout_and_says_so_once(
     assert list(json.loads(res.stdout)) == c.hostnames
     assert res.stderr.count("waited the whole --timeout") == 1
     assert "--broker-api" in res.stderr and "ctl-test-pw" not in res.stderr
+
+
+def test_failover_without_a_check_first_in_the_core(
+    broker_cluster: LocalCluster, broker_env: dict[str, str]
+) -> None:
+    """The console calls the core without ``check_broker``: broadcasts and depths fail over too."""
+    from console.core.queues import queue_depths
+    from console.core.remote import RemoteControl
+    from console.core.settings import ClusterSettings
+
+    real = broker_cluster.broker_url
+    scheme = real.split("://", 1)[0]
+    dead = (
+        f"{scheme}://ctl:pw@127.0.0.1:{_dead_port()}/x"
+        if _is_rabbit(broker_cluster)
+        else f"redis://127.0.0.1:{_dead_port()}/0"
+    )
+    settings = ClusterSettings.resolve(
+        broker=f"{dead};{real}", result_backend=broker_cluster.backend_url
+    )
+    res = RemoteControl(settings).inspect("ping", timeout=3)
+    assert sorted(res.replies) == sorted(broker_cluster.hostnames)
+    names = {d.name for d in queue_depths(settings, with_consumers=False)}
+    assert "celery" in names

@@ -47,6 +47,7 @@ class AmqpAdapter:
         self._url = self._urls[0]
         self._api: ManagementAPI | None = None
         self._checked: Any = None  # the connection check() opened, until taken
+        self._verified = False  # check() found a node that answers
         self._note: str | None = None
         is_amqp = scheme_of(self._url) in AMQP_SCHEMES
         self._is_amqp = is_amqp
@@ -70,6 +71,10 @@ class AmqpAdapter:
     @property
     def capabilities(self) -> Capabilities:
         return self._caps
+
+    @property
+    def checked(self) -> bool:
+        return self._verified
 
     # -- connection -------------------------------------------------------------
     def _probe(self, url: str) -> Any:
@@ -99,9 +104,12 @@ class AmqpAdapter:
         return conn
 
     def take_connection(self) -> Any:
-        """The connection :meth:`check` opened (the caller closes it), else a new one."""
+        """The connection :meth:`check` opened (the caller closes it), else a new one
+        to the first node of the list that answers."""
+        if self._checked is None:
+            self.check()
         conn, self._checked = self._checked, None
-        return conn if conn is not None else self._probe(self._url)
+        return conn
 
     def _drop_checked(self) -> None:
         conn, self._checked = self._checked, None
@@ -130,6 +138,7 @@ class AmqpAdapter:
 
     def check(self) -> str:
         if not self._is_amqp:
+            self._verified = True
             return self._url
         last = ""
         self._drop_checked()
@@ -144,6 +153,7 @@ class AmqpAdapter:
             if url != self._url:
                 self._url = url
                 self._api = None
+            self._verified = True
             return url
         shown = "; ".join(mask_url(u) for u in self._urls)
         if len(self._urls) > 1:
@@ -280,6 +290,8 @@ class AmqpAdapter:
         return removed
 
     def _open(self) -> Any:
+        if not self._verified and len(self._urls) > 1:
+            self.check()  # find the node of the failover list that answers
         self._drop_checked()
         conn = self.connection()
         try:

@@ -72,6 +72,11 @@ class BrokerAdapter(Protocol):
     @property
     def capabilities(self) -> Capabilities: ...
 
+    @property
+    def checked(self) -> bool:
+        """:meth:`check` found a node that answers (``url`` is that node)."""
+        ...
+
     def check(self) -> str:
         """Connect to the first node that answers; return its URL (also ``url`` after)."""
         ...

@@ -38,6 +38,7 @@ class RedisAdapter:
         self.settings = settings
         self._urls = split_urls(url) or [url]
         self._url = self._urls[0]
+        self._checked = False
 
     @property
     def url(self) -> str:
@@ -51,6 +52,10 @@ class RedisAdapter:
     def capabilities(self) -> Capabilities:
         return CAPABILITIES
 
+    @property
+    def checked(self) -> bool:
+        return self._checked
+
     def check(self) -> str:
         from ..connection import check_url
 
@@ -62,6 +67,7 @@ class RedisAdapter:
                 last = exc
                 continue
             self._url = url
+            self._checked = True
             return url
         assert last is not None
         raise last
