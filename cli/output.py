@@ -129,20 +129,10 @@ def require_writable(settings: ClusterSettings, action: str) -> None:
 
 
 def validate_task_id(task_id: str) -> str:
-    """UUID-like ids only (hex, dashes, up to 64 chars; no control characters)."""
-    import re
+    """Any id Celery accepts; empty / whitespace / control characters: UsageError (exit 2)."""
+    from console.core.results import check_task_id
 
-    from console.core.errors import UsageError
-    from console.core.sanitize import safe_text
-
-    tid = task_id.strip()
-    if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,127}", tid) or not re.fullmatch(
-        r"[0-9a-fA-F-]{8,64}", tid
-    ):
-        raise UsageError(
-            f"malformed task id {safe_text(task_id, 80, oneline=True)!r} (expected a UUID)"
-        )
-    return tid
+    return check_task_id(task_id)
 
 
 def report_unanswered(res: Any, timeout: float) -> int:

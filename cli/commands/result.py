@@ -38,7 +38,12 @@ def _render(info: dict[str, Any]) -> None:
         ("worker", info["worker"]),
         ("retries", fmt(info["retries"])),
         ("date done", info["date_done"]),
-        ("parent", info["parent_id"]),
+        (
+            "parent",
+            "none (retried: the backend records the task as its own parent)"
+            if info.get("retried_itself")
+            else info["parent_id"],
+        ),
         ("group", info["group_id"]),
     ]
     for child in info["children"]:

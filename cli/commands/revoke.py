@@ -79,7 +79,9 @@ def register(app: typer.Typer) -> None:
             require_writable(settings, "revoke")
             raw = list(ids or [])
             if stdin:
-                raw.extend(line.strip() for line in sys.stdin.read().splitlines() if line.strip())
+                # one id a line (only "\n" ends a line: other separators stay in the id
+                # and are refused as control characters); blank lines are skipped
+                raw.extend(line.strip() for line in sys.stdin.read().split("\n") if line.strip())
             if not raw:
                 raise UsageError("no task ids given (arguments or --stdin)")
             task_ids = list(dict.fromkeys(validate_task_id(i) for i in raw))

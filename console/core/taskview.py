@@ -19,13 +19,15 @@ filters the previous result.  Rows in a window are always the latest.
 from __future__ import annotations
 
 import operator
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, islice, repeat
 from operator import contains
 from typing import Any
 
+from .filterlang import FilterError, TaskFilter, Term, compile_filter
 from .sanitize import safe_text
 
 # TaskRow field positions (console/core/state.py TaskRow)
@@ -126,6 +128,8 @@ class TaskWindow:
     offset: int = 0  # index of rows[0] in the filtered list
     rows: list[Any] = field(default_factory=list)  # TaskRow
     cursor_index: int | None = None  # where spec.cursor is in the filtered list (None: not in it)
+    #: the query could not be understood (console/core/filterlang.py): no rows, this message
+    error: str | None = None
 
     def same_content(self, other: TaskWindow | None) -> bool:
         return other is not None and (
@@ -146,19 +150,91 @@ def _hay_text(r: Sequence[Any]) -> str:
     return text.lower()
 
 
+_PLAIN_WORD = re.compile(r'[^\s"|*?:<>=-][^\s"|:<>=]*')
+_PLAIN_FIELD = re.compile(r'(name|worker|id|args|kwargs):[^\s"|*?]+')
+# fields the live rows lack: refused (never silently zero matches)
+_NOT_LIVE = ("result", "exc", "queue")
+
+
+def _plain(term: str) -> bool:
+    """A positive word without alternatives or quotes: a substring of the filter text."""
+    return _PLAIN_WORD.fullmatch(term) is not None
+
+
 def _kind(term: str) -> str | None:
-    name, sep, _ = term.partition(":")
-    return name if sep and name in FIELD_FILTERS else None
+    """The field of a plain positive substring term (``name:add``), "" for a plain word,
+    None for anything else (negation, alternatives, globs, numbers, times, state)."""
+    if _plain(term):
+        return ""
+    if _PLAIN_FIELD.fullmatch(term) is not None:
+        return term.partition(":")[0]
+    return None
 
 
 def _narrows(old: str, new: str) -> bool:
-    """True when every row matching ``new`` also matches ``old`` (only the last term grew)."""
+    """True when every row matching ``new`` also matches ``old`` (only the last term grew,
+    and it is a plain substring term: ``-word`` or ``runtime<5`` widen as they grow)."""
     if not old or not new.startswith(old):
         return False
     a, b = old.split(), new.split()
     if len(a) != len(b) or a[:-1] != b[:-1] or old.endswith(" "):
         return False
-    return _kind(a[-1]) == _kind(b[-1])
+    kind = _kind(a[-1])
+    return kind is not None and kind == _kind(b[-1])
+
+
+class _RowFields(Mapping[str, Any]):
+    """A TaskRow as the mapping filterlang's predicates read (``get`` is the fast path)."""
+
+    __slots__ = ("row",)
+
+    def __init__(self, row: Sequence[Any]) -> None:
+        self.row = row
+
+    def get(self, key: str, default: Any = None) -> Any:
+        r = self.row
+        if key == "finished":
+            return r[T_TS] if r[T_STATE] in _FINAL else None
+        index = _ROW_FIELDS.get(key)
+        return default if index is None else r[index]
+
+    def __getitem__(self, key: str) -> Any:
+        if key != "finished" and key not in _ROW_FIELDS:
+            raise KeyError(key)
+        return self.get(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((*_ROW_FIELDS, "finished"))
+
+    def __len__(self) -> int:
+        return len(_ROW_FIELDS) + 1
+
+
+_FINAL = frozenset({"SUCCESS", "FAILURE", "REVOKED", "REJECTED"})
+_ROW_FIELDS = {
+    "id": T_UUID,
+    "name": T_NAME,
+    "state": T_STATE,
+    "worker": T_HOST,
+    "args": T_ARGS,
+    "kwargs": T_KWARGS,
+    "received": T_RECEIVED,
+    "runtime": T_RUNTIME,
+    "retries": T_RETRIES,
+}
+
+
+def check_query(query: str, now: float | None = None) -> TaskFilter:
+    """The query compiled by filterlang (the language of ``ctl tasks --filter``), with the
+    fields the live task list cannot answer refused. Raises FilterError."""
+    compiled = compile_filter(query, time.time() if now is None else now)
+    for term in compiled.terms:
+        if term.field in _NOT_LIVE:
+            raise FilterError(
+                f"filter {term.text!r}: the live task list has no {term.field} "
+                "(search it in the result backend: ctl tasks --filter)"
+            )
+    return compiled
 
 
 def _sort_key(index: int) -> Callable[[Sequence[Any]], tuple[int, Any, Any]]:
@@ -186,6 +262,7 @@ class TaskViewer:
         # (sort version, quick, sort, reverse), query, ids, the row version they were cut at
         self._filtered: tuple[tuple[int, str, str, bool], str, list[str], int] | None = None
         self._found: tuple[int, str, list[str]] | None = None  # quick_window's matches, for ids()
+        self._compiled: tuple[str, TaskFilter] | None = None
 
     # -- data -----------------------------------------------------------------
     def apply(self, delta: Any) -> bool:
@@ -240,34 +317,47 @@ class TaskViewer:
         return ids
 
     def _keep(
-        self, ids: list[str] | None, terms: list[str], states: frozenset[str] | None
+        self, ids: list[str] | None, terms: Sequence[Term], states: frozenset[str] | None
     ) -> list[str]:
         """The ids (None: every row, arrival order) in ``states`` matching every term."""
         rows, hay = self.rows, self._hay
+        first = terms[0].text.lower() if terms and _plain(terms[0].text) else None
         if ids is None:
             if states is not None:
                 ids = [u for u, r in rows.items() if r[T_STATE] in states]
-            elif terms and not _kind(terms[0]):  # the common case: one pass over the haystacks
-                term, terms = terms[0], terms[1:]
-                ids = list(compress(hay.keys(), map(contains, hay.values(), repeat(term))))
+            elif first is not None:  # the common case: one pass over the haystacks
+                terms = terms[1:]
+                ids = list(compress(hay.keys(), map(contains, hay.values(), repeat(first))))
             else:
                 ids = list(rows)
         elif states is not None:
             ids = [u for u in ids if (r := rows.get(u)) is not None and r[T_STATE] in states]
-        elif terms and not _kind(terms[0]):
+        elif first is not None:
             # one pass in C that also drops ids evicted since ``ids`` was cut (no haystack: "")
-            term, terms = terms[0], terms[1:]
-            ids = list(compress(ids, map(contains, map(hay.get, ids, repeat("")), repeat(term))))
+            terms = terms[1:]
+            ids = list(compress(ids, map(contains, map(hay.get, ids, repeat("")), repeat(first))))
         else:
             ids = list(filter(rows.__contains__, ids))
         for term in terms:
-            field_name, sep, value = term.partition(":")
-            if sep and field_name in FIELD_FILTERS:
-                index = FIELD_FILTERS[field_name]
+            text = term.text.lower()
+            kind = _kind(text)
+            if kind == "":  # (map/compress: the loop runs in C, ~2x a list comprehension)
+                ids = list(compress(ids, map(contains, map(hay.__getitem__, ids), repeat(text))))
+            elif kind is not None:
+                index, value = FIELD_FILTERS[kind], text.partition(":")[2]
                 ids = [u for u in ids if value in str(rows[u][index] or "").lower()]
-            else:  # (map/compress: the loop runs in C, ~2x a list comprehension)
-                ids = list(compress(ids, map(contains, map(hay.__getitem__, ids), repeat(term))))
+            else:  # negation, alternatives, globs, state, numbers, times: filterlang decides
+                ids = [u for u in ids if term(_RowFields(rows[u]))]
         return ids
+
+    def compiled(self, query: str) -> TaskFilter:
+        """``query`` compiled (cached while it is the same text). Raises FilterError."""
+        cached = self._compiled
+        if cached is not None and cached[0] == query:
+            return cached[1]
+        compiled = check_query(query)
+        self._compiled = (query, compiled)
+        return compiled
 
     def ids(self, spec: ViewSpec, fresh: bool = True) -> list[str]:
         """Task ids after quick filter and text filter, in sort order.
@@ -282,8 +372,9 @@ class TaskViewer:
         * A query that extends the previous one (typing) only filters the
           previous result.
         """
-        query = spec.query.strip().lower()
-        terms = query.split()
+        raw = spec.query.strip()
+        query = raw.lower()
+        terms = list(self.compiled(raw).terms)  # FilterError: window() reports it
         states = QUICK_FILTERS.get(spec.quick)
         rows = self.rows
         cached = self._filtered
@@ -346,7 +437,7 @@ class TaskViewer:
         """
         query = spec.query.strip().lower()
         terms = query.split()
-        if len(terms) != 1 or _kind(terms[0]) or QUICK_FILTERS.get(spec.quick) is not None:
+        if len(terms) != 1 or not _plain(terms[0]) or QUICK_FILTERS.get(spec.quick) is not None:
             return None
         cached = self._filtered
         if (
@@ -390,7 +481,10 @@ class TaskViewer:
         """The rows ``spec`` asks for (``limit=0``: none), the counts, the cursor's place."""
         if spec.limit <= 0 and spec.cursor is None:  # a warm view nobody looks at: no work
             return TaskWindow(spec=spec, total=len(self.rows), matched=len(self.rows))
-        ids = self.ids(spec, fresh)
+        try:
+            ids = self.ids(spec, fresh)
+        except FilterError as exc:
+            return TaskWindow(spec=spec, total=len(self.rows), error=exc.message)
         rows = self.rows
         offset = max(0, min(spec.offset, max(0, len(ids) - 1)))
         cut = ids[offset : offset + max(0, spec.limit)]

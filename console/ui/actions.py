@@ -50,6 +50,13 @@ ACTIONS: dict[str, ActionSpec] = {
             sentence="Revoke {task} and send {signal} to the process running it.",
         ),
         ActionSpec(
+            "retry",
+            "Retry task (same name, arguments and queue)",
+            "task",
+            True,
+            sentence="Re-send {task} with its original name and arguments.",
+        ),
+        ActionSpec(
             "revoke_canvas",
             "Revoke the whole canvas of task",
             "task",
@@ -140,6 +147,8 @@ class ActionRequest:
     target: str  # task id / worker hostname ("" = every worker) / queue name
     params: dict[str, str] = field(default_factory=dict)
     label: str = ""  # e.g. the task name, for the description
+    #: marked tasks (console/ui/marks.py): the action acts on all of them, ``target`` is the first
+    targets: tuple[str, ...] = ()
 
     @property
     def spec(self) -> ActionSpec:
@@ -151,6 +160,10 @@ class ActionRequest:
         t = safe_text(self.target, 120, oneline=True)
         label = safe_text(self.label, 80, oneline=True)
         task = f"task {t}" + (f" ({label})" if label else "")
+        if len(self.targets) > 1:
+            from .marks import count_and_first
+
+            task = count_and_first([safe_text(i, 60, oneline=True) for i in self.targets])
         workers = f"worker {t}" if t else "EVERY worker"
         spec = ACTIONS.get(self.action)
         if spec is None:
@@ -277,13 +290,14 @@ def execute(
         )
     if remote is None:
         return ActionOutcome(False, "remote control is not available")
+    ids = list(req.targets) or [target]
     if a == "revoke":
-        res = remote.revoke([target], timeout=timeout)
+        res = remote.revoke(ids, timeout=timeout)
     elif a == "terminate":
         sig = str(p.get("signal") or "SIGTERM").upper()
         if sig not in SIGNALS and not sig.isdigit():
             raise ValueError(f"unknown signal {safe_text(sig, 20)!r}")
-        res = remote.revoke([target], terminate=True, signal=sig, timeout=timeout)
+        res = remote.revoke(ids, terminate=True, signal=sig, timeout=timeout)
     elif a == "revoke_canvas":
         return _revoke_canvas(req, remote, settings, canvas, timeout)
     elif a == "rate_limit":

@@ -125,7 +125,7 @@ class ConsoleApp(App[int]):
         self.cursor_blink = cursor_blink
         self.settings = settings
         self.feed = feed
-        self.read_only = bool(read_only)
+        self._read_only = bool(read_only)
         self.clock = clock
         self._remote = remote
         self._remote_error: str | None = None
@@ -153,6 +153,16 @@ class ConsoleApp(App[int]):
         self.cluster_label = cluster_label
         self.max_tasks = max_tasks
         self._view_spec: Any = None  # the task view last asked for (ViewSpec)
+
+    @property
+    def read_only(self) -> bool:
+        """Refuse every action.  A read-only context (``settings.read_only``) stays read-only
+        whatever is set here: nothing in the console can make it writable."""
+        return self._read_only or bool(getattr(self.settings, "read_only", False))
+
+    @read_only.setter
+    def read_only(self, value: bool) -> None:
+        self._read_only = bool(value)
 
     # -- lifecycle ----------------------------------------------------------
     def on_mount(self) -> None:
@@ -383,9 +393,11 @@ class ConsoleApp(App[int]):
         *,
         label: str = "",
         params: dict[str, str] | None = None,
+        targets: tuple[str, ...] = (),
     ) -> bool:
         """Ask for parameters, confirm, then run ``action`` in a thread worker.
 
+        ``targets``: marked tasks (the action acts on all of them; ``target`` is the first).
         Returns False when refused right away (read-only, no target).
         """
         from .screens.confirm import ConfirmScreen
@@ -404,7 +416,7 @@ class ConsoleApp(App[int]):
             what = {"task": "a task", "worker": "a worker", "queue": "a queue"}[spec.target]
             self.notify(f"select {what} first", severity="warning", markup=False)
             return False
-        req = ActionRequest(action, target, dict(params or {}), label)
+        req = ActionRequest(action, target, dict(params or {}), label, tuple(targets))
 
         def confirmed(yes: bool | None) -> None:
             if yes:

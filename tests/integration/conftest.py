@@ -3,6 +3,8 @@
 On RabbitMQ the workers use a vhost of the session's node (Redis still holds the
 results); ``broker_env`` points ``ctl`` at whichever cluster runs, with
 ``CTL_BROKER_API`` set to the node's management API (its port is not 15672).
+
+``proj_cluster`` / ``make_proj_cluster``: the tutorial-layout app (tests/apps/proj).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from console.demo.cluster import LocalCluster
+from tests.integration.proj_cluster import make_proj_cluster, proj_cluster  # noqa: F401
 
 
 @pytest.fixture(scope="session", params=["redis", "rabbitmq"])

@@ -126,6 +126,7 @@ def test_purge_counts_dry_run_and_exit_codes(
             "workers",
             "unacked",
             "publish_rate",
+            "sources",
         }
         refused = invoke("purge", "-Q", queue, "--json", input="")
         assert refused.exit_code == 2 and "--yes" in refused.stderr

@@ -163,7 +163,7 @@ def test_stale_windows_keep_the_order_but_show_current_rows() -> None:
     st.lists(
         st.tuples(st.integers(0, 60), st.sampled_from(STATES), st.integers(0, 5)), max_size=80
     ),
-    st.sampled_from(["", "add", "state:fail", "worker:bravo", "1"]),
+    st.sampled_from(["", "add", "state:failure", "worker:bravo", "1"]),
     st.sampled_from(["all", "failed", "running"]),
     st.sampled_from(["timestamp", "name", "state", "uuid"]),
     st.booleans(),

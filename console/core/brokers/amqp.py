@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BrokerUnreachable, UsageError
@@ -25,7 +25,7 @@ from .urls import AMQP_SCHEMES, amqp_parts, scheme_of, split_urls
 if TYPE_CHECKING:
     from ..broker_scan import QueuedMessage
     from ..intake import EventSource
-    from ..queues import QueueDepth
+    from ..queues import PurgeOutcome, QueueDepth
     from ..remote import BroadcastResult, RemoteControl
     from ..settings import ClusterSettings
 
@@ -273,21 +273,42 @@ class AmqpAdapter:
             conn.release()
         return result
 
-    def purge(self, queues: Sequence[str]) -> dict[str, int]:
-        removed: dict[str, int] = {}
+    def purge(self, expected: Mapping[str, int | None]) -> list[PurgeOutcome]:
+        # AMQP has no atomic count-and-purge: the count is checked by a passive declare just
+        # before queue.purge, which then reports what it removed (a message published in
+        # between is purged too, and the outcome shows found != listed)
+        from ..queues import PurgeOutcome
+
+        out: list[PurgeOutcome] = []
         conn = self._open()
         try:
             chan = conn.channel()
-            for name in queues:
+            for name, want in expected.items():
                 try:
-                    chan.queue_declare(queue=name, passive=True)
-                    removed[name] = int(chan.queue_purge(queue=name) or 0)
+                    found = int(chan.queue_declare(queue=name, passive=True).message_count)
+                    if want is not None and found != want:
+                        out.append(PurgeOutcome(name, want, found, 0))
+                        continue
+                    removed = int(chan.queue_purge(queue=name) or 0)
+                    out.append(PurgeOutcome(name, want, max(found, removed), removed))
                 except conn.channel_errors:
                     chan = self._reopen(conn, chan)
-                    removed[name] = 0
+                    out.append(PurgeOutcome(name, want, 0, 0))
         finally:
             conn.release()
-        return removed
+        return out
+
+    def queue_declared(self, name: str) -> bool:
+        conn = self._open()
+        try:
+            chan = conn.channel()
+            try:
+                chan.queue_declare(queue=name, passive=True)
+                return True
+            except conn.channel_errors:
+                return False
+        finally:
+            conn.release()
 
     def _open(self) -> Any:
         if not self._verified and len(self._urls) > 1:

@@ -32,14 +32,14 @@ Contract for every adapter:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..broker_scan import QueuedMessage
     from ..intake import EventSource
-    from ..queues import QueueDepth
+    from ..queues import PurgeOutcome, QueueDepth
     from ..remote import BroadcastResult, RemoteControl
 
 
@@ -122,7 +122,13 @@ class BrokerAdapter(Protocol):
         with_consumers: bool = True,
     ) -> list[QueueDepth]: ...
 
-    def purge(self, queues: Sequence[str]) -> dict[str, int]: ...
+    def purge(self, expected: Mapping[str, int | None]) -> list[PurgeOutcome]:
+        """Empty each queue only if it still holds ``expected[q]`` messages (None: any)."""
+        ...
+
+    def queue_declared(self, name: str) -> bool:
+        """Whether the broker knows a queue named ``name``."""
+        ...
 
     def iter_messages(self, limit: int = 200_000) -> Iterator[QueuedMessage]:
         """Queued and unacked task messages, read non-destructively (``scan_messages``)."""

@@ -9,7 +9,7 @@ It wraps (does not yet move) the plain-socket client and probe of
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BrokerUnreachable
@@ -19,7 +19,7 @@ from .urls import split_urls
 if TYPE_CHECKING:
     from ..broker_scan import QueuedMessage
     from ..intake import EventSource
-    from ..queues import QueueDepth
+    from ..queues import PurgeOutcome, QueueDepth
     from ..remote import BroadcastResult, RemoteControl
     from ..settings import ClusterSettings
 
@@ -135,10 +135,15 @@ class RedisAdapter:
             with_consumers=with_consumers,
         )
 
-    def purge(self, queues: Sequence[str]) -> dict[str, int]:
-        from ..queues import redis_purge_queues
+    def purge(self, expected: Mapping[str, int | None]) -> list[PurgeOutcome]:
+        from ..queues import redis_purge_checked
 
-        return redis_purge_queues(self.settings, list(queues))
+        return redis_purge_checked(self.settings, expected)  # count and delete: one Lua step
+
+    def queue_declared(self, name: str) -> bool:
+        from ..queues import redis_queue_declared
+
+        return redis_queue_declared(self.settings, name)
 
     def iter_messages(self, limit: int = 200_000) -> Iterator[QueuedMessage]:
         from ..broker_scan import iter_messages

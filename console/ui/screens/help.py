@@ -18,9 +18,14 @@ def _key_label(binding: Binding) -> str:
     for key in binding.key.split(","):
         key = key.strip()
         keys.append(
-            {"question_mark": "?", "slash": "/", "plus": "+", "minus": "-", "escape": "esc"}.get(
-                key, key
-            )
+            {
+                "question_mark": "?",
+                "slash": "/",
+                "plus": "+",
+                "minus": "-",
+                "escape": "esc",
+                "asterisk": "*",
+            }.get(key, key)
         )
     return " ".join(keys)
 
@@ -42,6 +47,21 @@ def bindings_table(sections: list[tuple[str, list[Any]]], read_only: bool = Fals
                 Text(_key_label(b)), Text(desc + (f" — {b.tooltip}" if b.tooltip else ""))
             )
     return table
+
+
+def filter_help() -> Text:
+    """The Tasks filter's grammar (the language of ``ctl tasks --filter``)."""
+    from console.core.filterlang import GRAMMAR_HELP
+
+    text = Text()
+    text.append("\nTasks filter (/), the language of ctl tasks --filter\n", style="bold underline")
+    text.append(GRAMMAR_HELP)
+    text.append(
+        "\ne.g.  state:failure|retry -name:*.ping since:10m   worker:alpha runtime>5s"
+        "\nresult: exc: queue: are not in the live list (ctl tasks --filter searches the backend);"
+        " a bad term is shown in red in the bar"
+    )
+    return text
 
 
 class HelpScreen(ModalScreen[None]):
@@ -67,6 +87,7 @@ class HelpScreen(ModalScreen[None]):
             )
             with VerticalScroll():
                 yield Static(bindings_table(self.sections, self.read_only))
+                yield Static(filter_help(), id="help-filter")
 
     async def action_dismiss(self, result: Any = None) -> None:
         self.dismiss(None)

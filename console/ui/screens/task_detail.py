@@ -14,8 +14,9 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
+from console.core.detail import complete, signal_name
 from console.core.sanitize import inert, safe_text
 
 from ..fmt import DETAIL_CAP, capped, clock_time, duration, state_text
@@ -40,8 +41,10 @@ def traceback_renderable(tb: Any) -> Any:
     )
 
 
-def summary_text(d: dict[str, Any]) -> Text:
+def summary_text(d: dict[str, Any], now: float | None = None) -> Text:
+    """The summary block; ``now`` (the app's clock) gives a running task's elapsed time."""
     t = Text()
+    sources = d.get("sources") or {}
 
     def label(name: str) -> None:
         t.append(f"{name:>8} ", style="bold")
@@ -49,34 +52,63 @@ def summary_text(d: dict[str, Any]) -> Text:
     def value(v: Any, limit: int = 300) -> None:
         t.append(safe_text(v, limit, oneline=True))
 
+    def source(*names: str) -> None:
+        where = sorted({sources[n] for n in names if n in sources})
+        if where:
+            t.append(f"  (from the {' and '.join(where)})", style="dim")
+
     label("id")
     value(d.get("uuid"))
+    t.append("  y copies it", style="dim")
     t.append("\n")
     label("name")
-    value(d.get("name"))
+    value(d.get("name") or "-")
+    source("name")
     t.append("\n")
     label("state")
     t.append_text(state_text(d.get("state")))
     t.append("  on ")
     value(d.get("worker") or d.get("hostname") or "-", 120)
     t.append(f"  retries {d.get('retries') or 0}")
+    source("state", "worker", "retries")
+    signame = signal_name(d.get("signum")) if d.get("terminated") else None
+    if signame:
+        t.append("  terminated by ", style="bold")
+        value(signame, 20)
+    elif d.get("expired"):
+        t.append("  expired", style="bold")
     t.append("\n")
     label("times")
     t.append(
         f"received {clock_time(d.get('received'))} started {clock_time(d.get('started'))} "
-        f"runtime {duration(d.get('runtime')) if d.get('runtime') is not None else '-'}\n"
+        f"runtime {duration(d.get('runtime')) if d.get('runtime') is not None else '-'}"
     )
-    if d.get("eta") or d.get("expires"):
-        label("eta")
-        value(d.get("eta") or "-", 60)
-        t.append("  expires ")
-        value(d.get("expires") or "-", 60)
-        t.append("\n")
+    started = d.get("started")
+    if d.get("state") == "STARTED" and isinstance(started, int | float) and now is not None:
+        t.append(f"  running for {duration(max(0.0, now - started))}", style="bold")
+    t.append("\n")
+    label("eta")
+    value(d.get("eta") or "-", 60)
+    t.append("  expires ")
+    value(d.get("expires") or "-", 60)
+    t.append("\n")
+    label("queue")
+    value(d.get("queue") or "-", 120)
+    t.append("  routing key ")
+    value(d.get("routing_key") or "-", 120)
+    t.append("  exchange ")
+    value(d.get("exchange") if d.get("exchange") is not None else "-", 120)
+    source("queue", "routing_key", "exchange")
+    t.append("\n")
+    label("sender")
+    value(d.get("sender") or "-", 120)
+    t.append("\n")
     label("root")
     value(d.get("root_id") or "-", 60)
     t.append("\n")
     label("parent")
     value(d.get("parent_id") or "-", 60)
+    source("parent_id")
     t.append("\n")
     children = d.get("children") or []
     label("children")
@@ -88,6 +120,11 @@ def summary_text(d: dict[str, Any]) -> Text:
         else "-",
         600,
     )
+    source("children")
+    if d.get("backend_error"):
+        t.append("\n")
+        label("backend")
+        t.append(safe_text(d["backend_error"], 200, oneline=True), style="bold red")
     return t
 
 
@@ -112,6 +149,20 @@ class TaskDetailScreen(ConsoleScreen):
         Binding("p", "parent", "Parent", id="detail.parent"),
         Binding("o", "root", "Root", id="detail.root"),
         Binding("R", "reload", "Reload", show=False, id="detail.reload"),
+        Binding(
+            "y",
+            "copy_id",
+            "Copy id",
+            id="detail.copy",
+            tooltip="copy the task id (OSC 52; the id field above is selectable too)",
+        ),
+        Binding(
+            "r",
+            "do_retry",
+            "Retry",
+            id="detail.retry",
+            tooltip="re-send with the same name, arguments and queue",
+        ),
         Binding("x", "do_revoke", "Revoke", id="detail.revoke"),
         Binding("X", "do_terminate", "Terminate", id="detail.terminate"),
         Binding("C", "do_revoke_canvas", "Revoke canvas", id="detail.revoke_canvas"),
@@ -119,6 +170,7 @@ class TaskDetailScreen(ConsoleScreen):
     DEFAULT_CSS = """
     TaskDetailScreen VerticalScroll { padding: 0 1; }
     TaskDetailScreen .section { text-style: bold; background: $boost; margin-top: 1; padding: 0 1; }
+    TaskDetailScreen #detail-id { width: 1fr; max-width: 60; height: 1; }
     TaskDetailScreen .-failure { display: none; }
     TaskDetailScreen.-failed .-failure { display: block; }
     """
@@ -127,9 +179,15 @@ class TaskDetailScreen(ConsoleScreen):
         super().__init__()
         self.uuid = uuid
         self.detail: dict[str, Any] | None = None
+        # what the backend / workers filled, kept between reloads (read again when the
+        # state changes): the events of a running task arrive each second, the backend
+        # is not read each second
+        self._filled: dict[str, Any] = {}
+        self._filled_state: str | None = None
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="detail-body"):
+            yield Input(self.uuid, id="detail-id", compact=True, select_on_focus=True)
             yield Static(Text("loading …"), id="detail-summary")
             yield Static(
                 Text("Exception / traceback"), classes="section -failure", id="detail-exc-title"
@@ -158,11 +216,26 @@ class TaskDetailScreen(ConsoleScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail")
     def _load(self, feed: Any) -> None:
+        app = self.capp
         try:
             detail = feed.task_detail(self.uuid)
+            state = (detail or {}).get("state")
+            if self._filled_state is None or state != self._filled_state:
+                detail = complete(
+                    detail,
+                    self.uuid,
+                    settings=app.settings,
+                    rc=app.remote if app.settings is not None else None,
+                    timeout=min(app.action_timeout, 1.0),
+                )
+            elif detail is not None:  # the same state: what was filled still holds
+                detail = {**detail, **self._filled}
+            scrub = getattr(app.settings, "scrub", None)
+            if detail is not None and detail.get("backend_error") and scrub is not None:
+                detail["backend_error"] = scrub(detail["backend_error"])
             self.post_message(DetailLoaded(self.uuid, detail))
         except Exception as exc:
-            self.post_message(DetailLoaded(self.uuid, None, self.capp.error_text(exc)))
+            self.post_message(DetailLoaded(self.uuid, None, app.error_text(exc)))
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         if message.uuid != self.uuid:
@@ -176,10 +249,15 @@ class TaskDetailScreen(ConsoleScreen):
                 )
             )
             return
-        if message.detail == self.detail:
+        d = message.detail
+        if "sources" in d:
+            self._filled_state = d.get("state") or ""
+            self._filled = {k: d[k] for k in (*d["sources"], "sources") if k in d}
+        running = d.get("state") == "STARTED"
+        if d == self.detail and not running:
             return  # a periodic reload with nothing new: keep the screen as it is
-        d = self.detail = message.detail
-        summary.update(summary_text(d))
+        self.detail = d
+        summary.update(summary_text(d, self.capp.clock()))
         self.query_one("#detail-timeline", Static).update(timeline_text(d))
         self.query_one("#detail-args", Static).update(capped(d.get("args")))
         self.query_one("#detail-kwargs", Static).update(capped(d.get("kwargs")))
@@ -233,6 +311,19 @@ class TaskDetailScreen(ConsoleScreen):
 
     def action_root(self) -> None:
         self._open("root_id")
+
+    def action_copy_id(self) -> None:
+        self.app.copy_to_clipboard(self.uuid)  # OSC 52: terminals that allow it
+        self.notify(f"copied {safe_text(self.uuid, 60, oneline=True)}", markup=False, timeout=3)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "detail-id" and event.value != self.uuid:
+            event.input.value = self.uuid  # selectable, not editable
+
+    def action_do_retry(self) -> None:
+        from ..retry import start_retry
+
+        start_retry(self.capp, [self.uuid])
 
     def action_do_revoke(self) -> None:
         self.request("revoke", self.uuid, self.current_task()[1])  # type: ignore[index]

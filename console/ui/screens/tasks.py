@@ -8,12 +8,15 @@ filter *of the rows on screen*, so it never claims a filter not yet applied.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
 
-from ..model import QUICK_FILTERS, T_NAME, TASK_SORTS
+from ..marks import MAX_MARKS, Marks
+from ..model import QUICK_FILTERS, T_NAME, T_UUID, TASK_SORTS
 from ..widgets.task_list import COLUMNS, TaskList
 from .base import ConsoleScreen
 
@@ -32,7 +35,30 @@ class TasksScreen(ConsoleScreen):
             id="tasks.filter",
             tooltip="filter as you type on name/state/worker/id/args (state:failure name:add ...)",
         ),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="tasks.clear"),
+        Binding(
+            "escape",
+            "clear_filter",
+            "Clear marks / filter",
+            show=False,
+            id="tasks.clear",
+            tooltip="clear the marks (if any), else the filter",
+        ),
+        Binding(
+            "space",
+            "mark",
+            "Mark",
+            id="tasks.mark",
+            tooltip="mark the task under the cursor (revoke/terminate/retry act on marked tasks)",
+        ),
+        Binding(
+            "asterisk",
+            "mark_all",
+            "Mark all",
+            key_display="*",
+            show=False,
+            id="tasks.mark_all",
+            tooltip="mark every task matching the filter",
+        ),
         Binding("s", "sort_next", "Sort", id="tasks.sort", tooltip="sort by the next column"),
         Binding("S", "sort_reverse", "Reverse", show=False, id="tasks.reverse"),
         Binding(
@@ -54,6 +80,13 @@ class TasksScreen(ConsoleScreen):
             id="tasks.terminate",
             tooltip="revoke + kill (choose signal)",
         ),
+        Binding(
+            "r",
+            "do_retry",
+            "Retry",
+            id="tasks.retry",
+            tooltip="re-send with the same name, arguments and queue",
+        ),
         Binding("C", "do_revoke_canvas", "Revoke canvas", show=False, id="tasks.revoke_canvas"),
         Binding(
             "l",
@@ -71,6 +104,11 @@ class TasksScreen(ConsoleScreen):
     TasksScreen #tasks-bar { height: 1; background: $boost; padding: 0 1; }
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks = Marks()
+        self._mark_all_seq: int | None = None  # the window asked for by ``*``
+
     def compose_body(self) -> ComposeResult:
         yield Static(id="tasks-bar")
         yield Input(
@@ -83,6 +121,7 @@ class TasksScreen(ConsoleScreen):
         self.query_one("#tasks-filter", Input).cursor_blink = getattr(
             self.app, "cursor_blink", True
         )
+        self.query_one(TaskList).marks = self.marks
         self.query_one(TaskList).focus()
         self.request_window()
 
@@ -114,6 +153,12 @@ class TasksScreen(ConsoleScreen):
         model = self.capp.model
         window = model.window
         tl = self.task_list
+        if self._mark_all_seq is not None and window.spec.seq >= self._mark_all_seq:
+            if window.spec.seq == self._mark_all_seq:
+                self._marked_all(window)
+                return
+            self._mark_all_seq = None  # another request came first (scrolling): not marked
+            self.notify("mark all interrupted: press * again", markup=False)
         if self._shown != model.version or tl.window is not window:
             self._shown = model.version
             tl.set_window(window)
@@ -130,6 +175,12 @@ class TasksScreen(ConsoleScreen):
         if spec.query:
             bar.append(" │ filter: ")
             bar.append(spec.query, style="bold")  # typed by the user: still plain Text
+        if window.error:
+            bar.append(" │ ")
+            bar.append(window.error, style="bold red reverse")  # plain Text: never markup
+        if self.marks:
+            bar.append(" │ ")
+            bar.append(f"{len(self.marks):,} marked", style="bold reverse")
         bar.append(
             f" │ sort: {TASK_SORTS.get(spec.sort, TASK_SORTS['timestamp'])[0]} "
             f"{'desc' if spec.reverse else 'asc'}"
@@ -162,6 +213,10 @@ class TasksScreen(ConsoleScreen):
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#tasks-filter", Input)
+        if self.marks and self.focused is not box:
+            self.marks.clear()
+            self._marks_changed()
+            return
         box.value = ""
         box.remove_class("-visible")
         self.capp.model.view.query = ""
@@ -216,8 +271,50 @@ class TasksScreen(ConsoleScreen):
         if current:
             self.capp.open_canvas(current[0])
 
+    # -- marks --------------------------------------------------------------
+    def action_mark(self) -> None:
+        uid = self.task_list.selected
+        if uid is None:
+            return
+        self.marks.toggle(uid)
+        self.task_list.action_cursor(1)  # as in k9s / mc: the next row, ready for Space again
+        self._marks_changed()
+
+    def action_mark_all(self) -> None:
+        """Every task matching the filter: the feed sends their rows once (then the
+        usual window again)."""
+        matched = self.capp.model.window.matched
+        if not matched:
+            return
+        spec = self.capp.model.spec(offset=0, limit=min(matched, MAX_MARKS))
+        self._mark_all_seq = spec.seq
+        self.capp.request_view(spec)
+
+    def _marked_all(self, window: Any) -> None:
+        self._mark_all_seq = None
+        if window.error is None:
+            self.marks.add(r[T_UUID] for r in window.rows)
+        self.request_window()  # back to the rows on screen
+        self._marks_changed()
+
+    def _marks_changed(self) -> None:
+        self.task_list.refresh()
+        self._shown = -1
+        self.refresh_model(True, False)
+
+    def marked_or_current(self) -> tuple[str, ...]:
+        """The marked tasks, else the one under the cursor (may be empty)."""
+        if self.marks:
+            return tuple(self.marks.ids())
+        current = self.current_task()
+        return (current[0],) if current else ()
+
     # -- actions ------------------------------------------------------------
     def _task_action(self, action: str) -> None:
+        if self.marks and action in ("revoke", "terminate"):
+            ids = tuple(self.marks.ids())
+            self.capp.request_action(action, ids[0], targets=ids)
+            return
         current = self.current_task()
         self.request(action, current[0] if current else None, current[1] if current else "")
 
@@ -226,6 +323,11 @@ class TasksScreen(ConsoleScreen):
 
     def action_do_terminate(self) -> None:
         self._task_action("terminate")
+
+    def action_do_retry(self) -> None:
+        from ..retry import start_retry
+
+        start_retry(self.capp, list(self.marked_or_current()))
 
     def action_do_revoke_canvas(self) -> None:
         self._task_action("revoke_canvas")

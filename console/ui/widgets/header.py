@@ -79,6 +79,10 @@ def status_text(status: Any) -> Text:
     gaps = getattr(status, "gaps", 0) or 0
     if gaps:  # events may have been lost (reconnects, broker drops): never a clean LIVE
         text.append(f" {gaps} gap{'s' if gaps != 1 else ''}", style="bold yellow")
+    loading = getattr(status, "loading", "")
+    if loading:  # the past loading from the result backend (console/core/backfill.py)
+        text.append(" │ ")
+        text.append(safe_text(loading, 80, oneline=True), style="italic")
     return text
 
 
@@ -122,6 +126,10 @@ class ClusterHeader(Widget):
         if model is None:
             return
         cluster = Text(no_wrap=True, overflow="ellipsis")
+        context = getattr(getattr(app, "settings", None), "context", None)
+        if context:  # a named cluster (console/core/contexts.py): say which one, first
+            cluster.append(f"⎈ {safe_text(context, 40, oneline=True)} ", style="bold reverse")
+            cluster.append(" ")
         cluster.append(safe_text(app.cluster_label, 200, oneline=True), style="bold")
         if app.read_only:
             cluster.append(" [RO]", style="bold reverse")

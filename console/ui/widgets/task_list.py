@@ -11,6 +11,7 @@ updates.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 from rich.segment import Segment
@@ -122,6 +123,8 @@ class TaskList(ScrollView, can_focus=True):
         self.sort_key = "timestamp"
         self.reverse = True
         self.cursor_id: str | None = None
+        #: marked task ids (console/ui/marks.py): their state cell starts with "*"
+        self.marks: Container[str] = ()
         self._cache: dict[tuple[Any, ...], tuple[Any, Strip]] = {}
         self._header_cache: tuple[Any, Strip] | None = None
         self._asked: tuple[int, int, int] | None = (
@@ -297,12 +300,16 @@ class TaskList(ScrollView, can_focus=True):
             return Strip([Segment("  …", Style(dim=True))]).adjust_cell_length(width, _NULL)
         uid = row[T_UUID]
         selected = index == self.cursor
-        ckey = (uid, width, selected, self.has_focus)
+        marked = uid in self.marks
+        ckey = (uid, width, selected, self.has_focus, marked)
         cached = self._cache.get(ckey)
         if cached is not None and cached[0] == row:
             return cached[1]
         style = self.get_component_rich_style("task-list--cursor") if selected else None
-        strip = self._line([_value(row, k) for k, _, _ in layout], widths, width, style)
+        texts = [_value(row, k) for k, _, _ in layout]
+        if marked:
+            texts[0] = Text("*", style="bold reverse") + texts[0]
+        strip = self._line(texts, widths, width, style)
         self._cache[ckey] = (row, strip)
         return strip
 
