@@ -14,9 +14,12 @@ from tests.integration.test_console_actions import SIZE, console, sync, wait_unt
 pytestmark = pytest.mark.integration
 
 
-def _settings(c: LocalCluster, env: dict[str, str]) -> ClusterSettings:
+def _settings(c: LocalCluster, env: dict[str, str], app: str | None = None) -> ClusterSettings:
     return ClusterSettings.resolve(
-        broker=c.broker_url, result_backend=c.backend_url, broker_api=env.get("CTL_BROKER_API")
+        app=app,
+        broker=c.broker_url,
+        result_backend=c.backend_url,
+        broker_api=env.get("CTL_BROKER_API"),
     )
 
 
@@ -24,10 +27,12 @@ def _settings(c: LocalCluster, env: dict[str, str]) -> ClusterSettings:
 async def test_queues_screen_shows_waiting_messages(
     broker_cluster: LocalCluster, broker_env: dict[str, str]
 ) -> None:
-    queue = f"nobody-{uuid.uuid4().hex[:8]}"
+    queue = "parked"  # a task queue of the app that no worker consumes
+    _delete_queue(broker_cluster.broker_url, queue)
     _publish(broker_cluster.broker_url, queue, 9)
     try:
-        app = console(_settings(broker_cluster, broker_env), initial="queues")
+        settings = _settings(broker_cluster, broker_env, app="tests.integration.parked_app")
+        app = console(settings, initial="queues")
         async with app.run_test(size=SIZE) as pilot:
 
             def depth() -> int | None:

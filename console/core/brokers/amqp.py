@@ -6,7 +6,7 @@
   management API (:mod:`.rabbitmq_api`); without the API a broadcast waits
   its whole timeout, and :meth:`AmqpAdapter.live_workers_note` says why;
 * depths and consumers: a passive ``queue.declare`` per queue (the API adds
-  unacked counts and publish rates, and the names of queues nobody consumes);
+  unacked counts and publish rates);
 * purge: ``queue.purge`` (returns the count removed);
 * no message scan: a queued AMQP message cannot be read without consuming it.
 """
@@ -28,14 +28,6 @@ if TYPE_CHECKING:
     from ..queues import PurgeOutcome, QueueDepth
     from ..remote import BroadcastResult, RemoteControl
     from ..settings import ClusterSettings
-
-#: queues that are Celery's plumbing, not task queues
-_PLUMBING_SUFFIXES = (".pidbox",)
-_PLUMBING_PREFIXES = ("celeryev.",)
-
-
-def _is_task_queue(name: str) -> bool:
-    return not name.endswith(_PLUMBING_SUFFIXES) and not name.startswith(_PLUMBING_PREFIXES)
 
 
 class AmqpAdapter:
@@ -236,14 +228,10 @@ class AmqpAdapter:
         if queues:
             names = set(queues)
         else:
-            names = {n for n in rows if _is_task_queue(n)} | set(consumers or {})
-            try:
-                conf = self.settings.app.conf
-                names.add(str(conf.task_default_queue or "celery"))
-                for q in conf.task_queues or []:
-                    names.add(str(getattr(q, "name", q)))
-            except Exception:
-                pass
+            # the task queues only, as on Redis (purge_plan): configured, routed, consumed
+            from ..purge_plan import plan_purge
+
+            names = set(plan_purge(self.settings.app, consumers).queues)
         result: list[QueueDepth] = []
         conn = self._open()
         try:
