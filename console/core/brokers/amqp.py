@@ -49,7 +49,6 @@ class AmqpAdapter:
             exact_live_workers=is_amqp,
             scan_messages=False,
             unacked_counts=is_amqp,
-            rpc_results=True,
         )
 
     @property

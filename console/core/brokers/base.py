@@ -56,8 +56,6 @@ class Capabilities:
     scan_messages: bool = False
     #: per-queue unacked counts and rates (RabbitMQ's management API)
     unacked_counts: bool = False
-    #: results of an ``rpc://`` backend could travel on this broker
-    rpc_results: bool = False
 
 
 class BrokerAdapter(Protocol):
