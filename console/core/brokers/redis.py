@@ -110,8 +110,16 @@ class RedisAdapter:
         started: float,
         exchange: str = "celery",
     ) -> BroadcastResult | None:
-        # the plain-socket RESP broadcast still lives in console/core/remote.py
-        return None
+        # the plain-socket RESP broadcast (it still lives in console/core/remote.py)
+        from ..connection import RespClient
+        from ..remote import RemoteControl
+
+        url = self.url
+        if not RespClient.supports(url):
+            return None  # rediss://, query options: kombu's Redis transport
+        return RemoteControl(self.settings)._broadcast_resp(
+            url, method, arguments, dest, timeout, reply, started, exchange
+        )
 
     def count_receivers(self, channel: Any) -> list[int] | None:
         from ..remote import _install_publish_counter
