@@ -332,3 +332,26 @@ def test_control_and_query_task_on_both_brokers(
     assert sorted(h for item in json.loads(rl.stdout) for h in item) == sorted(
         broker_cluster.hostnames
     )
+
+
+def test_rabbitmq_bad_credentials_vhost_and_frozen_node_exit_3(
+    rabbitmq, rabbit_vhost: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad_pw = rabbit_vhost.replace(rabbitmq.password, "wrong-pw-123")
+    bad_vhost = rabbit_vhost.rsplit("/", 1)[0] + "/no-such-vhost"
+    for url in (bad_pw, bad_vhost):
+        monkeypatch.setenv("CELERY_BROKER_URL", url)
+        res = invoke("status", "--json")
+        assert res.exit_code == 3, res.stderr
+        assert res.stderr.count("\n") == 1 and "unreachable" in res.stderr
+        assert "wrong-pw-123" not in res.stderr and rabbitmq.password not in res.stderr
+    monkeypatch.setenv("CELERY_BROKER_URL", rabbit_vhost)
+    rabbitmq.freeze()
+    try:
+        started = time.monotonic()
+        res = invoke("--connect-timeout", "0.5", "status", "--json")
+        elapsed = time.monotonic() - started
+    finally:
+        rabbitmq.thaw()
+    assert res.exit_code == 3, res.stderr
+    assert elapsed < 3.0, f"a frozen broker took {elapsed:.1f}s to report"
