@@ -114,6 +114,8 @@ class RedisAdapter:
         from ..connection import RespClient
         from ..remote import RemoteControl
 
+        if len(self._urls) > 1 and not self._checked:
+            self.check()  # a failover list: the first node that answers
         url = self.url
         if not RespClient.supports(url):
             return None  # rediss://, query options: kombu's Redis transport
