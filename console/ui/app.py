@@ -33,7 +33,7 @@ from console.core.clock import system_clock
 from console.core.errors import EXIT_CRASHED
 from console.core.sanitize import mask_url, safe_text
 
-from .actions import ACTIONS, ActionRequest, execute
+from .actions import ACTIONS, ActionRequest, caveat, execute
 from .actions import UNFINISHED as UNFINISHED_STATES
 from .commands import ConsoleCommands
 from .messages import ActionDone, WindowReady
@@ -590,7 +590,8 @@ class ConsoleApp(App[int]):
             if values is None:
                 return
             req.params.update(values)
-            self.push_screen(ConfirmScreen(spec.title, req.describe(), spec.destructive), confirmed)
+            text = req.describe() + caveat(req, self.settings)
+            self.push_screen(ConfirmScreen(spec.title, text, spec.destructive), confirmed)
 
         missing = [f for f in spec.fields if f[0] not in req.params]
         if missing:
