@@ -84,6 +84,17 @@ def global_options(
         bool,
         typer.Option("--read-only", help="Refuse destructive actions (also env CTL_READ_ONLY=1)."),
     ] = False,
+    broker_api: Annotated[
+        str | None,
+        typer.Option(
+            "--broker-api",
+            metavar="URL",
+            help="RabbitMQ management API (default http://<broker host>:15672/api/, "
+            "broker credentials): lets status/inspect/revoke return early.",
+            envvar="CTL_BROKER_API",
+            show_envvar=True,
+        ),
+    ] = None,
     context: Annotated[
         str | None,
         typer.Option(
@@ -113,6 +124,7 @@ def global_options(
             connect_timeout=connect_timeout,
             read_only=True if read_only else None,
             context=flag("context", context),
+            broker_api=flag("broker_api", broker_api),
         )
     for note in ctx.obj.overridden:
         warn_line(note)

@@ -78,6 +78,16 @@ def warn_line(message: str) -> None:
     sys.stderr.flush()
 
 
+_SAID: set[str] = set()
+
+
+def warn_once(message: str | None) -> None:
+    """``warn_line`` at most once per process for the same message (None: nothing)."""
+    if message and message not in _SAID:
+        _SAID.add(message)
+        warn_line(message)
+
+
 def _is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, ConnectionError | TimeoutError | OSError):
         return True
@@ -119,20 +129,10 @@ def require_writable(settings: ClusterSettings, action: str) -> None:
 
 
 def validate_task_id(task_id: str) -> str:
-    """UUID-like ids only (hex, dashes, up to 64 chars; no control characters)."""
-    import re
+    """Any id Celery accepts; empty / whitespace / control characters: UsageError (exit 2)."""
+    from console.core.results import check_task_id
 
-    from console.core.errors import UsageError
-    from console.core.sanitize import safe_text
-
-    tid = task_id.strip()
-    if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,127}", tid) or not re.fullmatch(
-        r"[0-9a-fA-F-]{8,64}", tid
-    ):
-        raise UsageError(
-            f"malformed task id {safe_text(task_id, 80, oneline=True)!r} (expected a UUID)"
-        )
-    return tid
+    return check_task_id(task_id)
 
 
 def report_unanswered(res: Any, timeout: float) -> int:
@@ -144,6 +144,7 @@ def report_unanswered(res: Any, timeout: float) -> int:
     """
     from console.core.errors import EXIT_NO_MATCH, EXIT_OK
 
+    warn_once(res.note)
     for host in res.missing:
         warn_line(f"no reply from {host} within {timeout}s")
     unanswered = 0 if res.expected is None else res.expected - res.answered

@@ -74,6 +74,18 @@ def register(app: typer.Typer) -> None:
                 metavar="FILE",
             ),
         ] = None,
+        history: Annotated[
+            int,
+            typer.Option(
+                "--history",
+                help="On start and after a reconnect, load the newest N results from the result "
+                "backend (Redis, db+...; expired results are gone) next to what workers hold now; "
+                "0 = none (also CTL_HISTORY).",
+                envvar="CTL_HISTORY",
+                min=0,
+                metavar="N",
+            ),
+        ] = 10_000,
     ) -> None:
         """Open the full-screen console (Workers, Tasks, Active, Reserved, Scheduled, Revoked, Canvas, Beat, Queues)."""
         import os
@@ -105,6 +117,7 @@ def register(app: typer.Typer) -> None:
             else:
                 settings = settings_of(ctx)
                 settings.read_only = settings.read_only or read_only
+                settings.history = history
                 if settings.broker_url:  # a malformed explicit URL is a usage error (exit 2)
                     from console.core.connection import parse_url
 

@@ -216,8 +216,8 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option(
                 "--source",
-                help="Event source: auto, redis (fast pub/sub reader) or kombu.",
-                metavar="auto|redis|kombu",
+                help="Event source: auto, redis (fast pub/sub reader), amqp (own capped queue) or kombu.",
+                metavar="auto|redis|amqp|kombu",
             ),
         ] = "auto",
     ) -> None:

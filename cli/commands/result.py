@@ -38,7 +38,12 @@ def _render(info: dict[str, Any]) -> None:
         ("worker", info["worker"]),
         ("retries", fmt(info["retries"])),
         ("date done", info["date_done"]),
-        ("parent", info["parent_id"]),
+        (
+            "parent",
+            "none (retried: the backend records the task as its own parent)"
+            if info.get("retried_itself")
+            else info["parent_id"],
+        ),
         ("group", info["group_id"]),
     ]
     for child in info["children"]:
@@ -74,19 +79,32 @@ def register(app: typer.Typer) -> None:
         parent and children of a task.
 
         Reads what the backend has (an unknown id reads as PENDING).  --wait polls until the
-        task is ready: exit 4 if it ended FAILURE/REVOKED, 5 on timeout.
+        task is ready: exit 4 if it ended FAILURE/REVOKED, 5 on timeout.  With an rpc:// backend
+        (results go only to the client that sent the task) it says so in one line, exit 2.
         """
         from cli.app import settings_of
         from cli.output import emit_json, guard, validate_task_id, warn_line
+        from console.core.brokers.urls import results_go_to_caller_only
         from console.core.connection import check_backend
-        from console.core.errors import EXIT_NO_MATCH, EXIT_TASK_FAILED, EXIT_WAIT_TIMEOUT
+        from console.core.errors import (
+            EXIT_NO_MATCH,
+            EXIT_TASK_FAILED,
+            EXIT_WAIT_TIMEOUT,
+            UsageError,
+        )
         from console.core.results import FAILED_STATES, read_result, wait_result
 
         settings = settings_of(ctx)
         timed_out = False
         with guard(settings):
             tid = validate_task_id(task_id)
-            check_backend(settings)
+            backend_url = check_backend(settings)
+            if results_go_to_caller_only(backend_url):
+                # reading would declare a reply queue of our own and find nothing in it
+                raise UsageError(
+                    "the rpc:// result backend sends each result only to the client that "
+                    "sent the task: ctl cannot read it (a redis:// or db+ backend can)"
+                )
             if wait:
                 info, timed_out = wait_result(settings, tid, timeout)
             else:

@@ -67,6 +67,7 @@ def register(app: typer.Typer) -> None:
             require_writable,
             validate_task_id,
             warn_line,
+            warn_once,
         )
         from console.core.connection import check_broker
         from console.core.errors import EXIT_NO_MATCH, UsageError
@@ -78,7 +79,9 @@ def register(app: typer.Typer) -> None:
             require_writable(settings, "revoke")
             raw = list(ids or [])
             if stdin:
-                raw.extend(line.strip() for line in sys.stdin.read().splitlines() if line.strip())
+                # one id a line (only "\n" ends a line: other separators stay in the id
+                # and are refused as control characters); blank lines are skipped
+                raw.extend(line.strip() for line in sys.stdin.read().split("\n") if line.strip())
             if not raw:
                 raise UsageError("no task ids given (arguments or --stdin)")
             task_ids = list(dict.fromkeys(validate_task_id(i) for i in raw))
@@ -93,6 +96,8 @@ def register(app: typer.Typer) -> None:
                 check_backend(settings)
                 plan = plan_tree(settings, task_ids, rc=rc, timeout=timeout)
                 revoke_ids = [n.id for n in plan.to_revoke]
+                for source in plan.unread:
+                    warn_line(f"could not read {source}; the plan may be incomplete")
             else:
                 revoke_ids = task_ids
             res = (
@@ -101,6 +106,8 @@ def register(app: typer.Typer) -> None:
                 else None
             )
         replies = res.replies if res is not None else {}
+        if res is not None:
+            warn_once(res.note)
         document = {
             "revoked": revoke_ids,
             "terminate": terminate,

@@ -53,7 +53,9 @@ def redis_client(settings: ClusterSettings) -> Any:
     """A redis-py client for the broker (UsageError for non-Redis brokers)."""
     import redis
 
-    url = settings.effective_broker_url.split(";")[0]
+    from .connection import broker_url_of
+
+    url = broker_url_of(settings)  # the node of a failover list that answered
     if not url.startswith(("redis://", "rediss://")):
         raise UsageError(f"broker scanning needs a Redis broker, not {url.split(':', 1)[0]}")
     t = settings.connect_timeout

@@ -76,10 +76,16 @@ def parse_url(url: str, what: str = "broker") -> tuple[str, str, int | None]:
 
 
 def validate_broker_url(url: str) -> str:
-    scheme, _, _ = parse_url(url, "broker")
-    if scheme not in REDIS_SCHEMES | TCP_SCHEMES | OTHER_BROKER_SCHEMES:
-        raise UsageError(f"unsupported broker URL scheme {scheme!r} in {mask_url(url)!r}")
-    return scheme
+    """The scheme of ``url``; every node of a failover list (``a;b``) is checked."""
+    from .brokers.urls import split_urls
+
+    schemes = []
+    for node in split_urls(url) or [url]:
+        scheme, _, _ = parse_url(node, "broker")
+        if scheme not in REDIS_SCHEMES | TCP_SCHEMES | OTHER_BROKER_SCHEMES:
+            raise UsageError(f"unsupported broker URL scheme {scheme!r} in {mask_url(node)!r}")
+        schemes.append(scheme)
+    return schemes[0]
 
 
 def _tcp_probe(host: str, port: int, timeout: float) -> None:
@@ -124,8 +130,9 @@ def check_url(url: str, timeout: float, what: str = "broker") -> None:
         raise exc_type(f"{what} unreachable at {mask_url(url)}: {detail}") from None
 
 
-def broker_url_of(settings: ClusterSettings) -> str:
-    """The broker URL, without importing Celery when no -A app is involved."""
+def configured_broker_url(settings: ClusterSettings) -> str:
+    """The configured broker URL (a failover list stays whole), without importing
+    Celery when no -A app is involved."""
     from .settings import DEFAULT_BROKER
 
     if not settings.app_module and settings._app is None:
@@ -133,13 +140,26 @@ def broker_url_of(settings: ClusterSettings) -> str:
     return settings.effective_broker_url
 
 
-def check_broker(settings: ClusterSettings) -> None:
-    """Fail fast (< connect_timeout) when the broker is unreachable or its URL is bad."""
+def broker_url_of(settings: ClusterSettings) -> str:
+    """The broker node in use: the first of a failover list that answered
+    :func:`check_broker` (before any check, the first node)."""
+    from .brokers import adapter_for
+
+    return adapter_for(settings).url
+
+
+def check_broker(settings: ClusterSettings) -> str:
+    """Fail fast (< connect_timeout per node) when no broker node answers or a URL is bad.
+
+    The nodes of a failover list (``amqp://h1;amqp://h2``) are tried in order, like
+    Celery does; the one that answered is used by every later call.  Returns its URL.
+    """
+    from .brokers import adapter_for
+
     if settings.broker_url:
         validate_broker_url(settings.broker_url)
-    url = broker_url_of(settings)
-    validate_broker_url(url)
-    check_url(url, settings.connect_timeout, "broker")
+    validate_broker_url(configured_broker_url(settings))
+    return adapter_for(settings).check()
 
 
 def check_backend(settings: ClusterSettings) -> str:

@@ -61,6 +61,7 @@ class FeedStatus:
     last_event: float | None = None
     gaps: int = 0
     message: str = ""
+    loading: str = ""  # progress line while the past loads (console/core/backfill.py)
 
 
 @dataclass
@@ -265,94 +266,14 @@ def _canvas(state: Any, uuid: str, backend: Any = None) -> Any:
 # resync through remote control
 
 
-def _replies(obj: Any) -> dict[str, Any]:
-    if obj is None:
-        return {}
-    replies = getattr(obj, "replies", obj)
-    if isinstance(replies, list):  # celery's inspect() on old versions
-        merged: dict[str, Any] = {}
-        for item in replies:
-            merged.update(item)
-        return merged
-    return dict(replies or {})
-
-
-def _repr_args(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        value = tuple(value)
-    try:
-        return repr(value)
-    except Exception:
-        return "?"
-
-
 def resync_events(
     settings: Any, now: Callable[[], float] = time.time, timeout: float = 1.0
 ) -> list[dict[str, Any]]:
-    """Synthesize events for live workers and their active tasks (after a gap).
+    """Synthetic events for live workers and their active, reserved and scheduled tasks
+    (on start and after a gap): :func:`console.core.backfill.inspect_events`."""
+    from .backfill import inspect_events
 
-    Asks :class:`console.core.remote.RemoteControl` for ``stats`` and
-    ``active``.  Every synthetic event carries ``"ctl_resync": True``.
-    """
-    from .remote import RemoteControl
-
-    rc = RemoteControl(settings)
-
-    def inspect(method: str) -> dict[str, Any]:
-        return _replies(rc.inspect(method, timeout=timeout))
-
-    stats = inspect("stats")
-    active = inspect("active")
-    ts = now()
-    events: list[dict[str, Any]] = []
-    for host in sorted(set(stats) | set(active)):
-        st = stats.get(host) or {}
-        tasks = active.get(host) or []
-        total = st.get("total") if isinstance(st, dict) else None
-        processed = sum(total.values()) if isinstance(total, dict) else None
-        hb: dict[str, Any] = {
-            "type": "worker-heartbeat",
-            "hostname": host,
-            "timestamp": ts,
-            "freq": 2.0,
-            "active": len(tasks),
-            "ctl_resync": True,
-        }
-        if processed is not None:
-            hb["processed"] = processed
-        if isinstance(st, dict):
-            if st.get("pid") is not None:
-                hb["pid"] = st.get("pid")
-            rusage = st.get("rusage")
-            if isinstance(rusage, dict) and "loadavg" in rusage:
-                hb["loadavg"] = rusage["loadavg"]
-        events.append(hb)
-        for task in tasks if isinstance(tasks, list) else []:
-            if not isinstance(task, dict) or not task.get("id"):
-                continue
-            started = task.get("time_start") or ts
-            base = {"uuid": task["id"], "hostname": host, "ctl_resync": True}
-            events.append(
-                {
-                    "type": "task-received",
-                    **base,
-                    "name": task.get("name"),
-                    "args": _repr_args(task.get("args")),
-                    "kwargs": _repr_args(task.get("kwargs")),
-                    "timestamp": started,
-                }
-            )
-            events.append(
-                {
-                    "type": "task-started",
-                    **base,
-                    "timestamp": started,
-                    "pid": task.get("worker_pid"),
-                }
-            )
-    return events
+    return inspect_events(settings, now=now, timeout=timeout)
 
 
 # ---------------------------------------------------------------------------
@@ -401,6 +322,7 @@ class _IntakeLoop:
             url=config.get("broker_url"),
             kind=config.get("source", "auto"),
             connect_timeout=self.settings.connect_timeout,
+            **config.get("source_options", {}),  # e.g. an AMQP queue cap (max_queued)
         )
         self.builder = _DeltaBuilder(self.state, max_rows=config.get("max_rows", 20_000))
         self.view = _view_host(self.state, hold=config.get("view_hold", 0.5), quick=True)
@@ -415,6 +337,9 @@ class _IntakeLoop:
         self.resync_thread: threading.Thread | None = None
         self.resync_message = ""
         self.resync_wanted: str | None = None
+        # the newest results of the backend, merged a chunk per loop turn (backfill.py)
+        self.backfill_out: queue.SimpleQueue[list[dict[str, Any]]] = queue.SimpleQueue()
+        self.loading = ""
         self.applied = 0
         self.skipped = 0
         # requests from the UI, read by a thread that wakes the event wait: a keystroke's
@@ -429,7 +354,9 @@ class _IntakeLoop:
         message = st.message
         if self.resync_message and mode == "live":
             message = f"{message}; {self.resync_message}" if message else self.resync_message
-        return FeedStatus(mode=mode, last_event=st.last_event, gaps=st.gaps, message=message)
+        return FeedStatus(
+            mode=mode, last_event=st.last_event, gaps=st.gaps, message=message, loading=self.loading
+        )
 
     def _resync(self, reason: str) -> None:
         if self.resync_thread is not None and self.resync_thread.is_alive():
@@ -438,6 +365,9 @@ class _IntakeLoop:
         self.resync_wanted = None
 
         def work() -> None:
+            # the backend is read next to the inspects (they wait up to a timeout each)
+            backfill = threading.Thread(target=self._backfill, name="backfill", daemon=True)
+            backfill.start()
             try:
                 events = resync_events(
                     self.settings, timeout=self.config.get("resync_timeout", 1.0)
@@ -452,9 +382,49 @@ class _IntakeLoop:
                 self.resync_message = self.settings.scrub(
                     f"resync failed: {type(exc).__name__}: {exc}"
                 )
+            backfill.join()
 
         self.resync_thread = threading.Thread(target=work, name="resync", daemon=True)
         self.resync_thread.start()
+
+    def _backfill(self) -> None:
+        """Resync thread: the newest ``history`` results of the backend into ``backfill_out``."""
+        limit = int(self.config.get("history", 0) or 0)
+        if limit <= 0 or not self.settings.effective_backend_url:
+            return
+        from .backfill import CHUNK, backend_records
+
+        def progress(hist: Any) -> None:
+            total = f" of ~{hist.total:,}" if hist.total else ""
+            self.loading = f"history: read {hist.scanned:,}{total} results"
+            time.sleep(0.001)  # hand the GIL to the event loop (a keystroke's view request)
+
+        self.loading = "history: reading the result backend"
+        try:
+            records, hist = backend_records(self.settings, limit, progress=progress)
+        except Exception as exc:
+            self.loading = ""
+            self.resync_message = self.settings.scrub(f"history not loaded: {exc}")
+            return
+        for i in range(0, len(records), CHUNK):
+            self.backfill_out.put(records[i : i + CHUNK])
+        self.backfill_out.put([])  # the end: clears the progress line
+        more = f" (stopped at {hist.stopped})" if hist.stopped else ""
+        self.loading = f"history: merging {len(records):,} results{more}"
+
+    def _merge_backfill(self, budget: float = 0.005) -> None:
+        """Main loop: chunks of backend records for about ``budget`` seconds (a request
+        or the next events wait for one chunk at most: ~250 records, a few ms)."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < budget:
+            try:
+                chunk = self.backfill_out.get_nowait()
+            except queue.Empty:
+                return
+            if chunk:
+                self.state.merge_backend(chunk)
+            else:
+                self.loading = ""
 
     def send_delta(self, full: bool = False) -> None:
         state = self.state
@@ -476,6 +446,7 @@ class _IntakeLoop:
             "rejected": self.skipped,
             "reconnects": st.reconnects,
             "gaps": st.gaps,
+            "dropped": st.dropped,  # messages the broker dropped before intake read them
         }
         self.up.send(("delta", delta))
 
@@ -565,6 +536,7 @@ class _IntakeLoop:
                     except queue.Empty:
                         break
                     self.skipped += _apply_safely(state, synthetic)
+                self._merge_backfill()
                 if not self._handle_inbox():
                     return
                 now = time.monotonic()
@@ -604,6 +576,7 @@ class LiveFeed:
         request_timeout: float = 1.0,
         max_rows: int = 20_000,
         initial_resync: bool = True,
+        history: int | None = None,
     ) -> None:
         self.settings = settings
         self.max_tasks = max_tasks
@@ -620,6 +593,8 @@ class LiveFeed:
             "record": str(record) if record else None,
             "max_rows": max_rows,
             "initial_resync": initial_resync,
+            # newest backend results loaded on start / resync (None: the settings' --history)
+            "history": getattr(settings, "history", 0) if history is None else history,
         }
         self._ctx = multiprocessing.get_context("spawn")  # never fork a process with threads
         self._proc: Any = None
@@ -628,7 +603,11 @@ class LiveFeed:
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._pending: StateDelta | None = None
-        self._status = FeedStatus(mode="reconnecting", message="starting the intake process")
+        self._status = FeedStatus(
+            mode="reconnecting",
+            message="starting the intake process",
+            loading="history: starting" if self.config["history"] else "",
+        )
         self._replies: dict[int, list[Any]] = {}
         self._waiters: dict[int, threading.Event] = {}
         self._ids = itertools.count(1)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
@@ -374,8 +374,15 @@ def _source(backend: Any) -> Any:
     return None
 
 
-def list_history(settings: ClusterSettings, query: HistoryQuery) -> History:
-    """The newest ``query.limit`` stored tasks matching ``query`` (read-only, bounded)."""
+def list_history(
+    settings: ClusterSettings,
+    query: HistoryQuery,
+    progress: Callable[[History], None] | None = None,
+) -> History:
+    """The newest ``query.limit`` stored tasks matching ``query`` (read-only, bounded).
+
+    ``progress(hist)`` is called every :data:`SCAN_BATCH` records read (the console's
+    progress line: ``hist.scanned`` of ``hist.total``)."""
     url = settings.effective_backend_url
     hist = History(backend=mask_url(url))
     if not url:
@@ -404,6 +411,8 @@ def list_history(settings: ClusterSettings, query: HistoryQuery) -> History:
     try:
         for meta in source(backend, query, hist):
             collector.offer(meta)
+            if progress is not None and hist.scanned % SCAN_BATCH == 0:
+                progress(hist)
     except CtlError:
         raise
     except Exception as exc:

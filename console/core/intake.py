@@ -75,6 +75,7 @@ class SourceStatus:
     events: int = 0  # events delivered so far
     malformed: int = 0  # undecodable messages skipped
     reconnects: int = 0
+    dropped: int = 0  # messages the broker dropped before we read them (AMQP queue cap)
 
 
 class EventSource(Protocol):
@@ -1000,7 +1001,7 @@ class KombuEventSource(_StatusMixin):
 
 
 def make_source(app: Any, url: str | None = None, kind: str = "auto", **kwargs: Any) -> EventSource:
-    """The best source for ``app``'s broker: ``kind`` is "auto", "redis" or "kombu"."""
+    """The best source for ``app``'s broker: ``kind`` is "auto", "redis", "amqp" or "kombu"."""
     url = url or str(app.conf.broker_url or "")
     if kind == "redis" or (kind == "auto" and is_redis_url(url)):
         return RedisEventSource.from_app(
@@ -1011,6 +1012,18 @@ def make_source(app: Any, url: str | None = None, kind: str = "auto", **kwargs: 
                 for k, v in kwargs.items()
                 if k
                 in ("connect_timeout", "max_buffer", "ping_interval", "dead_after", "backoff_cap")
+            },
+        )
+    from .brokers.amqp_events import AmqpEventSource, is_amqp_url
+
+    if kind == "amqp" or (kind == "auto" and is_amqp_url(url)):
+        return AmqpEventSource(
+            app,
+            url=url,
+            **{
+                k: v
+                for k, v in kwargs.items()
+                if k in ("connect_timeout", "heartbeat", "prefetch", "max_queued", "backoff_cap")
             },
         )
     if kind not in ("auto", "kombu"):

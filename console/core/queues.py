@@ -2,18 +2,20 @@
 
 On Redis every kombu queue is a list; with priorities, messages of priority
 step ``p`` > 0 live in ``<queue>\\x06\\x16<p>``.  :func:`queue_depths` sums
-them per queue and reports the breakdown; queue names come from the list keys
-present, kombu's exchange bindings (``_kombu.binding.*``), the app's
-configured queues, and what workers consume (``inspect active_queues``),
-which also gives the consumer counts.
+them per queue and reports the breakdown.  Queue names are the task queues of
+:mod:`console.core.purge_plan` (configured, routed, consumed: never an
+application's own Redis lists); ``inspect active_queues`` also gives the
+consumer counts.  :func:`purge_checked` deletes
+a queue only if its count is still the one the operator saw (atomically).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .broker_scan import PRIORITY_SEP, base_queue, queue_keys, redis_client
+from .broker_scan import PRIORITY_SEP, redis_client
 
 if TYPE_CHECKING:
     from .remote import RemoteControl
@@ -29,6 +31,10 @@ class QueueDepth:
     by_priority: dict[str, int] = field(default_factory=dict)  # list key suffix -> count
     consumers: int | None = None  # None: unknown
     workers: list[str] = field(default_factory=list)
+    #: delivered but not yet acknowledged (RabbitMQ's management API; None: unknown)
+    unacked: int | None = None
+    #: messages published per second (RabbitMQ's management API; None: unknown)
+    publish_rate: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -37,11 +43,14 @@ class QueueDepth:
             "by_priority": self.by_priority,
             "consumers": self.consumers,
             "workers": self.workers,
+            "unacked": self.unacked,
+            "publish_rate": self.publish_rate,
         }
 
 
-def _known_queue_names(client: Any, settings: ClusterSettings) -> set[str]:
-    names = {base_queue(k) for k in queue_keys(client)}
+def declared_queues(client: Any) -> set[str]:
+    """Queues kombu declared on this Redis (members of the ``_kombu.binding.*`` sets)."""
+    names: set[str] = set()
     for key in client.scan_iter(match="_kombu.binding.*", count=1000):
         try:
             members = client.smembers(key)
@@ -52,13 +61,6 @@ def _known_queue_names(client: Any, settings: ClusterSettings) -> set[str]:
             queue = text.split(PRIORITY_SEP)[-1]
             if queue and not queue.endswith(".pidbox") and "celeryev" not in queue:
                 names.add(queue)
-    try:
-        conf = settings.app.conf
-        names.add(str(conf.task_default_queue or "celery"))
-        for q in conf.task_queues or []:
-            names.add(str(getattr(q, "name", q)))
-    except Exception:
-        pass
     return names
 
 
@@ -82,17 +84,57 @@ def queue_depths(
     timeout: float = 1.0,
     with_consumers: bool = True,
 ) -> list[QueueDepth]:
-    """Depth of every queue (or of ``queues``), sorted by name."""
+    """Depth of every queue (or of ``queues``), sorted by name, on any broker."""
+    from .brokers import adapter_for
+
+    return adapter_for(settings).queue_depths(
+        rc=rc, queues=queues, timeout=timeout, with_consumers=with_consumers
+    )
+
+
+def purge_checked(
+    settings: ClusterSettings, expected: Mapping[str, int | None]
+) -> list[PurgeOutcome]:
+    """Empty each queue only if its count is still ``expected[q]`` (None: whatever is there).
+
+    On Redis the check and the delete are one atomic step; see the adapter of each broker.
+    """
+    from .brokers import adapter_for
+
+    return adapter_for(settings).purge(expected)
+
+
+def purge_queues(settings: ClusterSettings, queues: list[str]) -> dict[str, int]:
+    """Delete every waiting message of ``queues`` on any broker; ``{queue: removed}``."""
+    return {o.name: o.purged for o in purge_checked(settings, dict.fromkeys(queues))}
+
+
+def queue_declared(settings: ClusterSettings, name: str) -> bool:
+    """Whether the broker knows a queue named ``name``."""
+    from .brokers import adapter_for
+
+    return adapter_for(settings).queue_declared(name)
+
+
+def redis_queue_depths(
+    settings: ClusterSettings,
+    rc: RemoteControl | None = None,
+    queues: list[str] | None = None,
+    timeout: float = 1.0,
+    with_consumers: bool = True,
+) -> list[QueueDepth]:
+    """Redis: depth of every queue (or of ``queues``), sorted by name."""
     consumers = None
     if with_consumers:
         from .remote import RemoteControl
 
         consumers = consumers_by_queue(rc or RemoteControl(settings), timeout)
+    from .purge_plan import plan_purge
+
     client = redis_client(settings)
     try:
-        names = (
-            set(queues) if queues else _known_queue_names(client, settings) | set(consumers or {})
-        )
+        # the task queues only (purge_plan): never an application's own Redis lists
+        names = set(queues) if queues else set(plan_purge(settings.app, consumers).queues)
         result = []
         for name in sorted(names):
             keys = [name] + [f"{name}{PRIORITY_SEP}{p}" for p in PRIORITY_STEPS]
@@ -115,19 +157,63 @@ def queue_depths(
         client.close()
 
 
-def purge_queues(settings: ClusterSettings, queues: list[str]) -> dict[str, int]:
-    """Delete every message of ``queues`` (priority sub-queues too); ``{queue: removed}``."""
+# LLEN of every key, then DEL only when the total is still ARGV[1] ("-1": always):
+# one atomic step, so what is deleted is exactly what was counted
+_CHECKED_PURGE = """
+local total = 0
+for _, key in ipairs(KEYS) do total = total + redis.call('LLEN', key) end
+if ARGV[1] ~= '-1' and total ~= tonumber(ARGV[1]) then return {0, total} end
+if total > 0 then redis.call('DEL', unpack(KEYS)) end
+return {1, total}
+"""
+
+
+@dataclass
+class PurgeOutcome:
+    name: str
+    expected: int | None  # the count the operator saw (None: purge whatever is there)
+    found: int  # the count at the moment of deleting
+    purged: int  # deleted (0 when the count no longer matched)
+
+    @property
+    def changed(self) -> bool:
+        return self.expected is not None and self.found != self.expected
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "listed": self.expected,
+            "found": self.found,
+            "purged": self.purged,
+            "changed": self.changed,
+        }
+
+
+def redis_purge_checked(
+    settings: ClusterSettings, expected: Mapping[str, int | None]
+) -> list[PurgeOutcome]:
+    """Redis: empty each queue (priority sub-queues too) only if its count is still ``expected[q]``.
+
+    Atomic per queue (a Lua script counts and deletes in one step); ``None``
+    deletes whatever is there and reports how much that was.
+    """
     client = redis_client(settings)
     try:
-        removed: dict[str, int] = {}
-        for name in queues:
+        script = client.register_script(_CHECKED_PURGE)
+        out = []
+        for name, want in expected.items():
             keys = [name] + [f"{name}{PRIORITY_SEP}{p}" for p in PRIORITY_STEPS]
-            pipe = client.pipeline(transaction=True)
-            for key in keys:
-                pipe.llen(key)
-            pipe.delete(*keys)
-            out = pipe.execute()
-            removed[name] = int(sum(out[:-1]))
-        return removed
+            done, total = script(keys=keys, args=[-1 if want is None else int(want)])
+            out.append(PurgeOutcome(name, want, int(total), int(total) if done else 0))
+        return out
+    finally:
+        client.close()
+
+
+def redis_queue_declared(settings: ClusterSettings, name: str) -> bool:
+    """Redis: whether kombu declared ``name`` (an exchange binding names it)."""
+    client = redis_client(settings)
+    try:
+        return name in declared_queues(client)
     finally:
         client.close()

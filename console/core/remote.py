@@ -140,6 +140,9 @@ class BroadcastResult:
     #: expected workers that replied (a reply from a name nobody expected does not
     #: count); defaults to ``len(replies)``
     answered: int = -1
+    #: why the broadcast waited its whole timeout (live workers could not be
+    #: counted on this broker), for one line on stderr; None otherwise
+    note: str | None = None
 
     def __post_init__(self) -> None:
         if self.answered < 0:
@@ -202,11 +205,17 @@ def _pidbox_names(members: Any, exchange: str = "celery") -> set[str]:
     return names
 
 
-def _expected_workers(receivers: int | None, dest: Any, known: set[str]) -> int | None:
+def _expected_workers(
+    receivers: int | None, dest: Any, known: set[str] | None, exact: bool = False
+) -> int | None:
     """How many replies to wait for: PUBLISH's receiver count, capped by who can answer.
 
     A subscriber that is not a worker (no pidbox queue bound) is not waited for.
+    With ``exact`` (the broker named the live workers, e.g. RabbitMQ's management
+    API) and no receiver count, exactly those workers (of ``dest``) are waited for.
     """
+    if exact and receivers is None and known is not None:
+        return len([d for d in dest if d in known]) if dest else len(known)
     if dest:
         return len(dest) if receivers is None else min(len(dest), receivers)
     if receivers is not None and known:
@@ -265,7 +274,9 @@ class RemoteControl:
     def _connection(self) -> tuple[Any, Any]:
         """(kombu connection, mailbox factory) -- Celery's own when an app is loaded."""
         if not self._bare():
-            return self.app.connection_for_write(), self.app.control.mailbox
+            # the node check_broker found alive (a failover list is tried in order)
+            conn = self.app.connection_for_write(url=self._broker_url())
+            return conn, self.app.control.mailbox
         from kombu import Connection
         from kombu.pidbox import Mailbox
 
@@ -293,12 +304,19 @@ class RemoteControl:
         from .connection import RespClient
 
         url = self._broker_url()
-        if RespClient.supports(url):
-            exchange = self._raw_exchange()
-            if exchange:
+        exchange = self._raw_exchange()
+        if exchange:
+            if RespClient.supports(url):
                 return self._broadcast_resp(
                     url, method, arguments, dest, timeout, reply, started, exchange
                 )
+            from .brokers import adapter_for
+
+            plain = adapter_for(self.settings).broadcast(
+                method, arguments, dest, timeout, reply, started, exchange
+            )
+            if plain is not None:
+                return plain
         from kombu import Consumer, Producer
 
         result = BroadcastResult(destination=dest)
@@ -312,18 +330,19 @@ class RemoteControl:
                 self.settings.scrub(f"broker unreachable at {mask_url(self._broker_url())}: {exc}")
             ) from None
         try:
+            from .brokers import adapter_for
+
+            adapter = adapter_for(self.settings)
+            exact = adapter.capabilities.exact_live_workers
             mailbox = mailbox_factory(conn)
             chan = conn.channel()
-            counts = _install_publish_counter(chan)
-            known: set[str] = set()
-            if counts is not None and not dest:
-                try:
-                    known = _pidbox_names(
-                        chan.client.smembers(f"_kombu.binding.{mailbox.namespace}.pidbox"),
-                        str(mailbox.namespace),
-                    )
-                except Exception:
-                    known = set()
+            counts = adapter.count_receivers(chan)
+            known_or_none: set[str] | None = None
+            if (counts is not None and not dest) or exact:
+                known_or_none = adapter.live_workers(
+                    str(mailbox.namespace), chan if counts is not None else None
+                )
+            known = known_or_none or set()
             ticket = None
             if reply:
                 from kombu.utils.uuid import uuid
@@ -339,8 +358,10 @@ class RemoteControl:
                 serializer=mailbox.serializer,
                 producer=Producer(chan, auto_declare=False),
             )
-            expected = _expected_workers(counts[-1] if counts else None, dest, known)
+            expected = _expected_workers(counts[-1] if counts else None, dest, known_or_none, exact)
             result.expected = expected
+            if expected is None:
+                result.note = adapter.live_workers_note()
             if not reply:
                 result.elapsed = time.monotonic() - started
                 return result
@@ -375,14 +396,11 @@ class RemoteControl:
             if dest:
                 result.missing = [d for d in dest if d not in replies]
             elif expected is not None and expected > len(counted):
-                try:
-                    client = chan.client
-                    exchange = str(mailbox.namespace)
-                    _mark_silent(
-                        result, client.smembers(f"_kombu.binding.{exchange}.pidbox"), exchange
-                    )
-                except Exception:
-                    pass
+                exchange = str(mailbox.namespace)
+                members = known if exact else adapter.live_workers(exchange, chan)
+                _mark_silent(
+                    result, sorted(f"{m}.{exchange}.pidbox" for m in members or ()), exchange
+                )
             result.elapsed = time.monotonic() - started
             return result
         finally:

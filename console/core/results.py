@@ -18,6 +18,34 @@ READY_STATES = {"SUCCESS", "FAILURE", "REVOKED"}
 FAILED_STATES = {"FAILURE", "REVOKED"}
 
 
+def check_task_id(task_id: str) -> str:
+    """``task_id`` if usable as a task id, else UsageError (one line, exit 2).
+
+    Celery takes any string as a task id (``apply_async(task_id="nightly-report-1")``),
+    so any is accepted here too, except the empty id and ids holding whitespace or
+    control characters (C0, DEL, C1), which no shell argument or line of input
+    can carry unambiguously.
+    """
+    import unicodedata
+
+    from .errors import UsageError
+    from .sanitize import safe_text
+
+    if not task_id or task_id.isspace():
+        raise UsageError("empty task id")
+    bad = next(
+        (c for c in task_id if c.isspace() or unicodedata.category(c) == "Cc"),
+        None,
+    )
+    if bad is not None:
+        what = "whitespace" if bad.isspace() and bad.isprintable() else "a control character"
+        raise UsageError(
+            f"malformed task id {safe_text(task_id, 80, oneline=True)!r}: contains {what} "
+            f"(U+{ord(bad):04X})"
+        )
+    return task_id
+
+
 def _node_ids(node: Any) -> tuple[str | None, list[Any]]:
     """Split a serialized result tuple ``[[id, parent], children|None]``."""
     if isinstance(node, list | tuple) and len(node) == 2:
@@ -85,6 +113,10 @@ def read_result(settings: ClusterSettings, task_id: str) -> dict[str, Any]:
     meta = meta or {}
     state = str(meta.get("status") or "PENDING")
     date_done = meta.get("date_done")
+    parent_id = meta.get("parent_id")
+    # a retry is sent by the task itself: the backend then records the task as its
+    # own parent, which is no parent link at all
+    self_parent = parent_id == task_id
     return {
         "id": task_id,
         "state": state,
@@ -99,9 +131,10 @@ def read_result(settings: ClusterSettings, task_id: str) -> dict[str, Any]:
         "retries": meta.get("retries"),
         "queue": meta.get("queue"),
         "date_done": str(date_done) if date_done is not None else None,
-        "parent_id": meta.get("parent_id"),
+        "parent_id": None if self_parent else parent_id,
+        "retried_itself": self_parent,
         "group_id": meta.get("group_id"),
-        "children": child_ids(meta.get("children")),
+        "children": [c for c in child_ids(meta.get("children")) if c["id"] != task_id],
     }
 
 

@@ -14,6 +14,12 @@ id (embedded signatures are linked to the message that carries them); the
 canvas of an id is its connected component.  Every member that is not
 READY (SUCCESS / FAILURE / REVOKED) is revoked in ONE broadcast.
 
+A source the broker or backend cannot offer is skipped and named in
+``TreePlan.unread`` (the CLI says so on stderr and in the JSON): RabbitMQ
+cannot read queued messages without consuming them (the adapter's
+``scan_messages`` capability), an ``rpc://`` backend keeps results for the
+caller only, and workers that do not answer leave their holdings unknown.
+
 Limitation: a chain step that follows a *running* task exists only in that
 task's (already acknowledged) message; it cannot be listed, but terminating
 the running step stops the chain there.
@@ -57,13 +63,33 @@ class TreePlan:
     targets: list[str]
     members: list[Node]  # the whole canvas (every target's component)
     to_revoke: list[Node]  # members not READY
+    #: sources that could not be read, one sentence each (the plan may be incomplete)
+    unread: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "targets": self.targets,
             "members": [n.as_dict() for n in self.members],
             "revoke": [n.id for n in self.to_revoke],
+            "unread_sources": self.unread,
         }
+
+
+def unreadable_sources(settings: ClusterSettings) -> list[str]:
+    """What a plan of this cluster cannot read, known before asking anyone (capabilities)."""
+    from .brokers import adapter_for
+    from .brokers.urls import results_go_to_caller_only
+
+    out = []
+    adapter = adapter_for(settings)
+    if not adapter.capabilities.scan_messages:
+        out.append(
+            f"queued messages: the {adapter.capabilities.transport} broker cannot read them "
+            "without consuming them"
+        )
+    if results_go_to_caller_only(settings.effective_backend_url):
+        out.append("result backend: rpc:// results go only to the client that sent the task")
+    return out
 
 
 class _Pool:
@@ -129,11 +155,15 @@ def plan_tree(
     settings: ClusterSettings, ids: list[str], rc: RemoteControl | None = None, timeout: float = 1.0
 ) -> TreePlan:
     """Work out the canvas of every id in ``ids`` and what of it is not finished."""
-    from .broker_scan import iter_messages
+    from .brokers import adapter_for
+    from .brokers.urls import results_go_to_caller_only
     from .remote import RemoteControl
 
     pool = _Pool()
-    for msg in iter_messages(settings):
+    unread = unreadable_sources(settings)
+    adapter = adapter_for(settings)
+    messages = adapter.iter_messages() if adapter.capabilities.scan_messages else iter(())
+    for msg in messages:
         src = "unacked" if msg.unacked else f"queue:{msg.queue}"
         pool.add(msg.id, src, msg.name, msg.root_id, msg.parent_id, msg.group_id)
         for emb in msg.embedded:
@@ -141,6 +171,12 @@ def plan_tree(
     rc = rc or RemoteControl(settings)
     for method in ("active", "reserved", "scheduled"):
         res = rc.inspect(method, timeout=timeout)
+        if not res.replies and res.expected != 0:
+            unread.append(f"workers' {method} tasks: no worker replied within {timeout}s")
+        elif res.unanswered:
+            unread.append(
+                f"workers' {method} tasks: {res.unanswered} worker(s) did not reply within {timeout}s"
+            )
         for reply in res.replies.values():
             for item in reply if isinstance(reply, list) else []:
                 req = item.get("request", item) if isinstance(item, dict) else None
@@ -150,7 +186,8 @@ def plan_tree(
         pool.add(tid, "argument")
     # backend: parents, groups, children; expand to a fixpoint
     backend = settings.app.backend
-    frontier = list(pool.nodes)
+    # an rpc:// backend would declare a reply queue of its own and read nothing
+    frontier = [] if results_go_to_caller_only(settings.effective_backend_url) else list(pool.nodes)
     fetched: set[str] = set()
     while frontier and len(pool.nodes) < MAX_NODES:
         nxt: list[str] = []
@@ -185,4 +222,4 @@ def plan_tree(
     members = [n for n in pool.nodes.values() if comp[n.id] in wanted]
     members.sort(key=lambda n: (n.id not in ids, n.id))
     to_revoke = [n for n in members if n.state not in READY_STATES]
-    return TreePlan(targets=list(ids), members=members, to_revoke=to_revoke)
+    return TreePlan(targets=list(ids), members=members, to_revoke=to_revoke, unread=unread)

@@ -8,9 +8,7 @@ imported app's own configuration (``-A``), then ``redis://127.0.0.1:6379/0``.
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -65,9 +63,13 @@ class ClusterSettings:
     context: str | None = None  # the named context in use (console/core/contexts.py)
     broker_api: str | None = None  # a broker's HTTP management API (RabbitMQ)
     reply_timeout: float | None = None  # the context's default --timeout for replies
+    #: newest results the console loads from the backend on start / resync (0: none)
+    history: int = 10_000
     #: what the environment overrode of the context (the CLI says so on stderr)
     overridden: tuple[str, ...] = ()
     _app: Any = field(default=None, init=False, repr=False, compare=False)
+    #: (broker URL, its adapter): console.core.brokers.adapter_for caches it here
+    _broker: Any = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def resolve(
@@ -119,6 +121,10 @@ class ClusterSettings:
         )
         if settings.connect_timeout <= 0:
             raise UsageError("--connect-timeout must be positive")
+        if settings.app_module:
+            # look the app up now, as `celery -A` does before any command: a typo in
+            # -A is a usage error (exit 2), never "broker unreachable" later on
+            settings.app  # noqa: B018
         return settings
 
     def timeout(self, given: float | None, default: float = 1.0) -> float:
@@ -198,29 +204,10 @@ class ClusterSettings:
 
 
 def load_app(module: str) -> Celery:
-    """Import ``module`` (``pkg``, ``pkg.mod`` or ``pkg.mod:attr``) and find its app."""
-    from celery import Celery
+    """The app of ``-A module``, found exactly as ``celery -A module`` finds it.
 
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    modname, _, attr = module.partition(":")
-    try:
-        mod = importlib.import_module(modname)
-    except Exception as exc:
-        raise UsageError(
-            f"cannot import app module {module!r}: {type(exc).__name__}: {exc}"
-        ) from None
-    candidates = [attr] if attr else ["app", "celery"]
-    for name in candidates:
-        obj = getattr(mod, name, None)
-        if isinstance(obj, Celery):
-            return obj
-        if not attr and name == "celery" and obj is not None:
-            inner = getattr(obj, "app", None)
-            if isinstance(inner, Celery):
-                return inner
-    if not attr:
-        for obj in vars(mod).values():
-            if isinstance(obj, Celery):
-                return obj
-    raise UsageError(f"no Celery app found in module {module!r}")
+    See :mod:`console.core.app_lookup` (Celery's own ``find_app``).
+    """
+    from .app_lookup import find_celery_app
+
+    return find_celery_app(module)

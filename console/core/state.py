@@ -103,6 +103,8 @@ _MAX_CLOCK = 2**62
 _MAX_ID = 255  # uuid / hostname / name length
 _TRUNC = "…[truncated {} chars]"
 _NAN = float("nan")
+#: fields a newer backend record overwrites (the outcome); the rest it only fills in
+_OUTCOME = frozenset({"result", "exception", "traceback"})
 
 
 def _num(v: Any) -> float | None:
@@ -370,6 +372,7 @@ class TaskRow(NamedTuple):
     parent_id: str | None
     timestamp: float | None
     lost: bool = False  # its worker expired while it was unfinished: possibly lost
+    backend: bool = False  # some fields came from the result backend (merge_backend)
 
 
 class WorkerRow(NamedTuple):
@@ -557,6 +560,8 @@ class ClusterState:
         self._ring = _Ring()
         self._changed: set[str] = set()
         self._lost: set[str] = set()  # unfinished tasks of workers that expired
+        #: task id -> (first known from the result backend?, the fields merge_backend filled in)
+        self._from_backend: dict[str, tuple[bool, tuple[str, ...]]] = {}
         self._evicted: set[str] = set()
         self._wchanged: set[str] = set()
         #: set when more changes piled up than we keep between two drains
@@ -653,6 +658,7 @@ class ClusterState:
             t.parent_id,
             t.timestamp,
             uuid in self._lost,
+            uuid in self._from_backend,
         )
 
     def worker_row(self, hostname: str) -> WorkerRow:
@@ -708,6 +714,11 @@ class ClusterState:
         d["children"] = self.children_of(uuid)
         d["finished"] = t.code >= _FIRST_FINAL
         d["lost"] = uuid in self._lost
+        created, filled = self._from_backend.get(uuid, (False, ()))
+        d["source"] = "backend" if created else "events"  # where the task was first seen
+        d["backend_fields"] = list(filled)
+        if created:  # what the backend did not have (no result_extended: name, args, ...)
+            d["missing"] = [f for f in ("name", "hostname", "args", "kwargs") if d[f] is None]
         return d
 
     def expire_workers(self, now: float | None = None) -> list[str]:
@@ -1018,6 +1029,129 @@ class ClusterState:
             # reopened (e.g. a newer RETRY after a final state): evictable as unfinished
             self._open_q.append(t.uuid)
 
+    # ------------------------------------------------------------------ the result backend
+
+    def merge_backend(self, records: Iterable[Mapping[str, Any]]) -> int:
+        """Merge task records read from the result backend (console/core/backfill.py).
+
+        A record is a plain dict: ``uuid``, ``state``, ``done`` (epoch of
+        ``date_done``, None for STARTED / RETRY), and when the backend has them
+        ``name``, ``hostname``, ``args``, ``kwargs`` (reprs), ``result``,
+        ``exception``, ``traceback``, ``retries``, ``parent_id``.  Rules:
+
+        * a task not tracked yet is added in the record's state -- unless the
+          state is full: what the backend holds is older than what events
+          brought, it never evicts a task;
+        * a tracked task takes the record's state only when it ranks higher
+          (as an event would) *and* the record is not older than the task's
+          latest event: an event never loses to an older backend record, and a
+          record without ``done`` never changes a tracked task's state;
+        * otherwise the record only fills fields still unknown (the name and
+          arguments of a task seen only as ``task-started``).
+
+        No worker is created or counted and no rate changes (these tasks ran
+        before); ``stats.transitions`` counts events only.  The fields filled in
+        are remembered (``task_detail()["backend_fields"]``, ``TaskRow.backend``).
+        Returns how many records changed something.  Never raises for bad input.
+        """
+        merged = 0
+        for rec in records:
+            try:
+                merged += self._merge_one(rec)
+            except Exception:
+                self.stats.malformed += 1
+        return merged
+
+    def _merge_one(self, rec: Mapping[str, Any]) -> int:
+        get = rec.get
+        uuid = get("uuid")
+        state = get("state")
+        if type(uuid) is not str or not 0 < len(uuid) <= _MAX_ID or type(state) is not str:
+            return 0
+        code = STATE_CODE.get(state)
+        if code is None or code == PENDING:
+            return 0  # a custom state (PROGRESS, ...): nothing to rank it by
+        done = _num(get("done"))
+        tasks = self._tasks
+        stats = self.stats
+        t = tasks.get(uuid)
+        created = t is None
+        if t is None:
+            if len(tasks) >= self.max_tasks:
+                return 0
+            t = TaskRecord(uuid)
+            tasks[uuid] = t
+            self._open_q.append(uuid)
+            stats.tasks_seen += 1
+            stats._by_state[PENDING] += 1
+            stats._tracked[PENDING] += 1
+            t._bucket = row = stats._name_row(None)
+            row[PENDING] += 1
+            self._evicted.discard(uuid)
+        cur = t.code
+        last = t.timestamp
+        newer = created or (done is not None and (last is None or done >= last) and code > cur)
+        cap = self.max_text
+        filled: list[str] = []
+        v = get("name")
+        if type(v) is str and 0 < len(v) <= 1024 and t.name is None:
+            self._rename(t, self._interned(v))
+            filled.append("name")
+        v = get("hostname")
+        if type(v) is str and 0 < len(v) <= _MAX_ID and t.hostname is None:
+            t.hostname = self._interned(v)
+            filled.append("hostname")
+        for key in ("args", "kwargs", "result", "exception", "traceback"):
+            v = get(key)
+            if type(v) is str and (getattr(t, key) is None or (newer and key in _OUTCOME)):
+                setattr(t, key, v if len(v) <= cap else _text(v, cap))
+                filled.append(key)
+        v = get("retries")
+        if type(v) is int and 0 <= v < 1 << 31 and (t.retries is None or v > t.retries):
+            t.retries = v
+            filled.append("retries")
+        v = get("parent_id")
+        if type(v) is str and 0 < len(v) <= _MAX_ID and t.parent_id is None and v != uuid:
+            self._set_parent(t, v)
+            filled.append("parent_id")
+        if done is not None:
+            attr = _TIME_ATTR[code]
+            if getattr(t, attr) is None:
+                setattr(t, attr, done)
+        if newer:
+            if done is not None and (last is None or done > last):
+                t.timestamp = done
+            if code != cur:
+                self._quiet_transition(t, cur, code)
+                filled.append("state")
+        if not filled:
+            return 0
+        prev = self._from_backend.get(uuid)
+        if prev is not None:
+            created = created or prev[0]
+            filled = [*prev[1], *(f for f in filled if f not in prev[1])]
+        self._from_backend[uuid] = (created, tuple(filled))
+        self._changed.add(uuid)
+        return 1
+
+    def _quiet_transition(self, t: TaskRecord, old: int, new: int) -> None:
+        """A state change known from the backend: counted in by_state, not as a transition."""
+        stats = self.stats
+        stats._by_state[old] -= 1
+        stats._by_state[new] += 1
+        stats._tracked[old] -= 1
+        stats._tracked[new] += 1
+        row = t._bucket
+        if row is not None:
+            row[old] -= 1
+            row[new] += 1
+        t.code = new
+        t.state = STATES[new]
+        if new >= _FIRST_FINAL > old:
+            self._finished_q.append(t.uuid)
+        elif old >= _FIRST_FINAL > new:
+            self._open_q.append(t.uuid)
+
     # ------------------------------------------------------------------ eviction
 
     def _evict_one(self) -> None:
@@ -1050,6 +1184,8 @@ class ClusterState:
         uuid = t.uuid
         del self._tasks[uuid]
         self._lost.discard(uuid)
+        if self._from_backend:
+            self._from_backend.pop(uuid, None)
         stats = self.stats
         stats.evicted += 1
         stats._tracked[t.code] -= 1

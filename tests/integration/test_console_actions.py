@@ -230,10 +230,14 @@ async def test_add_and_cancel_consumer(cluster: Any, cluster_env: Any) -> None:
 
 @sync
 async def test_purge_queue(cluster: Any, cluster_env: Any, sample_app: Any) -> None:
+    from kombu import Queue
+
     from console.core.queues import queue_depths
 
     settings = settings_for(cluster)
     queue = "ctl-console-purge"
+    # one of the app's task queues (the Queues screen lists task queues only)
+    settings.app.conf.task_queues = [Queue("celery"), Queue(queue)]
     for i in range(5):
         sample_app.send_task("sample_proj.tasks.add", args=(i, i), queue=queue)
     app = console(settings, initial="queues")

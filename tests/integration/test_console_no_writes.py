@@ -41,14 +41,18 @@ def test_console_browsing_every_screen_writes_nothing(make_cluster):
 
     sender = Celery("parked", broker=c.broker_url, backend=c.backend_url)
     sender.send_task("sample_proj.tasks.add", args=(1, 2), queue="parked")
-    sender.send_task("sample_proj.tasks.add", args=(2, 3)).get(timeout=20)
+    stored = sender.send_task("sample_proj.tasks.add", args=(2, 3))
+    stored.get(timeout=20)
     broker_before, backend_before = _snapshot(client), _snapshot(backend)
+    ttl_before = {k: backend.ttl(k) for k in backend_before}  # a refreshed expiry is a write
     assert broker_before and backend_before
 
     settings = ClusterSettings.resolve(
         app="sample_proj", broker=c.broker_url, result_backend=c.backend_url
     )
+    assert settings.history > 0  # the console loads the backend's history (--history)
     app = create_app(settings=settings, refresh=0.1, poll_interval=0.5, cursor_blink=False)
+    loaded: list[dict | None] = []
 
     async def browse() -> None:
         async with app.run_test(size=(120, 36)) as pilot:
@@ -56,11 +60,14 @@ def test_console_browsing_every_screen_writes_nothing(make_cluster):
                 await pilot.press(key)
                 await pilot.pause(0.6)
                 await app.workers.wait_for_complete()
+            loaded.append(app.feed.task_detail(stored.id))  # the stored result: history read
 
     asyncio.run(browse())
     try:
+        assert loaded[0] is not None and loaded[0]["source"] == "backend", loaded
         assert _snapshot(client) == broker_before
         assert _snapshot(backend) == backend_before
+        assert all(backend.ttl(k) <= ttl for k, ttl in ttl_before.items())
     finally:
         from sample_proj import app as sample_app
         from tests.conftest import reset_app_urls

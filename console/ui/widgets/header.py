@@ -65,7 +65,7 @@ class TabsBar(Widget):
 
 
 def status_text(status: Any) -> Text:
-    """Feed status + time of the last event; STALE when the feed is not live."""
+    """Feed status + time of the last event; STALE when the feed is not live; gaps if any."""
     mode = getattr(status, "mode", "disconnected") or "disconnected"
     label, style = FEED_LABELS.get(mode, (mode.upper(), "bold"))
     text = Text(no_wrap=True)
@@ -76,6 +76,13 @@ def status_text(status: Any) -> Text:
         text.append(f" since {clock_time(last)}" if last else " (no event yet)")
     else:
         text.append(f" {clock_time(last)}" if last else " no events yet")
+    gaps = getattr(status, "gaps", 0) or 0
+    if gaps:  # events may have been lost (reconnects, broker drops): never a clean LIVE
+        text.append(f" {gaps} gap{'s' if gaps != 1 else ''}", style="bold yellow")
+    loading = getattr(status, "loading", "")
+    if loading:  # the past loading from the result backend (console/core/backfill.py)
+        text.append(" │ ")
+        text.append(safe_text(loading, 80, oneline=True), style="italic")
     return text
 
 

@@ -1,0 +1,3 @@
+"""App lookup fixture: no Celery app here."""
+
+VALUE = 1

@@ -1,0 +1,113 @@
+"""Real workers of the tutorial-layout app ``tests/apps/proj`` (``celery -A proj worker``).
+
+* :class:`ProjCluster`: a :class:`LocalCluster` whose workers run ``-A proj`` with
+  ``tests/apps/proj`` on ``PYTHONPATH``, broker and result backend in the SAME
+  Redis db (db 0), as the tutorials do.
+* ``proj_cluster`` (module scope): one worker ``w1`` consuming ``celery,images``
+  (``reports`` is routed but consumed by nobody).
+* ``make_proj_cluster``: a factory for tests that need their own cluster.
+* :func:`proj_env` / :func:`proj_app`: the environment and an in-process
+  ``proj`` app pointed at a cluster (to send tasks with custom ids).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.core.redis_server import EmbeddedRedis
+from console.demo.cluster import LocalCluster
+
+APPS = Path(__file__).resolve().parents[1] / "apps"
+PROJ_PATH = str(APPS / "proj")
+LOOKUP_PATH = str(APPS / "lookup")
+
+
+@dataclass
+class ProjCluster(LocalCluster):
+    app_module: str = "proj"
+    queues: str = "celery,images"
+    workers: tuple[str, ...] = ("w1",)
+    concurrency: int = 1
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        env["PYTHONPATH"] = PROJ_PATH + os.pathsep + env.get("PYTHONPATH", "")
+        return env
+
+    @property
+    def backend_url(self) -> str:
+        # one Redis db for broker and results (the tutorials' setup)
+        return self.result_backend or self.broker_url
+
+
+def proj_env(cluster: LocalCluster, **extra: str) -> dict[str, str]:
+    """Environment for ``ctl -A proj`` / ``celery -A proj`` subprocesses."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "CELERY_BROKER_URL": cluster.broker_url,
+            "CELERY_RESULT_BACKEND": cluster.backend_url,
+            "PYTHONPATH": PROJ_PATH + os.pathsep + str(APPS.parents[1]),
+            "NO_COLOR": "1",
+        }
+    )
+    env.pop("CELERY_APP", None)
+    env.update(extra)
+    return env
+
+
+def proj_app(cluster: LocalCluster) -> Any:
+    """The ``proj`` app imported in this process, pointed at ``cluster``."""
+    if PROJ_PATH not in sys.path:
+        sys.path.insert(0, PROJ_PATH)
+    import proj.tasks  # noqa: F401  (registers the tasks and the task_failure handler)
+    from proj.celery import app
+
+    app.conf.broker_url = cluster.broker_url
+    app.conf.result_backend = cluster.backend_url
+    app.conf.broker_read_url = app.conf.broker_write_url = cluster.broker_url
+    app._pool = None
+    # the producer pool and the backend were built for the previous cluster's URL
+    app.__dict__.pop("amqp", None)
+    app.__dict__.pop("backend", None)
+    local = getattr(app, "_local", None)
+    if local is not None and hasattr(local, "backend"):
+        del local.backend
+    return app
+
+
+@pytest.fixture(scope="module")
+def proj_cluster() -> Iterator[ProjCluster]:
+    c = ProjCluster()
+    c.start()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture
+def make_proj_cluster() -> Iterator[Callable[..., ProjCluster]]:
+    started: list[ProjCluster] = []
+
+    def factory(**kwargs: Any) -> ProjCluster:
+        c = ProjCluster(**kwargs)
+        started.append(c)
+        return c.start()
+
+    try:
+        yield factory
+    finally:
+        for c in started:
+            c.stop()
+
+
+def fresh_redis() -> EmbeddedRedis:
+    return EmbeddedRedis().start()
