@@ -426,7 +426,8 @@ class ConsoleApp(App[int]):
             if values is None:
                 return
             req.params.update(values)
-            self.push_screen(ConfirmScreen(spec.title, req.describe(), spec.destructive), confirmed)
+            title = spec.title + (f" × {len(req.targets)}" if len(req.targets) > 1 else "")
+            self.push_screen(ConfirmScreen(title, req.describe(), spec.destructive), confirmed)
 
         missing = [f for f in spec.fields if f[0] not in req.params]
         if missing:
