@@ -16,7 +16,8 @@ from console.core.settings import ClusterSettings
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 ran, but no worker replied / nothing matched; "
     "2 bad usage or bad input; 3 broker or result backend unreachable; "
-    "4 result --wait: task failed or was revoked; 5 result --wait: timed out."
+    "4 result --wait: task failed or was revoked; 5 result --wait: timed out; "
+    "6 a local file could not be written or read; 130 aborted (Ctrl-C, Ctrl-D at a prompt)."
 )
 
 # options shared by the broadcast commands (status, inspect)
@@ -41,7 +42,20 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("celery-ops-console")
+        except PackageNotFoundError:
+            number = "unknown"
+        typer.echo(f"ctl {number}")
+        raise typer.Exit(0)
 
 
 @app.callback()
@@ -106,6 +120,12 @@ def global_options(
             show_envvar=True,
         ),
     ] = None,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print ctl's version and exit.", is_eager=True, callback=_show_version
+        ),
+    ] = False,
 ) -> None:
     """Operations console and runbook CLI for Celery clusters."""
     from cli.output import guard, warn_line

@@ -37,7 +37,10 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         as_json: Annotated[
-            bool, typer.Option("--json", help="One JSON document (see README).")
+            bool,
+            typer.Option(
+                "--json", help="One JSON document: schedule_file, state_readable, entries."
+            ),
         ] = False,
     ) -> None:
         """Beat entries of the -A app: name, task, schedule (in words and as written),

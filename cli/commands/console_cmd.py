@@ -15,6 +15,68 @@ import typer
 
 from cli.app import settings_of
 
+#: how much of a recording is checked before the console opens
+CHECK_BYTES = 256 * 1024
+
+
+def check_replay(path: str) -> None:
+    """Refuse, with one line (exit 2), what cannot be a recording.
+
+    A directory, an unreadable file, a ``.gz`` that does not decompress, or
+    data of which the first 256 kB hold no event.  An empty file is an empty
+    recording; damage further in is counted and skipped by the reader, as a
+    truncated tail of a recording still being written.
+    """
+    import os
+    import zlib
+
+    import orjson
+
+    from console.core.errors import UsageError
+    from console.core.recording import is_event
+    from console.core.sanitize import safe_text
+
+    name = safe_text(path, 300, oneline=True)
+    if not os.path.exists(path):
+        raise UsageError(f"no such recording: {name}")
+    if os.path.isdir(path):
+        raise UsageError(f"--replay {name}: is a directory (give a recording file)")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(CHECK_BYTES)
+    except OSError as exc:
+        raise UsageError(f"--replay {name}: cannot read: {exc.strerror or exc}") from None
+    if head[:2] == b"\x1f\x8b":
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, CHECK_BYTES)
+        except zlib.error as exc:
+            raise UsageError(f"--replay {name}: corrupt gzip data ({exc})") from None
+    elif path.endswith(".gz") and head:
+        raise UsageError(f"--replay {name}: not gzip data although the name ends in .gz")
+    if not head.strip():
+        return
+    lines = head.splitlines()
+    if len(head) >= CHECK_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut by the limit
+    for line in lines:
+        try:
+            if is_event(orjson.loads(line)):
+                return
+        except ValueError:
+            continue
+    raise UsageError(
+        f"--replay {name}: no event in the first {CHECK_BYTES // 1024} kB: not a recording"
+    )
+
+
+def _on_a_terminal() -> bool:
+    import sys
+
+    def tty(stream: object) -> bool:
+        return bool(getattr(stream, "isatty", lambda: False)())
+
+    return tty(sys.stdin) and tty(sys.stdout)
+
 
 def register(app: typer.Typer) -> None:
     @app.command("console")
@@ -90,7 +152,7 @@ def register(app: typer.Typer) -> None:
         """Open the full-screen console (Workers, Tasks, Active, Reserved, Scheduled, Revoked, Canvas, Beat, Queues)."""
         import os
 
-        from console.core.errors import CtlError
+        from console.core.errors import CtlError, UsageError
         from console.core.settings import read_only_from_env
 
         try:
@@ -98,9 +160,7 @@ def register(app: typer.Typer) -> None:
             if replay:
                 from console.core.feed import ReplayFeed
 
-                if not os.path.exists(replay):
-                    typer.echo(f"ctl console: no such recording: {replay}", err=True)
-                    raise typer.Exit(2)
+                check_replay(replay)
                 from console.ui.app import create_app
 
                 feed = ReplayFeed(replay, speed=speed, max_tasks=max_tasks)
@@ -131,6 +191,11 @@ def register(app: typer.Typer) -> None:
                     poll_interval=poll,
                     max_tasks=max_tasks,
                     beat_schedule_file=beat_schedule or None,
+                )
+            if not _on_a_terminal():
+                raise UsageError(
+                    "the console needs a terminal (stdin and stdout); "
+                    "for scripts use ctl status / inspect / events"
                 )
         except CtlError as exc:
             typer.echo(f"ctl console: {exc.message}", err=True)

@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
     def contexts(
         ctx: typer.Context,
         as_json: Annotated[
-            bool, typer.Option("--json", help="One JSON document (see the README).")
+            bool, typer.Option("--json", help="One JSON document: path, default, contexts.")
         ] = False,
     ) -> None:
         """The named clusters of $CTL_CONFIG or $XDG_CONFIG_HOME/ctl/config.toml.

@@ -9,82 +9,40 @@ import typer
 
 from cli.app import DestinationOption, ReplyTimeoutOption
 
-TASK_LIST_METHODS = {"active", "reserved", "scheduled", "query-task", "query_task"}
 WHAT_HELP = (
     "active, reserved, scheduled, revoked, stats, registered, active-queues, "
     "query-task ID..., ping, conf, report, clock"
 )
 
 
-def _task_rows(method: str, replies: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    """(worker, extra, request) for every task in a task-listing reply."""
-    rows: list[tuple[str, str, dict[str, Any]]] = []
-    for host in sorted(replies):
-        reply = replies[host]
-        if method in ("query-task", "query_task") and isinstance(reply, dict):
-            for tid, value in reply.items():
-                state, req = (value + [None, None])[:2] if isinstance(value, list) else ("", value)
-                req = req if isinstance(req, dict) else {"id": tid}
-                rows.append((host, str(state), req))
-        elif isinstance(reply, list):
-            for item in reply:
-                if not isinstance(item, dict):
-                    continue
-                if method == "scheduled":
-                    req = r if isinstance(r := item.get("request"), dict) else {}
-                    rows.append((host, f"eta {item.get('eta', '')}", req))
-                else:
-                    rows.append((host, "", item))
-    return rows
-
-
 def render_human(method: str, replies: dict[str, Any]) -> None:
-    from rich.table import Table
     from rich.text import Text
 
-    from cli.output import out_console
+    from cli.inspect_tables import TABLE_METHODS, TASK_LIST_METHODS, render_table, render_tasks
+    from cli.output import CELL_LIMIT, capped, out_console
     from console.core.sanitize import inert
 
-    console = out_console()
     if method in TASK_LIST_METHODS:
-        rows = _task_rows(method, replies)
-        table = Table()
-        for name in ("worker", "task id", "name", "args", "kwargs", "info"):
-            table.add_column(name, overflow="fold")
-        for host, extra, req in rows:
-            info = extra or (f"started {req.get('time_start')}" if req.get("time_start") else "")
-            if req.get("worker_pid"):
-                info = (info + f" pid {req.get('worker_pid')}").strip()
-            table.add_row(
-                inert(host),
-                inert(req.get("id")),
-                inert(req.get("name") or req.get("type")),
-                inert(req.get("args")),
-                inert(req.get("kwargs")),
-                inert(info),
-            )
-        if rows:
-            console.print(table)
-        for host in sorted(replies):
-            count = sum(1 for h, _, _ in rows if h == host)
-            line = inert(host, oneline=True)
-            line.append(f": {count} task(s)")
-            console.print(line)
-        console.print(f"{len(rows)} task(s) on {len(replies)} worker(s)")
+        render_tasks(method, replies)
         return
-    for host in sorted(replies):
-        reply = replies[host]
-        header = Text("-> ", style="bold")
-        header.append_text(inert(host, oneline=True))
-        console.print(header)
-        if isinstance(reply, dict) and set(reply) == {"ok"}:
-            body = reply["ok"]
-        elif method == "report" and isinstance(reply, dict) and "ok" in reply:
-            body = reply["ok"]
-        else:
-            body = json.dumps(reply, indent=2, sort_keys=True, default=str, ensure_ascii=False)
-        for body_line in str(body).splitlines() or [""]:
-            console.print(Text("    ").append_text(inert(body_line)))
+    if method in TABLE_METHODS:
+        render_table(method, replies)
+        console = out_console()
+    else:
+        console = out_console()
+        for host in sorted(replies):
+            reply = replies[host]
+            header = Text("-> ", style="bold")
+            header.append_text(inert(host, oneline=True))
+            console.print(header)
+            if isinstance(reply, dict) and set(reply) == {"ok"}:
+                body = reply["ok"]
+            elif method == "report" and isinstance(reply, dict) and "ok" in reply:
+                body = reply["ok"]
+            else:
+                body = json.dumps(reply, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+            for body_line in capped(body, CELL_LIMIT * 4).split("\n") or [Text("")]:
+                console.print(Text("    ").append_text(body_line))
     console.print(f"{len(replies)} node{'s' if len(replies) != 1 else ''} online.")
 
 

@@ -64,7 +64,12 @@ def register(app: typer.Typer) -> None:
             typer.Option("--timeout", "-t", help="Seconds to wait for consumer info.", min=0.01),
         ] = 1.0,
         as_json: Annotated[
-            bool, typer.Option("--json", help="One JSON document (see README).")
+            bool,
+            typer.Option(
+                "--json",
+                help="One JSON document: dry_run, queues, listed, purged, total_listed, "
+                "total_purged, outcomes, aborted.",
+            ),
         ] = False,
     ) -> None:
         """Delete the waiting messages of the task queues (priority sub-queues included).

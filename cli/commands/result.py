@@ -11,8 +11,7 @@ import typer
 def _render(info: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from cli.output import out_console
-    from console.core.sanitize import inert
+    from cli.output import CELL_LIMIT, capped, out_console
 
     table = Table(show_header=False, box=None)
     table.add_column("field", style="bold")
@@ -52,12 +51,12 @@ def _render(info: dict[str, Any]) -> None:
         )
         rows.append(("child", label))
     for name, value in rows:
-        table.add_row(name, inert(value if value is not None else ""))
+        table.add_row(name, capped(value if value is not None else ""))
     console = out_console()
     console.print(table)
     if info.get("traceback"):
         console.print("traceback:")
-        console.print(inert(info["traceback"]))
+        console.print(capped(info["traceback"], CELL_LIMIT * 4))
 
 
 def register(app: typer.Typer) -> None:
@@ -72,7 +71,11 @@ def register(app: typer.Typer) -> None:
             float, typer.Option("--timeout", "-t", help="Seconds to --wait.", min=0.01)
         ] = 10.0,
         as_json: Annotated[
-            bool, typer.Option("--json", help="One JSON document (see docs/CLI.md).")
+            bool,
+            typer.Option(
+                "--json",
+                help="One JSON document: id, state, known, ready, result, traceback, name, args, kwargs, worker, retries, date_done, parent_id, group_id, children.",
+            ),
         ] = False,
     ) -> None:
         """State, result, traceback, task name, args/kwargs, worker, retries, date done,

@@ -43,19 +43,30 @@ def register(app: typer.Typer) -> None:
                 "--tree", help="Revoke every unfinished task of the id's chain/group/chord."
             ),
         ] = False,
+        dry_run: Annotated[
+            bool,
+            typer.Option(
+                "--dry-run",
+                help="With --tree: show the canvas and what would be revoked; send nothing.",
+            ),
+        ] = False,
         timeout: Annotated[
             float,
             typer.Option("--timeout", "-t", help="Seconds to wait for worker replies.", min=0.01),
         ] = 1.0,
         as_json: Annotated[
-            bool, typer.Option("--json", help="One JSON document (see docs/CLI.md).")
+            bool,
+            typer.Option(
+                "--json",
+                help="One JSON document: revoked, terminate, signal, replies (and tree with --tree).",
+            ),
         ] = False,
     ) -> None:
         """Revoke tasks in one broadcast; lists exactly which ids were revoked.
 
         Refused (exit 2) in read-only mode.  Exit 2 on a malformed id; exit 1 when no
         worker acknowledged the revoke (it is still recorded by workers that were reachable)
-        or, with --tree, nothing was left to revoke.
+        or, with --tree, an id was found nowhere or nothing was left to revoke.
         """
         import sys
 
@@ -76,7 +87,10 @@ def register(app: typer.Typer) -> None:
 
         settings = settings_of(ctx)
         with guard(settings):
-            require_writable(settings, "revoke")
+            if dry_run and not tree:
+                raise UsageError("--dry-run needs --tree")
+            if not dry_run:
+                require_writable(settings, "revoke")
             raw = list(ids or [])
             if stdin:
                 # one id a line (only "\n" ends a line: other separators stay in the id
@@ -102,14 +116,15 @@ def register(app: typer.Typer) -> None:
                 revoke_ids = task_ids
             res = (
                 rc.revoke(revoke_ids, terminate=terminate, signal=sig, timeout=timeout)
-                if revoke_ids
+                if revoke_ids and not dry_run
                 else None
             )
         replies = res.replies if res is not None else {}
         if res is not None:
             warn_once(res.note)
         document = {
-            "revoked": revoke_ids,
+            "dry_run": dry_run,
+            "revoked": [] if dry_run else revoke_ids,
             "terminate": terminate,
             "signal": sig if terminate else None,
             "replies": replies,
@@ -123,6 +138,10 @@ def register(app: typer.Typer) -> None:
 
             console = out_console()
             if plan is not None:
+                from console.core.revoke_tree import canvas_lines
+
+                for line in canvas_lines(plan):
+                    console.print(inert(line))
                 table = Table(title="canvas")
                 for col in ("task id", "name", "state", "found in", "action"):
                     table.add_column(col, overflow="fold")
@@ -140,10 +159,22 @@ def register(app: typer.Typer) -> None:
                     )
                 console.print(table)
             verb = "terminated/revoked" if terminate else "revoked"
+            if dry_run:
+                verb = "would revoke"
             console.print(f"{verb} {len(revoke_ids)} task(s):")
             for tid in revoke_ids:
                 console.print(inert(tid))
-            console.print(f"{len(replies)} worker(s) acknowledged")
+            if not dry_run:
+                console.print(f"{len(replies)} worker(s) acknowledged")
+        if plan is not None and plan.unknown:
+            for tid in plan.unknown:
+                warn_line(
+                    f"{tid}: found nowhere (no queued or reserved message, no worker, "
+                    "no result backend record, no saved group)"
+                )
+            raise typer.Exit(EXIT_NO_MATCH)
+        if dry_run:
+            return
         if tree and not revoke_ids:
             warn_line("nothing left to revoke: every task of the canvas already finished")
             raise typer.Exit(EXIT_NO_MATCH)

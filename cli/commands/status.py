@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         Exit 1 when no worker (or not every --destination) replied; 3 when the broker is unreachable.
         """
         from cli.app import settings_of
-        from cli.output import emit_json, guard, out_console, report_unanswered
+        from cli.output import capped, emit_json, guard, out_console, report_unanswered
         from console.core.connection import check_broker
         from console.core.remote import RemoteControl
         from console.core.sanitize import inert
@@ -53,7 +53,9 @@ def register(app: typer.Typer) -> None:
             for host in sorted(res.replies):
                 reply = res.replies[host]
                 text = reply.get("ok", reply) if isinstance(reply, dict) else reply
-                table.add_row(inert(host), inert(text), f"{res.latency.get(host, 0.0) * 1000:.1f}")
+                table.add_row(
+                    inert(host, 300), capped(text), f"{res.latency.get(host, 0.0) * 1000:.1f}"
+                )
             console = out_console()
             if res.replies:
                 console.print(table)

@@ -130,7 +130,11 @@ def register(app: typer.Typer) -> None:
             float, typer.Option(min=0.1, metavar="SECONDS", help="Stop reading after this long.")
         ] = 20.0,
         as_json: Annotated[
-            bool, typer.Option("--json", help="One JSON document (see docs/CLI.md).")
+            bool,
+            typer.Option(
+                "--json",
+                help="One JSON document: tasks, matched, scanned, total, complete, stopped, backend.",
+            ),
         ] = False,
     ) -> None:
         import time

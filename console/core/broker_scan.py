@@ -47,6 +47,8 @@ class QueuedMessage:
     kwargs: Any = None
     unacked: bool = False
     embedded: list[EmbeddedTask] = field(default_factory=list)
+    #: the body's embed as sent (``{"chain": [...], "chord": {...}, "callbacks": ...}``)
+    embed: Any = None
 
 
 def redis_client(settings: ClusterSettings) -> Any:
@@ -141,6 +143,7 @@ def decode_message(raw: bytes | str, queue: str, unacked: bool = False) -> Queue
             kwargs=kwargs,
             unacked=unacked,
             embedded=embedded_tasks(embed),
+            embed=embed if isinstance(embed, dict) else None,
         )
     except (ValueError, TypeError, KeyError, AttributeError, IndexError):
         return None

@@ -45,6 +45,9 @@ MAX_NODES = 2_000
 MAX_DEPTH = 100
 MAX_BACKEND_LOOKUPS = 500
 BACKEND_BUDGET_S = 2.0
+#: tasks sent this close to a known member are checked for the group id (backend)
+MEMBER_WINDOW_S = 30.0
+MAX_MEMBER_CANDIDATES = 400
 
 _FINISHED = ("SUCCESS", "FAILURE", "REVOKED", "REJECTED")
 
@@ -64,6 +67,10 @@ class CanvasNode:
     missing: int = 0
     #: the tree was cut here (node cap, depth cap or a cycle)
     truncated: bool = False
+    #: "callback" for a chord's body (the task run with the header's results)
+    role: str | None = None
+    #: (the top node only) tasks of this canvas the console knows but the tree does not show
+    hidden: int = 0
 
     def walk(self) -> Iterator[CanvasNode]:
         """This node and every descendant, depth first."""
@@ -95,6 +102,8 @@ class CanvasNode:
             "source": self.source,
             "missing": self.missing,
             "truncated": self.truncated,
+            "role": self.role,
+            "hidden": self.hidden,
             "children": [c.to_dict() for c in self.children],
         }
 
@@ -151,20 +160,29 @@ def _flatten_children(
 class _Facts:
     """Everything known about task ids: events first, then the backend."""
 
-    def __init__(self, state: Any, backend: Any) -> None:
+    def __init__(self, state: Any, backend: Any, budget: float = BACKEND_BUDGET_S) -> None:
         self.state = state
         if backend is not None and not hasattr(backend, "get_task_meta"):
             backend = getattr(backend, "backend", None)  # an app
         self.backend = backend
         self.cache: dict[str, _Info | None] = {}
+        self.metas: dict[str, dict[str, Any] | None] = {}
         self.lookups = 0
-        self.deadline = time.monotonic() + BACKEND_BUDGET_S
+        self.deadline = time.monotonic() + budget
         self.backend_errors = 0
 
+    def _can_read(self) -> bool:
+        return (
+            self.backend is not None
+            and self.lookups < MAX_BACKEND_LOOKUPS
+            and time.monotonic() <= self.deadline
+            and self.backend_errors < 3
+        )
+
     def _meta(self, tid: str) -> dict[str, Any] | None:
-        if self.backend is None or self.lookups >= MAX_BACKEND_LOOKUPS:
-            return None
-        if time.monotonic() > self.deadline or self.backend_errors >= 3:
+        if tid in self.metas:
+            return self.metas[tid]
+        if not self._can_read():
             return None
         self.lookups += 1
         try:
@@ -173,6 +191,63 @@ class _Facts:
             self.backend_errors += 1
             return None
         return meta if isinstance(meta, dict) else None
+
+    def _prefetch(self, ids: list[str]) -> None:
+        """Metas of ``ids`` in one round trip where the backend has ``mget`` (Redis)."""
+        ids = [i for i in ids if i not in self.metas and i not in self.cache]
+        mget = getattr(self.backend, "mget", None)
+        key_for = getattr(self.backend, "get_key_for_task", None)
+        if not ids or not self._can_read() or not callable(mget) or not callable(key_for):
+            return
+        self.lookups += 1
+        try:
+            values = mget([key_for(t) for t in ids])
+            for tid, raw in zip(ids, values, strict=False):
+                meta = self.backend.decode(raw) if raw is not None else None
+                self.metas[tid] = meta if isinstance(meta, dict) else None
+        except Exception:
+            self.backend_errors += 1
+
+    def group_members(self, gid: str, near: list[str]) -> list[str]:
+        """Members of group ``gid``: a saved group (``restore_group``), else the tasks of
+        the event state sent around the known members whose backend meta carries
+        ``group_id == gid`` (a client-sent group or chord: its members are separate roots
+        and no event names the group)."""
+        saved = self.restore_group(gid)
+        if saved or self.state is None or not self._can_read():
+            return saved
+        times = [x.sent for x in (self.get(n) for n in near) if x is not None and x.sent]
+        if not times:
+            return []
+        lo, hi = min(times) - MEMBER_WINDOW_S, max(times) + MEMBER_WINDOW_S
+        center = (lo + hi) / 2
+        found: list[tuple[float, str]] = []
+        for tid, task in list(self.state.tasks.items()):
+            ts = task.sent or task.received or task.started
+            if ts is not None and lo <= ts <= hi:
+                found.append((abs(ts - center), tid))
+        found.sort()
+        candidates = [tid for _, tid in found[:MAX_MEMBER_CANDIDATES]]
+        self._prefetch(candidates)
+        out = [
+            tid
+            for tid in candidates
+            if (info := self.get(tid)) is not None and info.group == gid and tid not in near
+        ]
+        return list(near) + out
+
+    def chord_size(self, gid: str) -> int | None:
+        """The header size a key/value backend keeps while a chord runs (``.s`` key)."""
+        getter = getattr(self.backend, "get", None)
+        key_for = getattr(self.backend, "get_key_for_group", None)
+        if not self._can_read() or not callable(getter) or not callable(key_for):
+            return None
+        self.lookups += 1
+        try:
+            raw = getter(key_for(gid, ".s"))
+            return int(raw) if raw is not None else None
+        except Exception:
+            return None
 
     def get(self, tid: Any) -> _Info | None:
         if not isinstance(tid, str):
@@ -447,6 +522,8 @@ class _Builder:
         tail = members[i][j:]
         members[i] = members[i][:j]
         group = self.group(members, group_id)
+        if tail[0].kind == "task":
+            tail[0].role = "callback"
         chord = self.composite(
             "chord",
             [group, tail[0]],
@@ -469,7 +546,13 @@ class _Builder:
                 gid = parent.kid_groups.get(i)
             groups.add(gid)
         if len(groups) == 1:
-            return groups.pop()
+            gid = groups.pop()
+            # chain(group, group): Celery runs the second group (the chord body) with the
+            # *first* group's id, so members carrying their parent's group id are a body
+            # whose own id was only in the first group's messages (docs/CANVAS.md)
+            if gid is not None and parent is not None and parent.group == gid:
+                return None
+            return gid
         return None
 
     def _callback(self, members: list[list[CanvasNode]]) -> tuple[int, int] | None:
@@ -515,32 +598,40 @@ class _Builder:
     # top-level chord whose header members are separate roots ----------------
 
     def _top_chord(self, steps: list[CanvasNode]) -> list[CanvasNode]:
-        """A top-level chord: its header members are separate roots, so events link only
-        the member that finished last to the callback.  The backend's ``group_id`` on a
-        step (the last task of a header chain carries it) marks the callback as the next
-        step; saved groups (``restore_group``) give the other members."""
-        for k in range(len(steps) - 1):
-            if steps[k].kind != "task" or steps[k + 1].kind not in ("task", "group"):
+        """A top-level group or chord: its members are separate roots, so events link
+        only the member that finished last to the callback.  The backend's ``group_id``
+        on a step (the last task of a header chain carries it) marks it as a member and
+        the next step as the callback; the other members come from a saved group
+        (``restore_group``) or from the tasks sent around it that carry the same
+        ``group_id`` in the backend (:meth:`_Facts.group_members`)."""
+        for k in range(len(steps)):
+            if steps[k].kind != "task":
+                return steps
+            if k + 1 < len(steps) and steps[k + 1].kind not in ("task", "group"):
                 return steps
             info = self.facts.get(steps[k].id)
             gid = info.group if info is not None else None
             if not gid:
                 continue
-            members = [m for m in self.facts.restore_group(gid) if m not in self.visited]
+            known = [steps[k].id]
+            members = [m for m in self.facts.group_members(gid, known) if m not in self.visited]
             header = [steps[: k + 1]]
             for m in members:
-                if self.facts.get(m) is not None:
-                    header.append(
-                        self.chain(find_root(None, m, _facts=self.facts), 1)
-                        if m not in self.visited
-                        else []
-                    )
+                if m not in self.visited and self.facts.get(m) is not None:
+                    header.append(self.chain(find_root(None, m, _facts=self.facts), 1))
             header = [h for h in header if h]
+            group = self.group(header, gid)
+            if k + 1 == len(steps):  # a group and nothing after it
+                size = self.facts.chord_size(gid)
+                if size is not None and size > len(group.children):
+                    group.missing = size - len(group.children)
+                return [group]
             cb = steps[k + 1]
             head = cb if cb.kind == "task" else cb.children[0]
+            if cb.kind == "task":
+                cb.role = "callback"
             cb_info = self.facts.get(head.id)
-            size = _list_len(cb_info.args if cb_info else None)
-            group = self.group(header, gid)
+            size = _list_len(cb_info.args if cb_info else None) or self.facts.chord_size(gid)
             if size is not None and size > len(group.children):
                 group.missing = size - len(group.children)
             chord = self.composite("chord", [group, cb], "chord:" + gid, "backend")
@@ -573,16 +664,28 @@ class _Builder:
             node.children.append(self.wrap(self.chain(tid, 1)))
         if self.truncated:
             node.truncated = True
+            if in_root is not None:  # say how much was cut: the canvas's known tasks not shown
+                shown = {n.id for n in node.walk() if n.kind == "task"}
+                known = set(in_root(root))
+                known.add(root)
+                node.hidden = len(known - shown)
         return node
 
 
 def canvas_tree(
-    state: Any, task_id: str, backend: Any = None, max_nodes: int = MAX_NODES
+    state: Any,
+    task_id: str,
+    backend: Any = None,
+    max_nodes: int = MAX_NODES,
+    budget: float = BACKEND_BUDGET_S,
 ) -> CanvasNode | None:
-    """The whole canvas tree ``task_id`` belongs to, or None if nothing is known of it."""
+    """The whole canvas tree ``task_id`` belongs to, or None if nothing is known of it.
+
+    ``budget``: seconds the backend reads may take in total (then the tree is built from
+    what was read; a read in flight is bounded by the backend's socket timeout)."""
     if not isinstance(task_id, str) or not task_id:
         return None
-    facts = _Facts(state, backend)
+    facts = _Facts(state, backend, budget)
     if facts.get(task_id) is None:
         return None
     root = find_root(state, task_id, _facts=facts)

@@ -69,6 +69,8 @@ class StateDelta:
     tasks: list[Any] = field(default_factory=list)  # TaskRow
     removed: list[str] = field(default_factory=list)
     workers: list[Any] = field(default_factory=list)  # WorkerRow
+    #: hostnames the state no longer holds (evicted at the worker cap): the UI drops them
+    workers_removed: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
     rate: float = 0.0
     rate_history: list[float] = field(default_factory=list)
@@ -179,7 +181,9 @@ class _DeltaBuilder:
             ids = set(itertools.islice(self.tasks, self.max_rows))
             self.tasks -= ids
         rows = [state.task_row(u) for u in ids if u in tasks_map]
-        worker_rows = [state.worker_row(h) for h in self.workers if h in state.workers]
+        known = state.workers
+        worker_rows = [state.worker_row(h) for h in self.workers if h in known]
+        workers_removed = [] if full else [h for h in self.workers if h not in known]
         self.workers = set()
         removed = list(self.removed)
         self.removed = set()
@@ -187,6 +191,7 @@ class _DeltaBuilder:
             tasks=rows,
             removed=removed,
             workers=worker_rows,
+            workers_removed=workers_removed,
             stats=stats_dict(state.stats),
             rate=float(rate),
             rate_history=list(rate_history),
@@ -208,12 +213,18 @@ def _merge(into: StateDelta | None, delta: StateDelta) -> StateDelta:
         rows[r[0]] = r
         removed.pop(r[0], None)
     workers = {w[0]: w for w in into.workers}
+    gone = dict.fromkeys(into.workers_removed)
+    for host in delta.workers_removed:
+        workers.pop(host, None)
+        gone[host] = None
     for w in delta.workers:
         workers[w[0]] = w
+        gone.pop(w[0], None)
     return StateDelta(
         tasks=list(rows.values()),
         removed=list(removed),
         workers=list(workers.values()),
+        workers_removed=list(gone),
         stats=delta.stats,
         rate=delta.rate,
         rate_history=delta.rate_history,
@@ -256,10 +267,15 @@ def _view_host(state: Any, hold: float = 0.0, quick: bool = False) -> Any:
     return ViewHost(lambda: [state.task_row(u) for u in list(state.tasks)], hold=hold, quick=quick)
 
 
+#: seconds of result-backend reads a console canvas request may spend (the intake loop
+#: waits for them; events queue up in the connection meanwhile, none is lost)
+CANVAS_BACKEND_BUDGET_S = 0.5
+
+
 def _canvas(state: Any, uuid: str, backend: Any = None) -> Any:
     from .canvas import canvas_tree
 
-    return canvas_tree(state, uuid, backend=backend)
+    return canvas_tree(state, uuid, backend=backend, budget=CANVAS_BACKEND_BUDGET_S)
 
 
 # ---------------------------------------------------------------------------
@@ -469,7 +485,7 @@ class _IntakeLoop:
                 value = (
                     self.state.task_detail(uuid)
                     if kind == "task_detail"
-                    else _canvas(self.state, uuid)
+                    else _canvas(self.state, uuid, self.app.backend)
                 )
             except Exception:
                 value = None
@@ -784,7 +800,10 @@ class LiveFeed:
         return value if isinstance(value, dict) else None
 
     def canvas(self, uuid: str, timeout: float | None = None) -> Any:
-        return self._roundtrip("canvas", uuid, timeout)
+        """The canvas tree, built in the intake process from its events and the result
+        backend (backend reads bounded by CANVAS_BACKEND_BUDGET_S)."""
+        wait = self.request_timeout + 2 * CANVAS_BACKEND_BUDGET_S if timeout is None else timeout
+        return self._roundtrip("canvas", uuid, wait)
 
 
 # ---------------------------------------------------------------------------

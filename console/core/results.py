@@ -138,9 +138,15 @@ def read_result(settings: ClusterSettings, task_id: str) -> dict[str, Any]:
     }
 
 
-def read_group(settings: ClusterSettings, group_id: str) -> list[str] | None:
-    """Member ids of a saved GroupResult (None when not stored)."""
-    backend = settings.app.backend
+def saved_group_members(backend: Any, group_id: str) -> list[str] | None:
+    """Member ids (nested groups flattened) of a group saved in a key/value backend
+    (``GroupResult.save()``: ``celery-taskset-meta-ID`` holds ``GroupResult.as_tuple()``).
+
+    Reads the raw record instead of ``restore_group``: the ``AsyncResult`` objects that
+    builds unsubscribe from the backend when collected, which on Redis reconnects (and
+    retries) long after the command is done.  None when the backend is not a key/value
+    store or holds nothing for ``group_id``.
+    """
     getter = getattr(backend, "get", None)
     key_for = getattr(backend, "get_key_for_group", None)
     if not (callable(getter) and callable(key_for)):
@@ -149,9 +155,15 @@ def read_group(settings: ClusterSettings, group_id: str) -> list[str] | None:
     if raw is None:
         return None
     meta = backend.decode(raw)
-    result = meta.get("result") if isinstance(meta, dict) else None
-    ids = [m for m in (_node_ids(x)[0] for x in (result or [])) if m]
-    return ids
+    _, stack = _node_ids(meta.get("result") if isinstance(meta, dict) else None)
+    out: list[str] = []
+    while stack:
+        mid, sub = _node_ids(stack.pop(0))
+        if sub:  # a nested group
+            stack.extend(sub)
+        elif mid:
+            out.append(mid)
+    return out
 
 
 def wait_result(

@@ -27,17 +27,19 @@ the running step stops the chain there.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .results import READY_STATES, child_ids, raw_meta
 
 if TYPE_CHECKING:
+    from .broker_scan import QueuedMessage
     from .remote import RemoteControl
     from .settings import ClusterSettings
 
 MAX_NODES = 50_000
+MAX_DEPTH = 100
 
 
 @dataclass
@@ -48,30 +50,67 @@ class Node:
     sources: set[str] = field(default_factory=set)
     keys: set[str] = field(default_factory=set)
     has_meta: bool = False
+    #: "task", or "group" for a group id (no task has it; GroupResult.revoke revokes its members)
+    kind: str = "task"
+    #: how the task was found inside another's message: "chain" (a later step), "callback"
+    #: (a chord body / link), "errback", "group-member"; None for a message or a backend meta
+    role: str | None = None
+    parent_id: str | None = None
+    group_id: str | None = None
+    #: what runs after this one: the next chain step(s), or a group id
+    next: list[str] = field(default_factory=list)
+    #: group only: its members (ids of tasks that carry the group id), its chord callback,
+    #: and how many members Celery says it has (None when no source tells)
+    members: list[str] = field(default_factory=list)
+    callback: str | None = None
+    size: int | None = None
+
+    def link(self, attr: str, value: str | None) -> None:
+        if not value or value == self.id:
+            return
+        seq = getattr(self, attr)
+        if value not in seq:
+            seq.append(value)
+        self.keys.add(value)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
+            "kind": self.kind,
             "name": self.name,
             "state": self.state,
+            "role": self.role,
             "found_in": sorted(self.sources),
+            "parent_id": self.parent_id,
+            "group_id": self.group_id,
+            "next": list(self.next),
         }
+        if self.kind == "group":
+            out["members"] = list(self.members)
+            out["callback"] = self.callback
+            out["size"] = self.size
+            out["missing"] = max(0, self.size - len(self.members)) if self.size else 0
+        return out
 
 
 @dataclass
 class TreePlan:
     targets: list[str]
     members: list[Node]  # the whole canvas (every target's component)
-    to_revoke: list[Node]  # members not READY
+    to_revoke: list[Node]  # task members not READY
+    #: targets found nowhere (no message, no worker, no backend record, no group)
+    unknown: list[str] = field(default_factory=list)
     #: sources that could not be read, one sentence each (the plan may be incomplete)
     unread: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "targets": self.targets,
+            "unknown": self.unknown,
             "members": [n.as_dict() for n in self.members],
             "revoke": [n.id for n in self.to_revoke],
             "unread_sources": self.unread,
+            "canvas": [canvas_dict(self, top) for top in _tops(self)],
         }
 
 
@@ -106,6 +145,189 @@ class _Pool:
             node.name = name
         node.keys.update(k for k in keys if k)
         return node
+
+    def group(self, gid: str, source: str) -> Node:
+        node = self.add(gid, source)
+        node.kind = "group"
+        return node
+
+    def join(self, tid: str, gid: str | None, source: str) -> None:
+        """``tid`` carries group id ``gid``."""
+        if not gid or gid == tid:
+            return
+        node = self.nodes[tid]
+        node.group_id = node.group_id or gid
+        node.keys.add(gid)
+        self.group(gid, source).link("members", tid)
+
+
+# --------------------------------------------------------------------------- signatures
+
+
+def _opts(sig: dict[str, Any]) -> dict[str, Any]:
+    value = sig.get("options")
+    return value if isinstance(value, dict) else {}
+
+
+def _walk(
+    pool: _Pool, sig: Any, source: str, role: str, group: str | None = None, depth: int = 0
+) -> tuple[str | None, str | None]:
+    """Record a signature embedded in a message; (id of its first task/group, of its last)."""
+    if depth > 50:
+        return None, None
+    if isinstance(sig, list):  # a chain as a plain list
+        sig = {"task": "celery.chain", "kwargs": {"tasks": sig}}
+    if not isinstance(sig, dict):
+        return None, None
+    options = _opts(sig)
+    kwargs = value if isinstance(value := sig.get("kwargs"), dict) else {}
+    task = sig.get("task")
+    kind = sig.get("subtask_type")
+    if task == "celery.group" or kind == "group":
+        gid = options.get("task_id")
+        gid = gid if isinstance(gid, str) and gid else None
+        raw_tasks = kwargs.get("tasks")
+        tasks: list[Any] = raw_tasks if isinstance(raw_tasks, list) else []
+        if gid is None:
+            for member in tasks:
+                _walk(pool, member, source, "group-member", group, depth + 1)
+            return None, None
+        gnode = pool.group(gid, source)
+        gnode.role = gnode.role or role
+        gnode.size = gnode.size or len(tasks) or None
+        for member in tasks:
+            first, last = _walk(pool, member, source, "group-member", gid, depth + 1)
+            if last is not None and last in pool.nodes:
+                pool.join(last, gid, source)
+        if group:
+            pool.join(gid, group, source)
+        return gid, gid
+    if task == "celery.chain" or kind == "chain":
+        raw_steps = kwargs.get("tasks")
+        steps: list[Any] = raw_steps if isinstance(raw_steps, list) else []
+        first = prev = None
+        for step in steps:
+            head, last = _walk(pool, step, source, "chain", None, depth + 1)
+            if head is None:
+                continue
+            if prev is not None:
+                pool.nodes[prev].link("next", head)
+            first = first or head
+            prev = last
+        if group and prev is not None and prev in pool.nodes:
+            pool.join(prev, group, source)
+        return first, prev
+    if task == "celery.chord" or kind == "chord":
+        header = kwargs.get("header")
+        body = kwargs.get("body")
+        if isinstance(header, list):
+            header = {"task": "celery.group", "kwargs": {"tasks": header}, "options": {}}
+            hid = _opts(body).get("group_id") if isinstance(body, dict) else None
+            header["options"] = {"task_id": hid} if hid else {}
+        head, _ = _walk(pool, header, source, role, group, depth + 1)
+        cb, last = _walk(pool, body, source, "callback", None, depth + 1)
+        if head is not None and cb is not None and pool.nodes[head].kind == "group":
+            pool.nodes[head].callback = cb
+            pool.nodes[head].keys.add(cb)
+        return head or cb, last or head
+    tid = options.get("task_id")
+    if not isinstance(tid, str) or not tid:
+        return None, None
+    node = pool.add(tid, f"embedded:{role}", str(task) if task else None)
+    node.role = node.role or role
+    gid = options.get("group_id")
+    if isinstance(gid, str) and gid and role == "callback":
+        node.keys.add(gid)  # a chord body carries its header's group id: not a member
+    elif group is None and isinstance(gid, str) and gid:
+        pool.join(tid, gid, source)
+    if options.get("chord"):
+        cb, _ = _walk(pool, options["chord"], source, "callback", None, depth + 1)
+        target = node.group_id
+        if cb is not None and target:
+            pool.group(target, source).callback = cb
+            pool.nodes[target].keys.add(cb)
+    for key, sub_role in (("link", "callback"), ("link_error", "errback")):
+        links = options.get(key)
+        for link in links if isinstance(links, list) else [links] if links else []:
+            head, _ = _walk(pool, link, source, sub_role, None, depth + 1)
+            if sub_role == "callback":
+                node.link("next", head)
+            elif head:
+                node.keys.add(head)
+    return tid, tid
+
+
+def _add_message(pool: _Pool, msg: QueuedMessage) -> None:
+    src = "unacked" if msg.unacked else f"queue:{msg.queue}"
+    node = pool.add(msg.id, src, msg.name, msg.root_id, msg.parent_id, msg.group_id)
+    node.parent_id = node.parent_id or msg.parent_id
+    pool.join(msg.id, msg.group_id, src)
+    embed = msg.embed if isinstance(msg.embed, dict) else {}
+    prev = msg.id
+    chain = embed.get("chain")
+    for step in reversed(chain) if isinstance(chain, list) else []:  # sent last step first
+        head, last = _walk(pool, step, src, "chain")
+        if head is None:
+            continue
+        pool.nodes[prev].link("next", head)
+        prev = last or head
+    if embed.get("chord") and msg.group_id:
+        cb, _ = _walk(pool, embed["chord"], src, "callback")
+        if cb is not None:
+            pool.nodes[msg.group_id].callback = cb
+            pool.nodes[msg.group_id].keys.add(cb)
+    callbacks = embed.get("callbacks")
+    for link in callbacks if isinstance(callbacks, list) else []:
+        head, _ = _walk(pool, link, src, "callback")
+        node.link("next", head)
+    errbacks = embed.get("errbacks")
+    for link in errbacks if isinstance(errbacks, list) else []:
+        head, _ = _walk(pool, link, src, "errback")
+        if head:
+            node.keys.add(head)
+
+
+# --------------------------------------------------------------------------- groups
+
+
+def group_record(backend: Any, gid: str) -> tuple[list[str], int | None]:
+    """What the result backend holds of group ``gid``: member ids and size.
+
+    Members come from a saved group (``GroupResult.save()`` / ``celery-taskset-meta-ID``,
+    what ``GroupResult.restore`` reads); the size from the chord counter a key/value
+    backend keeps while a chord runs (``celery-taskset-meta-ID.s`` on Redis, deleted when
+    the callback is sent).  Read-only; ``([], None)`` when nothing is stored."""
+    from .results import saved_group_members
+
+    members: list[str] = []
+    size: int | None = None
+    try:
+        raw_members = saved_group_members(backend, gid)
+        if raw_members is not None:
+            members = raw_members[:MAX_NODES]
+        else:  # a database backend: its saved group is the GroupResult itself
+            saved = backend.restore_group(gid)
+            stack = list(getattr(saved, "results", None) or [])
+            while stack and len(members) < MAX_NODES:
+                res = stack.pop(0)
+                sub = getattr(res, "results", None)
+                if sub is not None:  # a nested GroupResult
+                    stack.extend(sub)
+                elif isinstance(getattr(res, "id", None), str):
+                    members.append(res.id)
+    except Exception:
+        members = []
+    if members:
+        size = len(members)
+    getter = getattr(backend, "get", None)
+    key_for = getattr(backend, "get_key_for_group", None)
+    if size is None and callable(getter) and callable(key_for):
+        try:
+            raw = getter(key_for(gid, ".s"))
+            size = int(raw) if raw is not None else None
+        except Exception:
+            size = None
+    return members, size
 
 
 def _components(nodes: Iterable[Node]) -> dict[str, str]:
@@ -151,23 +373,26 @@ def _metas(backend: Any, ids: list[str], chunk: int = 500) -> dict[str, dict[str
     return out
 
 
+def _scan_messages(settings: ClusterSettings) -> Iterator[QueuedMessage]:
+    """Queued and reserved messages, read without taking them, where the broker's adapter
+    can (Redis lists and ``unacked``); nothing on a broker that cannot scan (AMQP)."""
+    from .brokers import adapter_for
+
+    adapter = adapter_for(settings)
+    return adapter.iter_messages() if adapter.capabilities.scan_messages else iter(())
+
+
 def plan_tree(
     settings: ClusterSettings, ids: list[str], rc: RemoteControl | None = None, timeout: float = 1.0
 ) -> TreePlan:
     """Work out the canvas of every id in ``ids`` and what of it is not finished."""
-    from .brokers import adapter_for
     from .brokers.urls import results_go_to_caller_only
     from .remote import RemoteControl
 
     pool = _Pool()
     unread = unreadable_sources(settings)
-    adapter = adapter_for(settings)
-    messages = adapter.iter_messages() if adapter.capabilities.scan_messages else iter(())
-    for msg in messages:
-        src = "unacked" if msg.unacked else f"queue:{msg.queue}"
-        pool.add(msg.id, src, msg.name, msg.root_id, msg.parent_id, msg.group_id)
-        for emb in msg.embedded:
-            pool.add(emb.id, f"embedded:{emb.kind}", emb.name, msg.id, emb.group_id)
+    for msg in _scan_messages(settings):
+        _add_message(pool, msg)
     rc = rc or RemoteControl(settings)
     for method in ("active", "reserved", "scheduled"):
         res = rc.inspect(method, timeout=timeout)
@@ -181,7 +406,20 @@ def plan_tree(
             for item in reply if isinstance(reply, list) else []:
                 req = item.get("request", item) if isinstance(item, dict) else None
                 if isinstance(req, dict) and isinstance(req.get("id"), str):
-                    pool.add(req["id"], method, req.get("name"))
+                    # Celery 5.x Request.info() has no root_id/parent_id; use them if a
+                    # worker sends them
+                    root, parent = req.get("root_id"), req.get("parent_id")
+                    node = pool.add(
+                        req["id"],
+                        method,
+                        req.get("name"),
+                        root if isinstance(root, str) else None,
+                        parent if isinstance(parent, str) else None,
+                    )
+                    if isinstance(parent, str):
+                        node.parent_id = node.parent_id or parent
+                    if method == "active":
+                        node.state = "STARTED"
     for tid in ids:
         pool.add(tid, "argument")
     # backend: parents, groups, children; expand to a fixpoint
@@ -189,6 +427,7 @@ def plan_tree(
     # an rpc:// backend would declare a reply queue of its own and read nothing
     frontier = [] if results_go_to_caller_only(settings.effective_backend_url) else list(pool.nodes)
     fetched: set[str] = set()
+    groups_read: set[str] = set()
     while frontier and len(pool.nodes) < MAX_NODES:
         nxt: list[str] = []
         batch = [tid for tid in dict.fromkeys(frontier) if tid not in fetched]
@@ -205,21 +444,253 @@ def plan_tree(
             node.state = str(meta.get("status") or "PENDING")
             node.has_meta = True
             parent_id = meta.get("parent_id")
-            if isinstance(parent_id, str) and parent_id not in pool.nodes:
-                pool.add(parent_id, "backend:parent")
-                nxt.append(parent_id)
+            group_id = meta.get("group_id")
+            if isinstance(group_id, str):
+                pool.join(tid, group_id, "backend")
+                if group_id not in fetched:
+                    nxt.append(group_id)
+            if isinstance(parent_id, str) and parent_id != tid:
+                node.parent_id = parent_id
+                if parent_id not in pool.nodes:
+                    pool.add(parent_id, "backend:parent")
+                    nxt.append(parent_id)
+                parent = pool.nodes[parent_id]
+                parent.link("next", group_id if isinstance(group_id, str) else tid)
             for child in child_ids(meta.get("children")):
                 members = child["group"] or [child["id"]]
+                if child["group"]:
+                    pool.group(child["id"], "backend:child")
+                node.link("next", child["id"])
                 for cid in members:
                     if cid not in pool.nodes:
                         nxt.append(cid)
-                    pool.add(
-                        cid, "backend:child", None, tid, child["id"] if child["group"] else None
-                    )
+                    pool.add(cid, "backend:child", None, tid)
+                    if child["group"]:
+                        pool.join(cid, child["id"], "backend:child")
+        # groups (given ids, and group ids met on the way): saved members, chord size
+        for gid in [n.id for n in pool.nodes.values() if n.id not in groups_read]:
+            node = pool.nodes[gid]
+            if node.kind != "group" and gid not in ids:
+                continue
+            groups_read.add(gid)
+            members, size = group_record(backend, gid)
+            if members or size:
+                pool.group(gid, "backend:group")
+                node.size = size or node.size
+            for mid in members:
+                if mid not in pool.nodes:
+                    nxt.append(mid)
+                pool.add(mid, "backend:group")
+                pool.join(mid, gid, "backend:group")
         frontier = nxt
+    _callbacks_out_of_groups(pool)
     comp = _components(pool.nodes.values())
-    wanted = {comp[t] for t in ids}
+    # "found nowhere" needs every source read: where queued messages cannot be read (AMQP),
+    # an id seen nowhere else may still be waiting in a queue, so it is revoked all the same
+    unknown = [
+        t
+        for t in ids
+        if not unread
+        and pool.nodes[t].sources == {"argument"}
+        and not pool.nodes[t].has_meta
+        and pool.nodes[t].kind != "group"
+        and sum(1 for n in pool.nodes.values() if comp[n.id] == comp[t]) == 1
+    ]
+    wanted = {comp[t] for t in ids if t not in unknown}
     members = [n for n in pool.nodes.values() if comp[n.id] in wanted]
     members.sort(key=lambda n: (n.id not in ids, n.id))
-    to_revoke = [n for n in members if n.state not in READY_STATES]
-    return TreePlan(targets=list(ids), members=members, to_revoke=to_revoke, unread=unread)
+    for node in members:
+        if node.kind == "group":
+            node.state = _rollup([pool.nodes[m].state for m in node.members if m in pool.nodes])
+    to_revoke = [n for n in members if n.kind == "task" and n.state not in READY_STATES]
+    return TreePlan(
+        targets=list(ids), members=members, to_revoke=to_revoke, unknown=unknown, unread=unread
+    )
+
+
+def _callbacks_out_of_groups(pool: _Pool) -> None:
+    """A chord callback runs with its header's group id (the backend stores it as
+    ``group_id``): a "member" whose parent is a member of the same group is the callback."""
+    for group in [n for n in pool.nodes.values() if n.kind == "group"]:
+        body: list[str] = []
+        for mid in list(group.members):
+            member = pool.nodes.get(mid)
+            parent = pool.nodes.get(member.parent_id or "") if member else None
+            if member is None or parent is None:
+                continue
+            if parent.id in group.members or parent.group_id == group.id:
+                group.members.remove(mid)
+                body.append(mid)
+                for node in pool.nodes.values():
+                    node.next = [x for x in node.next if x != mid]
+        if len(body) == 1 and not group.callback:
+            group.callback = body[0]
+            pool.nodes[body[0]].role = pool.nodes[body[0]].role or "callback"
+        elif len(body) > 1 and not group.callback:
+            # chain(group, group): Celery runs the second group with the first group's id;
+            # its own id was only in the first group's messages
+            gnode = pool.group("group:" + body[0], "backend")
+            for mid in body:
+                gnode.link("members", mid)
+            group.callback = gnode.id
+            group.keys.add(gnode.id)
+
+
+# --------------------------------------------------------------------------- nesting
+
+
+def _rollup(states: list[str]) -> str:
+    """A composite's state from its members' (the Canvas screen's rules)."""
+    if not states:
+        return "PENDING"
+    for bad in ("FAILURE", "REVOKED"):
+        if bad in states:
+            return bad
+    if all(s == "SUCCESS" for s in states):
+        return "SUCCESS"
+    if any(s in ("STARTED", "RETRY", "SUCCESS") for s in states):
+        return "STARTED"
+    return "RECEIVED" if "RECEIVED" in states else "PENDING"
+
+
+def _prev_links(members: list[Node]) -> dict[str, str]:
+    prev: dict[str, str] = {}
+    for n in members:
+        for nid in n.next:
+            prev.setdefault(nid, n.id)
+    return prev
+
+
+def _tops(plan: TreePlan) -> list[Node]:
+    """Members nothing points to (the start of each canvas); the first steps of a
+    group's member chains are inside the group."""
+    nodes = {n.id: n for n in plan.members}
+    prev = _prev_links(plan.members)
+    pointed: set[str] = set()
+    for node in plan.members:
+        pointed.update(node.next)
+        pointed.update(node.members)
+        if node.callback:
+            pointed.add(node.callback)
+        if node.group_id:
+            pointed.add(node.id)
+            cur, hops = node.id, 0
+            while cur in prev and hops < 1000:
+                p = nodes.get(prev[cur])
+                if p is None or p.kind == "group" or p.group_id:
+                    break
+                pointed.add(p.id)
+                cur, hops = p.id, hops + 1
+    heads = [n for n in plan.members if n.id not in pointed]
+    return heads or plan.members[:1]
+
+
+def canvas_dict(plan: TreePlan, top: Node) -> dict[str, Any]:
+    """The nested structure from ``top``: chains of tasks/groups; a group with a callback
+    is a chord ``{"kind": "chord", "children": [group, callback chain]}``."""
+    nodes = {n.id: n for n in plan.members}
+    seen: set[str] = set()
+    # member id -> first step of its chain (a header member is often the last step)
+    prev = _prev_links(plan.members)
+
+    def head_of(tid: str) -> str:
+        cur, hops = tid, 0
+        while cur in prev and hops < 1000:
+            p = nodes.get(prev[cur])
+            if p is None or p.kind == "group" or p.group_id:
+                break
+            cur, hops = p.id, hops + 1
+        return cur
+
+    def chain(start: str, stop: str | None = None, depth: int = 0) -> dict[str, Any] | None:
+        steps: list[dict[str, Any]] = []
+        cur: str | None = start
+        while cur is not None and cur not in seen and cur in nodes and len(seen) < MAX_NODES:
+            node = nodes[cur]
+            seen.add(cur)
+            steps.append(one(node, depth))
+            if cur == stop:
+                break
+            following = [x for x in node.next if x in nodes and x not in seen]
+            if node.kind == "group" and node.callback:
+                following = []  # the chord's callback chain is inside the chord node
+            cur = following[0] if following else None
+        if not steps:
+            return None
+        if len(steps) == 1:
+            return steps[0]
+        return {
+            "kind": "chain",
+            "id": None,
+            "state": _rollup([s["state"] for s in steps]),
+            "children": steps,
+        }
+
+    def one(node: Node, depth: int) -> dict[str, Any]:
+        if node.kind != "group" or depth > MAX_DEPTH:
+            return {
+                "kind": "task",
+                "id": node.id,
+                "name": node.name,
+                "state": node.state,
+                "role": node.role,
+                "children": [],
+            }
+        children = [c for m in node.members if m in nodes if (c := chain(head_of(m), m, depth + 1))]
+        missing = max(0, node.size - len(node.members)) if node.size else 0
+        group: dict[str, Any] = {
+            "kind": "group",
+            "id": node.id,
+            "state": node.state,
+            "missing": missing,
+            "size": node.size,
+            "children": children,
+        }
+        if node.callback and node.callback in nodes:
+            body = chain(node.callback, None, depth + 1)
+            if body is None:
+                return group
+            if body.get("kind") == "task":
+                body["kind"] = "callback"
+            return {
+                "kind": "chord",
+                "id": node.id,
+                "callback": node.callback,
+                "state": _rollup([group["state"], body["state"]]),
+                "children": [group, body],
+            }
+        return group
+
+    return chain(head_of(top.id)) or {
+        "kind": "task",
+        "id": top.id,
+        "name": top.name,
+        "state": top.state,
+        "role": top.role,
+        "children": [],
+    }
+
+
+def canvas_lines(plan: TreePlan, limit: int = 2_000) -> list[str]:
+    """The nested canvas as indented text (``ctl revoke --tree`` without --json)."""
+    out: list[str] = []
+
+    def emit(node: dict[str, Any], depth: int) -> None:
+        if len(out) >= limit:
+            return
+        kind = node.get("kind", "task")
+        label = kind if kind not in ("task",) else ""
+        if node.get("name"):
+            label = f"{label} {node['name']}".strip()
+        text = f"{'  ' * depth}{label} {node.get('state', '')}"
+        if node.get("id"):
+            text += f"  {node['id']}"
+        if node.get("missing"):
+            text += f"  (+{node['missing']} not known yet)"
+        out.append(text)
+        for child in node.get("children", []):
+            emit(child, depth + 1)
+
+    for top in plan.as_dict()["canvas"]:
+        emit(top, 0)
+    return out

@@ -122,6 +122,9 @@ class UIModel:
             if from_feed is not None:  # the feed keeps the rows: the UI knows the window's
                 self.tasks = {r[T_UUID]: r for r in window.rows}
             tasks_changed = True
+        for host in getattr(delta, "workers_removed", None) or ():
+            if self.workers.pop(host, None) is not None:  # evicted at the worker cap
+                workers_changed = True
         for row in delta.workers or ():
             self.workers[row[W_HOST]] = row
             workers_changed = True

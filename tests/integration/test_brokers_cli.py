@@ -158,18 +158,23 @@ def test_revoke_tree_names_unread_sources_never_exit_2(
 ) -> None:
     tid = str(uuid.uuid4())
     res = invoke("revoke", "--tree", tid, "--json", "--timeout", "2")
-    assert res.exit_code == 0, res.stderr
     doc = json.loads(res.stdout)
-    assert doc["revoked"] == [tid]
-    assert sorted(doc["replies"]) == sorted(broker_cluster.hostnames)
     unread = doc["tree"]["unread_sources"]
+    revoked = json.loads(invoke("inspect", "revoked", "--json").stdout)
     if _is_rabbit(broker_cluster):
+        # the id may be waiting in a queue that AMQP cannot read: revoked, and said so
+        assert res.exit_code == 0, res.stderr
+        assert doc["revoked"] == [tid]
+        assert sorted(doc["replies"]) == sorted(broker_cluster.hostnames)
         assert len(unread) == 1 and unread[0].startswith("queued messages")
         assert "could not read queued messages" in res.stderr
+        assert all(tid in ids for ids in revoked.values())
     else:
-        assert unread == [] and "could not read" not in res.stderr
-    revoked = json.loads(invoke("inspect", "revoked", "--json").stdout)
-    assert all(tid in ids for ids in revoked.values())
+        # every source was read and none knows the id: a no-op is not reported as success
+        assert res.exit_code == 1, res.stderr
+        assert doc["revoked"] == [] and doc["tree"]["unknown"] == [tid]
+        assert unread == [] and "found nowhere" in res.stderr
+        assert not any(tid in ids for ids in revoked.values())
 
 
 def test_failover_list_tries_nodes_in_order(

@@ -182,3 +182,31 @@ def test_hung_broker_fails_within_connect_timeout():
         assert elapsed < 4.0, elapsed
     finally:
         listener.close()
+
+
+def test_big_reply_and_big_result_are_capped_with_an_exact_notice(cluster, cluster_env) -> None:
+    """16.10: a table cell shows at most 4,000 characters and names the rest exactly."""
+    from tests.perf.bench_big_replies import BigReplier, store_big_result
+
+    size = 2_000_000
+    env = {**cluster_env, "COLUMNS": "120"}
+    tid = store_big_result(cluster.backend_url, size)
+    human = ctl("result", tid, env=env)
+    assert human.returncode == 0, human.stderr
+    assert len(human.stdout) < 20_000, len(human.stdout)
+    assert "2.0 MB not shown; --json for all" in human.stdout  # 2,000,000 - 4,000 bytes hidden
+    full = ctl("result", tid, "--json", env=env)
+    assert json.loads(full.stdout)["result"] == "y" * size
+    replier = BigReplier(cluster.broker_url, size)
+    replier.start()
+    time.sleep(0.2)
+    try:
+        args = ["status", "--timeout", "5", "-d", cluster.hostnames[0], "-d", "rogue@bench"]
+        human = ctl(*args, env=env)
+        full = ctl(*args, "--json", env=env)
+    finally:
+        replier.close()
+    assert human.returncode == 0, human.stderr
+    assert len(human.stdout) < 20_000, len(human.stdout)
+    assert "2.0 MB not shown; --json for all" in human.stdout
+    assert json.loads(full.stdout)["rogue@bench"] == {"ok": "x" * size}

@@ -270,6 +270,22 @@ def test_deep_chain_is_iterative() -> None:
     assert tree.kind == "chain" and len(tree.children) == 3_000
 
 
+def test_ten_thousand_deep_chain_says_how_many_tasks_it_did_not_show() -> None:
+    """16.10: the tree stops at max_nodes and counts the known tasks it left out."""
+    evs = run("d0", "step", T0)
+    for i in range(1, 10_000):
+        evs += run(f"d{i}", "step", T0 + i * 0.01, parent=f"d{i - 1}", root="d0")
+    state = build(evs)
+    tree = canvas_tree(state, "d9999")
+    assert tree is not None and tree.truncated
+    shown = len(tree.tasks())
+    assert shown <= 2_001
+    assert tree.hidden == 10_000 - shown
+    assert tree.to_dict()["hidden"] == tree.hidden
+    complete = canvas_tree(build(run("one", "step", T0)), "one")
+    assert complete is not None and complete.hidden == 0
+
+
 # --------------------------------------------------------------------------- backend
 
 
@@ -309,7 +325,14 @@ def test_top_level_chord_with_backend() -> None:
     assert tree.id == "chord:G" and tree.source == "backend"
     assert tree.children[0].id == "G" and tree.children[0].missing == 0
     # group not saved: the callback's args still tell how many members there were
+    # group not saved (Redis keeps plain chords unsaved): the tasks sent around the known
+    # member that carry the same group_id in the backend are the other members
     backend.groups = {}
+    tree = canvas_tree(state, "cb", backend=backend)
+    assert tree.shape() == ("chord", [("group", ["add", "add", "add"]), "xsum"])
+    assert tree.children[0].missing == 0 and tree.children[1].role == "callback"
+    # members the backend does not know: the callback's args tell how many there were
+    del backend.metas["h1"], backend.metas["h2"]
     tree = canvas_tree(state, "cb", backend=backend)
     assert tree.shape() == ("chord", [("group", ["add"]), "xsum"])
     assert tree.children[0].missing == 2

@@ -324,6 +324,36 @@ def test_worker_cap_evicts_offline_first(clock: FixedClock) -> None:
     state.check_invariants()
 
 
+def test_worker_cap_counts_refusals_and_evicts_the_expired_oldest_first(clock: FixedClock) -> None:
+    """16.6: a full cap refuses newcomers (counted) until someone expires, then the
+    offline worker seen longest ago goes; the delta names it so the UI drops it too."""
+    from console.core.feed import FeedStatus, _DeltaBuilder
+
+    state = ClusterState(max_tasks=10, clock=clock, max_workers=3)
+    builder = _DeltaBuilder(state)
+    for i in range(3):
+        state.apply(heartbeat(f"w{i}"))
+        clock.advance(0.5)
+    builder.build(FeedStatus(), 0.0, [])
+    for i in range(100):
+        state.apply(heartbeat(f"flood{i}"))
+    assert set(state.workers) == {"w0", "w1", "w2"}
+    assert state.stats.workers_refused == 100 and state.stats.as_dict()["workers_refused"] == 100
+    clock.advance(4.1)  # w0 expired (freq 2 s x 2), w1 and w2 not yet
+    state.apply(heartbeat("w1"))
+    state.apply(heartbeat("w2"))
+    state.apply(heartbeat("new0"))
+    assert set(state.workers) == {"w1", "w2", "new0"}
+    assert state.stats.workers_evicted == 1
+    delta = builder.build(FeedStatus(), 0.0, [])
+    assert delta.workers_removed == ["w0"]
+    assert "new0" in {row.hostname for row in delta.workers}
+    state.apply({"type": "worker-offline", "hostname": "w2", "timestamp": T0})
+    state.apply(heartbeat("new1"))  # an offline event makes room at once
+    assert set(state.workers) == {"w1", "new0", "new1"}
+    state.check_invariants()
+
+
 # --------------------------------------------------------------------------- malformed
 
 

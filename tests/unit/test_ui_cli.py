@@ -60,6 +60,7 @@ def test_console_builds_the_app_read_only_from_env(
         raise Stop
 
     monkeypatch.setattr(ui_app.ConsoleApp, "run", fake_run)
+    monkeypatch.setattr("cli.commands.console_cmd._on_a_terminal", lambda: True)
     monkeypatch.setenv("CTL_READ_ONLY", "1")
     rec = write_recording(tmp_path / "r.jsonl.gz")
     res = runner.invoke(cli_app, ["console", "--replay", str(rec), "--speed", "0"])

@@ -426,6 +426,7 @@ def test_console_beat_schedule_option_reaches_create_app(
         return _App()
 
     monkeypatch.setattr(app_mod, "create_app", fake_create_app)
+    monkeypatch.setattr("cli.commands.console_cmd._on_a_terminal", lambda: True)
     cli.main._register()
     argv = ["console", "--replay", "tests/data/demo_events.jsonl.gz"]
     env = {}

@@ -32,6 +32,8 @@ class _Node:
     kind: str = "task"
     children: list[Any] = field(default_factory=list)
     source: str = "events"
+    missing: int = 0
+    role: str | None = None
 
 
 def tree_from_rows(tasks: dict[str, Any], uuid: str) -> _Node | None:
@@ -58,11 +60,23 @@ def tree_from_rows(tasks: dict[str, Any], uuid: str) -> _Node | None:
     return build(tasks[root])
 
 
+def _walk(node: Any, limit: int = MAX_NODES) -> list[Any]:
+    out: list[Any] = []
+    stack = [node]
+    while stack and len(out) < limit:
+        cur = stack.pop()
+        out.append(cur)
+        stack.extend(getattr(cur, "children", None) or [])
+    return out
+
+
 def node_label(node: Any, selected: str | None) -> Text:
     kind = getattr(node, "kind", "task") or "task"
     text = Text(no_wrap=True, overflow="ellipsis")
     if kind != "task":
         text.append(f"{kind} ", style="bold")
+    if getattr(node, "role", None) == "callback":
+        text.append("callback ", style="bold")
     name = getattr(node, "name", None)
     if name or kind == "task":
         text.append(
@@ -74,6 +88,10 @@ def node_label(node: Any, selected: str | None) -> Text:
     runtime = getattr(node, "runtime", None)
     if runtime is not None:
         text.append(f" {duration(runtime)}")
+    missing = getattr(node, "missing", 0) or 0
+    if missing:
+        # members Celery says exist that no source could name yet (docs/CANVAS.md)
+        text.append(f" +{missing} not known yet", style="italic")
     if getattr(node, "id", None):
         text.append(f"  {safe_text(node.id, 40, oneline=True)}", style="dim")
     if node.id == selected:
@@ -136,6 +154,8 @@ class CanvasScreen(ConsoleScreen):
             return
         root = message.tree
         source = "canvas graph"
+        if root is not None and any(getattr(n, "source", "") == "backend" for n in _walk(root)):
+            source = "canvas graph: events + result backend"
         if root is None:
             root = tree_from_rows(self.capp.model.tasks, message.uuid)
             source = "parent/root links seen by the console"
@@ -181,10 +201,16 @@ class CanvasScreen(ConsoleScreen):
         )
         add(tree.root, root)
         tree.root.expand()
+        missing = sum(getattr(n, "missing", 0) or 0 for n in _walk(root))
         bar.append(f"{count + 1} node(s)", style="bold")
+        if missing:
+            bar.append(f" │ {missing} member(s) not known yet", style="bold")
         bar.append(f" │ from {source}")
         if count > MAX_NODES:
             bar.append(f" │ first {MAX_NODES} shown", style="bold")
+        hidden = getattr(root, "hidden", 0) or 0
+        if hidden:
+            bar.append(f" │ {hidden:,} more task(s) of this canvas not shown", style="bold")
         self.query_one("#canvas-bar", Static).update(bar)
 
     def current_task(self) -> tuple[str, str] | None:

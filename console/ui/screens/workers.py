@@ -196,6 +196,12 @@ class WorkersScreen(PolledScreen):
         late = sum(1 for w in model.workers.values() if w[W_STATUS] == "late")
         if late:
             bar.append(f" │ {late} heartbeat late", style="bold yellow")
+        evicted = model.stats.get("workers_evicted") or 0
+        refused = model.stats.get("workers_refused") or 0
+        if evicted or refused:  # a flood of hostnames (forged heartbeats?) met the cap
+            bar.append(
+                f" │ worker cap: {evicted:,} evicted, {refused:,} refused", style="bold yellow"
+            )
         if self.error:
             bar.append(" │ stats: ")
             bar.append(self.error[:200], style="bold red")

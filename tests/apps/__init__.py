@@ -1,0 +1,1 @@
+"""Small Celery apps written the way users write them (tutorial layouts)."""
