@@ -136,6 +136,9 @@ def register(app: typer.Typer) -> None:
                 metavar="FILE",
             ),
         ] = None,
+        utc: Annotated[
+            bool, typer.Option("--utc", help="Show times in UTC (default: local time, TZ).")
+        ] = False,
         history: Annotated[
             int,
             typer.Option(
@@ -173,6 +176,7 @@ def register(app: typer.Typer) -> None:
                     max_tasks=max_tasks,
                     cluster_label=f"replay {os.path.basename(replay)}",
                     beat_schedule_file=beat_schedule or None,
+                    utc=utc,
                 )
             else:
                 settings = settings_of(ctx)
@@ -191,6 +195,7 @@ def register(app: typer.Typer) -> None:
                     poll_interval=poll,
                     max_tasks=max_tasks,
                     beat_schedule_file=beat_schedule or None,
+                    utc=utc,
                 )
             if not _on_a_terminal():
                 raise UsageError(
@@ -200,5 +205,6 @@ def register(app: typer.Typer) -> None:
         except CtlError as exc:
             typer.echo(f"ctl console: {exc.message}", err=True)
             raise typer.Exit(exc.exit_code) from None
-        result = app.run()
-        raise typer.Exit(result if isinstance(result, int) else 0)
+        result = app.run()  # a crash: one stderr line + crash report path, CRASH_EXIT
+        code = result if isinstance(result, int) else (app.return_code or 0)
+        raise typer.Exit(code)

@@ -21,8 +21,13 @@ def register(app: typer.Typer) -> None:
             int, typer.Option(help="Number of sample_proj workers.", min=1, max=8)
         ] = 2,
         traffic: Annotated[bool, typer.Option(help="Run the traffic generator.")] = True,
+        utc: Annotated[
+            bool, typer.Option("--utc", help="Show times in UTC (default: local time, TZ).")
+        ] = False,
     ) -> None:
         """Start a real local cluster (embedded Redis, workers, beat, traffic) and open the console on it."""
         from console.demo.runner import run_demo
 
-        raise typer.Exit(run_demo(no_console=no_console, n_workers=workers, traffic=traffic))
+        raise typer.Exit(
+            run_demo(no_console=no_console, n_workers=workers, traffic=traffic, utc=utc)
+        )

@@ -333,13 +333,17 @@ class _IntakeLoop:
         )
         self.app = self.settings.app
         self.state = _new_state(config.get("max_tasks", 100_000), time.time)
-        self.source = make_source(
-            self.app,
-            url=config.get("broker_url"),
-            kind=config.get("source", "auto"),
-            connect_timeout=self.settings.connect_timeout,
+        options = {
+            "connect_timeout": self.settings.connect_timeout,
             **config.get("source_options", {}),  # e.g. an AMQP queue cap (max_queued)
-        )
+        }
+        kind = config.get("source", "auto")
+        if kind == "auto":  # the broker's adapter picks its event source
+            from .brokers import adapter_for
+
+            self.source = adapter_for(self.settings).event_source(self.app, **options)
+        else:
+            self.source = make_source(self.app, url=config.get("broker_url"), kind=kind, **options)
         self.builder = _DeltaBuilder(self.state, max_rows=config.get("max_rows", 20_000))
         self.view = _view_host(self.state, hold=config.get("view_hold", 0.5), quick=True)
         self.recorder = None

@@ -216,9 +216,13 @@ def _load_create_app() -> Callable[..., Any]:
     return create_app
 
 
-def _run_console(create_app: Callable[..., Any], cluster: LocalCluster, signals: _Signals) -> int:
+def _run_console(
+    create_app: Callable[..., Any], cluster: LocalCluster, signals: _Signals, utc: bool = False
+) -> int:
     settings = _settings(cluster)
     kwargs: dict[str, Any] = {"settings": settings}
+    if utc:
+        kwargs["utc"] = True
     try:
         params = inspect.signature(create_app).parameters
     except (TypeError, ValueError):
@@ -235,6 +239,8 @@ def _run_console(create_app: Callable[..., Any], cluster: LocalCluster, signals:
         result = app.run()
     finally:
         signals.app = None
+    if isinstance(result, int) and result:  # e.g. 70: the console crashed (one line printed)
+        return result
     code = getattr(app, "return_code", None)
     if isinstance(code, int) and code:
         return code
@@ -294,7 +300,9 @@ def _print_connection(cluster: LocalCluster) -> None:
     _out(env_line(cluster.broker_url, cluster.backend_url))
 
 
-def run_demo(no_console: bool = False, n_workers: int = 2, traffic: bool = True) -> int:
+def run_demo(
+    no_console: bool = False, n_workers: int = 2, traffic: bool = True, utc: bool = False
+) -> int:
     """Run the demo cluster (and the console on it) until quit; return an exit code."""
     started = time.monotonic()
     signals = _Signals()
@@ -350,7 +358,7 @@ def run_demo(no_console: bool = False, n_workers: int = 2, traffic: bool = True)
             else:
                 _progress("not a terminal: running without the console")
         if create_app is not None:
-            code = _run_console(create_app, cluster, signals)
+            code = _run_console(create_app, cluster, signals, utc)
         else:
             _progress("point ctl at it from another terminal with the line above; Ctrl-C stops")
             code = _wait_foreground(cluster, redis)

@@ -61,14 +61,14 @@ ACTIONS: dict[str, ActionSpec] = {
             "Revoke the whole canvas of task",
             "task",
             True,
-            sentence="Revoke every unfinished task of the canvas of {task}.",
+            sentence="Revoke {members} of the canvas of {task}.",
         ),
         ActionSpec(
             "rate_limit",
             "Set rate limit of a task type",
             "worker",
             False,
-            (("task_name", "Task name", ""), ("rate_limit", "Rate (e.g. 10/m, 0 = none)", "10/m")),
+            (("task_name", "Task name", ""), ("rate_limit", "Rate (e.g. 10/m, 0 = none)", "")),
             sentence="Set the rate limit of {task_name} to {rate_limit} on {workers}.",
         ),
         ActionSpec(
@@ -78,8 +78,8 @@ ACTIONS: dict[str, ActionSpec] = {
             False,
             (
                 ("task_name", "Task name", ""),
-                ("soft", "Soft limit (s)", "60"),
-                ("hard", "Hard limit (s)", "120"),
+                ("soft", "Soft limit (s, empty = none)", ""),
+                ("hard", "Hard limit (s, empty = none)", ""),
             ),
             sentence="Set time limits of {task_name} to soft={soft}s hard={hard}s on {workers}.",
         ),
@@ -104,7 +104,7 @@ ACTIONS: dict[str, ActionSpec] = {
             "Set autoscale max/min",
             "worker",
             False,
-            (("max", "Max processes", "4"), ("min", "Min processes", "1")),
+            (("max", "Max processes", ""), ("min", "Min processes", "")),
             sentence="Set autoscale of {workers} to max={max} min={min}.",
         ),
         ActionSpec(
@@ -135,10 +135,80 @@ ACTIONS: dict[str, ActionSpec] = {
             "Purge queue (delete every waiting message)",
             "queue",
             True,
-            sentence="Purge queue {target}: delete every message waiting in it. This cannot be undone.",
+            sentence="Purge queue {target}: delete {count} waiting message(s). This cannot be undone.",
         ),
     )
 }
+
+
+#: what a field's empty input shows (never a pre-filled value: a limit must be typed)
+PLACEHOLDERS: dict[str, str] = {
+    "task_name": "e.g. sample_proj.tasks.add",
+    "rate_limit": "e.g. 10/m, 100/s, 2/h (0 = no limit)",
+    "soft": "seconds, e.g. 60",
+    "hard": "seconds, e.g. 120",
+    "n": "a whole number ≥ 1",
+    "max": "a whole number ≥ 1",
+    "min": "a whole number ≥ 0",
+    "queue": "queue name",
+}
+
+
+def check_field(name: str, value: str) -> str | None:
+    """Why ``value`` is not acceptable for field ``name`` (None: it is), checked as typed.
+
+    Rate limits are parsed as Celery parses them (``celery.utils.time.rate``).
+    """
+    v = str(value).strip()
+    if name == "task_name":
+        return None if v and not any(c.isspace() for c in v) else "a task name is required"
+    if name == "rate_limit":
+        if not v:
+            return "a rate is required (0 = no limit)"
+        ops, _, unit = v.partition("/")
+        if unit not in ("", "s", "m", "h"):
+            return f"unknown unit {safe_text(unit, 10, oneline=True)!r}: use /s, /m or /h"
+        try:
+            from celery.utils.time import rate
+
+            if float(ops) < 0:
+                return "a rate cannot be negative"
+            rate(v)
+        except (ValueError, KeyError):
+            return "not a rate: a number, optionally /s, /m or /h (e.g. 10/m)"
+        return None
+    if name in ("soft", "hard"):
+        if not v or v.lower() == "none":
+            return None
+        try:
+            f = float(v)
+        except ValueError:
+            return "seconds: a number (or empty for no limit)"
+        return None if f > 0 and f < float("inf") else "seconds must be a number > 0"
+    if name in ("n", "max", "min"):
+        if not v.isdigit():
+            return "a whole number"
+        low = 0 if name == "min" else 1
+        return None if int(v) >= low else f"at least {low}"
+    if name == "queue":
+        return None if v and not any(c.isspace() for c in v) else "a queue name (no spaces)"
+    return None
+
+
+def check_values(action: str, values: dict[str, str]) -> str | None:
+    """Every field, then the rules between fields (soft ≤ hard, min ≤ max)."""
+    spec = ACTIONS.get(action)
+    for name, label, _ in spec.fields if spec else ():
+        problem = check_field(name, values.get(name, ""))
+        if problem:
+            return f"{label}: {problem}"
+    if action == "time_limit":
+        soft, hard = _float_or_none(values.get("soft", "")), _float_or_none(values.get("hard", ""))
+        if soft is not None and hard is not None and soft > hard:
+            return "the soft limit must not be above the hard limit"
+    if action == "autoscale" and int(values.get("min", "0")) > int(values.get("max", "0")):
+        return "min must not be above max"
+    return None
 
 
 @dataclass
@@ -147,6 +217,9 @@ class ActionRequest:
     target: str  # task id / worker hostname ("" = every worker) / queue name
     params: dict[str, str] = field(default_factory=dict)
     label: str = ""  # e.g. the task name, for the description
+    state: str = ""  # the task's state as shown, for the description
+    #: revoke_canvas: (id, name, state) of the tasks that will be revoked
+    members: list[tuple[str, str, str]] = field(default_factory=list)
     #: marked tasks (console/ui/marks.py): the action acts on all of them, ``target`` is the first
     targets: tuple[str, ...] = ()
 
@@ -154,22 +227,60 @@ class ActionRequest:
     def spec(self) -> ActionSpec:
         return ACTIONS[self.action]
 
-    def describe(self) -> str:
-        """One sentence naming exactly what will be done (plain text, sanitized)."""
-        p = {k: safe_text(v, 80, oneline=True) for k, v in self.params.items()}
+    def target_text(self) -> str:
         t = safe_text(self.target, 120, oneline=True)
         label = safe_text(self.label, 80, oneline=True)
-        task = f"task {t}" + (f" ({label})" if label else "")
+        state = safe_text(self.state, 20, oneline=True)
+        inner = ", ".join(x for x in (label, state) if x)
         if len(self.targets) > 1:
             from .marks import count_and_first
 
-            task = count_and_first([safe_text(i, 60, oneline=True) for i in self.targets])
-        workers = f"worker {t}" if t else "EVERY worker"
+            return count_and_first([safe_text(i, 60, oneline=True) for i in self.targets])
+        return f"task {t}" + (f" ({inner})" if inner else "")
+
+    def workers_text(self) -> str:
+        t = safe_text(self.target, 120, oneline=True)
+        return f"worker {t}" if t else "EVERY worker"
+
+    def members_text(self, shown: int = 5) -> str:
+        if not self.members:
+            n = len([i for i in self.params.get("ids", "").split(",") if i])
+            return f"{n} unfinished task(s)"
+        states: dict[str, int] = {}
+        for _, _, st in self.members:
+            states[st or "PENDING"] = states.get(st or "PENDING", 0) + 1
+        counts = ", ".join(
+            f"{n} {safe_text(s, 20, oneline=True)}" for s, n in sorted(states.items())
+        )
+        lines = [f"{len(self.members)} unfinished task(s) ({counts})"]
+        for tid, name, st in self.members[:shown]:
+            lines.append(
+                f"  {safe_text(tid, 40, oneline=True)} {safe_text(name or '?', 60, oneline=True)}"
+                f" {safe_text(st or 'PENDING', 20, oneline=True)}"
+            )
+        if len(self.members) > shown:
+            lines.append(f"  … and {len(self.members) - shown} more")
+        return "\n".join(lines) + "\n"
+
+    def describe(self) -> str:
+        """One sentence naming exactly what will be done (plain text, sanitized)."""
+        p = {k: safe_text(v, 80, oneline=True) for k, v in self.params.items()}
+        for k in ("soft", "hard"):
+            if k in p and not p[k].strip():
+                p[k] = "none"
+        t = safe_text(self.target, 120, oneline=True)
         spec = ACTIONS.get(self.action)
         if spec is None:
             return f"{self.action} {t}"
         # a parameter not given reads "None"; signal and n have the defaults execute() uses
-        values = _Values({"signal": "SIGTERM", "n": "1"} | p, task=task, workers=workers, target=t)
+        values = _Values(
+            {"signal": "SIGTERM", "n": "1", "count": "every"} | p,
+            task=self.target_text(),
+            workers=self.workers_text(),
+            target=t,
+        )
+        if "{members}" in spec.sentence:
+            values["members"] = self.members_text()
         return spec.sentence.format_map(values)
 
 
@@ -230,7 +341,7 @@ def _int(value: str, name: str) -> int:
 
 def _float_or_none(value: str) -> float | None:
     value = str(value).strip()
-    return float(value) if value not in ("", "none", "None") else None
+    return float(value) if value.lower() not in ("", "none") else None
 
 
 def canvas_ids(node: Any) -> Iterable[tuple[str, Any]]:
@@ -264,9 +375,11 @@ def execute(
 
         removed = purge_queues(settings, [target])
         count = removed.get(target, 0)
+        shown = str(p.get("count") or "").strip()
         return ActionOutcome(
             True,
-            f"purged queue {safe_text(target, 120, oneline=True)}: {count} message(s) deleted",
+            f"purged queue {safe_text(target, 120, oneline=True)}: {count} message(s) deleted"
+            + (f" ({safe_text(shown, 20)} were shown)" if shown and shown != str(count) else ""),
             removed,
         )
     if remote is None:
@@ -323,6 +436,50 @@ def execute(
     return ActionOutcome(ok, text, res)
 
 
+def plan_canvas(
+    req: ActionRequest,
+    *,
+    remote: Any,
+    settings: Any = None,
+    canvas: Callable[[str], Any] | None = None,
+    timeout: float = 2.0,
+) -> list[tuple[str, str, str]]:
+    """(id, name, state) of every member of the canvas of ``req.target`` (blocking):
+    the plan of ``ctl revoke --tree`` (broker scan + inspect + backend) and the
+    members the event stream knows of.  The confirmation shows the unfinished ones
+    and exactly those are revoked."""
+    found: dict[str, tuple[str, str, str]] = {}
+    if settings is not None:
+        from console.core.revoke_tree import plan_tree
+
+        plan = plan_tree(settings, [req.target], rc=remote, timeout=timeout)
+        for n in plan.members:
+            found[n.id] = (n.id, str(getattr(n, "name", "") or ""), str(n.state or "PENDING"))
+    tree = None
+    if canvas is not None:
+        try:
+            tree = canvas(req.target)
+        except Exception:
+            tree = None
+    stack: list[Any] = [tree]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        nid = getattr(node, "id", None)
+        if nid and getattr(node, "kind", "task") == "task":
+            state = str(getattr(node, "state", None) or "PENDING")
+            name = str(getattr(node, "name", None) or "")
+            old = found.get(nid)
+            # the event stream is fresher than the backend for a running task
+            if old is None or old[2] in UNFINISHED:
+                found[nid] = (nid, name or (old[1] if old else ""), state)
+        stack.extend(getattr(node, "children", None) or [])
+    if not found:
+        found[req.target] = (req.target, req.label, req.state or "PENDING")
+    return list(found.values())
+
+
 def _revoke_canvas(
     req: ActionRequest,
     remote: Any,
@@ -330,8 +487,13 @@ def _revoke_canvas(
     canvas: Callable[[str], Any] | None,
     timeout: float,
 ) -> ActionOutcome:
-    """Same plan as ``ctl revoke --tree`` (broker scan + inspect + backend), plus the
-    unfinished members the event stream knows of."""
+    """Revoke exactly the ids confirmed (``params["ids"]``, from :func:`plan_canvas`);
+    without them, the same plan as ``ctl revoke --tree``."""
+    confirmed = [i for i in req.params.get("ids", "").split(",") if i]
+    if confirmed:
+        res = remote.revoke(confirmed, timeout=timeout)
+        ok, text = summarize(res)
+        return ActionOutcome(ok, f"revoked {len(confirmed)} task(s) of the canvas; {text}", res)
     ids: list[str] = []
     notes: list[str] = []
     if settings is not None:

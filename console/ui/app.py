@@ -14,19 +14,26 @@ beat, task detail) run in thread workers and come back as typed messages
 from __future__ import annotations
 
 import gc
+import io
+import os
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
-from textual import work
+from rich.console import Console
+from textual import events, work
 from textual.app import App, ScreenStackError
 from textual.binding import Binding
+from textual.command import CommandPalette
 from textual.css.query import NoMatches
 
 from console.core.clock import system_clock
-from console.core.sanitize import mask_url
+from console.core.sanitize import mask_url, safe_text
 
 from .actions import ACTIONS, ActionRequest, execute
+from .actions import UNFINISHED as UNFINISHED_STATES
 from .commands import ConsoleCommands
 from .messages import ActionDone, WindowReady
 from .model import UIModel
@@ -57,6 +64,9 @@ APP_BINDINGS = [
 # Ctrl-C quits (ops users expect it); Textual's default only shows a "press ctrl+q" notice.
 # priority: it wins over focused widgets; show=False: the footer keeps "q Quit".
 CTRL_C_QUIT = Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.quit_ctrl_c")
+
+#: exit status of a console that crashed (EX_SOFTWARE): one stderr line names the crash report
+CRASH_EXIT = 70
 
 MODE_TITLES = {
     b.action.split("'")[1]: b.description for b in APP_BINDINGS if b.action.startswith("show(")
@@ -120,8 +130,13 @@ class ConsoleApp(App[int]):
         action_timeout: float = 2.0,
         cursor_blink: bool = True,
         max_tasks: int = 100_000,
+        utc: bool = False,
     ) -> None:
         super().__init__()
+        from .fmt import set_zone
+
+        self.utc = utc
+        set_zone(utc)  # clock times: local (the terminal's TZ) unless --utc
         self.cursor_blink = cursor_blink
         self.settings = settings
         self.feed = feed
@@ -153,6 +168,79 @@ class ConsoleApp(App[int]):
         self.cluster_label = cluster_label
         self.max_tasks = max_tasks
         self._view_spec: Any = None  # the task view last asked for (ViewSpec)
+        self.crash_report: str | None = None  # path of the crash report, once written
+        self.crash_line: str | None = None  # the one line printed on stderr after a crash
+        self._crash_buffer: io.StringIO | None = None
+
+    # -- crashes --------------------------------------------------------------
+    def _handle_exception(self, error: Exception) -> None:
+        """An unhandled exception: Textual's hook (there is no public one).
+
+        Textual exits the app and prints a traceback with locals; here the
+        traceback goes to a crash report file (scrubbed of the broker password,
+        mode 0600) and :meth:`run` prints one line naming it and returns
+        :data:`CRASH_EXIT`.
+        """
+        if self._crash_buffer is None:
+            self._crash_buffer = io.StringIO()
+            self.error_console = Console(
+                file=self._crash_buffer, width=120, color_system=None, markup=False
+            )
+            self.crash_line = f"{type(error).__name__}: {error}"
+        super()._handle_exception(error)
+
+    def write_crash_report(self) -> str | None:
+        """Write what the crash left (traceback) to a file; its path (None: no crash)."""
+        if self._crash_buffer is None:
+            return self.crash_report
+        text = self._scrub(self._crash_buffer.getvalue())
+        self._crash_buffer = None
+        try:
+            fd, path = tempfile.mkstemp(prefix="ctl-console-crash-", suffix=".txt")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(f"ctl console crash at {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n")
+                fh.write(text)
+            self.crash_report = path
+        except OSError:
+            self.crash_report = None
+        return self.crash_report
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """App.run; after a crash: one line on stderr with the report's path, CRASH_EXIT."""
+        result = super().run(*args, **kwargs)
+        if self._crash_buffer is None and self.crash_line is None:
+            return result
+        path = self.write_crash_report()
+        line = self._scrub(self.crash_line or "internal error").replace("\n", " ")[:300]
+        where = f"crash report: {path}" if path else "no crash report could be written"
+        try:
+            print(f"ctl console: crashed ({line}); {where}", file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass  # the terminal may be gone: the exit code still says it
+        self.crash_line = None
+        return CRASH_EXIT
+
+    @property
+    def crashed(self) -> bool:
+        return self.crash_report is not None or self._crash_buffer is not None
+
+    # -- type-ahead -----------------------------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        """Keys typed before a dialog was shown never reach it (see screens/guard.py)."""
+        if isinstance(event, events.Key) and event.key != "ctrl+c":
+            screen = self._current()
+            accepts = getattr(screen, "accepts_key", None)
+            drop = accepts is not None and not accepts(event)
+            # Textual 8.2.8: page up/down in the command palette before its option list
+            # was laid out raises KeyError in OptionList (found by tests/keyfuzz.py)
+            drop = drop or (
+                isinstance(screen, CommandPalette) and event.key in ("pageup", "pagedown")
+            )
+            if drop:
+                event.stop()
+                event.prevent_default()
+                return
+        await super().on_event(event)
 
     @property
     def read_only(self) -> bool:
@@ -296,7 +384,14 @@ class ConsoleApp(App[int]):
             self.notify(self._scrub(message), severity="error", markup=False)
 
     def _second(self) -> None:
-        tick = getattr(self._current(), "tick", None)
+        screen = self._current()
+        refresh_header = getattr(screen, "refresh_header", None)
+        if refresh_header is not None:  # the rate decays and "no events for N s" counts
+            try:
+                refresh_header()
+            except NoMatches:
+                pass
+        tick = getattr(screen, "tick", None)
         if tick is not None:
             try:
                 tick()
@@ -379,11 +474,15 @@ class ConsoleApp(App[int]):
         self.push_screen(TaskDetailScreen(uuid))
 
     def open_canvas(self, uuid: str) -> None:
+        """Show the canvas of ``uuid``; the Canvas screen loads it on mount / resume
+        (it may not be composed yet: never query it from here)."""
         self.selected_task = uuid
+        if self.current_mode == "canvas":
+            reload = getattr(self.screen, "load", None)
+            if reload is not None and self.screen.is_mounted:
+                reload()
+            return
         self.switch_mode("canvas")
-        reload = getattr(self.screen, "load", None)
-        if reload is not None:
-            reload()
 
     # -- actions ------------------------------------------------------------
     def request_action(
@@ -400,9 +499,6 @@ class ConsoleApp(App[int]):
         ``targets``: marked tasks (the action acts on all of them; ``target`` is the first).
         Returns False when refused right away (read-only, no target).
         """
-        from .screens.confirm import ConfirmScreen
-        from .screens.form import FormScreen
-
         spec = ACTIONS[action]
         if self.read_only:
             self.notify(
@@ -416,7 +512,74 @@ class ConsoleApp(App[int]):
             what = {"task": "a task", "worker": "a worker", "queue": "a queue"}[spec.target]
             self.notify(f"select {what} first", severity="warning", markup=False)
             return False
-        req = ActionRequest(action, target, dict(params or {}), label, tuple(targets))
+        req = ActionRequest(action, target, dict(params or {}), label, targets=tuple(targets))
+        if spec.target == "task" and not self._task_target_ok(req):
+            return False
+        if action == "revoke_canvas" and "ids" not in req.params:
+            self.notify("finding the canvas members …", markup=False, timeout=3)
+            self._plan_canvas(req)
+            return True
+        self._ask(req)
+        return True
+
+    def _task_target_ok(self, req: ActionRequest) -> bool:
+        """Name the task's state; a finished task has nothing to revoke (no dialog)."""
+        from .actions import UNFINISHED
+        from .model import T_NAME, T_STATE
+
+        row = self.model.tasks.get(req.target)
+        if row is None or len(req.targets) > 1:  # marked tasks: the dialog counts them
+            return True
+        state = row[T_STATE]
+        req.state = str(state or "")
+        if not req.label:
+            req.label = str(row[T_NAME] or "")
+        if req.action in ("revoke", "terminate") and state not in UNFINISHED:
+            self.notify(
+                f"task {safe_text(req.target, 60, oneline=True)} is {safe_text(state, 20)}: "
+                "already finished: nothing to revoke",
+                severity="warning",
+                markup=False,
+            )
+            return False
+        return True
+
+    @work(thread=True, exit_on_error=False, group="plan")
+    def _plan_canvas(self, req: ActionRequest) -> None:
+        from .actions import plan_canvas
+
+        try:
+            members = plan_canvas(
+                req,
+                remote=self.remote,
+                settings=self.settings,
+                canvas=getattr(self.feed, "canvas", None),
+                timeout=self.action_timeout,
+            )
+        except Exception as exc:
+            self.post_message(ActionDone(req.action, req.target, False, self.error_text(exc)))
+            return
+        self.call_from_thread(self._confirm_canvas, req, members)
+
+    def _confirm_canvas(self, req: ActionRequest, members: list[tuple[str, str, str]]) -> None:
+        unfinished = [m for m in members if m[2] in UNFINISHED_STATES]
+        if not unfinished:
+            self.notify(
+                f"canvas of {safe_text(req.target, 60, oneline=True)}: {len(members)} task(s), "
+                "all finished: nothing to revoke",
+                severity="warning",
+                markup=False,
+            )
+            return
+        req.params["ids"] = ",".join(m[0] for m in unfinished)
+        req.members = unfinished
+        self._ask(req)
+
+    def _ask(self, req: ActionRequest) -> None:
+        from .screens.confirm import ConfirmScreen
+        from .screens.form import FormScreen
+
+        spec = ACTIONS[req.action]
 
         def confirmed(yes: bool | None) -> None:
             if yes:
@@ -432,16 +595,14 @@ class ConsoleApp(App[int]):
         missing = [f for f in spec.fields if f[0] not in req.params]
         if missing:
             fields = tuple((n, lbl, str(req.params.get(n, d))) for n, lbl, d in spec.fields)
-            self.push_screen(
-                FormScreen(
-                    f"{spec.title} — {req.describe()}" if spec.target != "worker" else spec.title,
-                    fields,
-                ),
-                filled,
-            )
+            title = spec.title
+            if spec.target == "task":
+                title += f" — {req.target_text()}"
+            elif spec.target == "worker":
+                title += f" — {req.workers_text()}"
+            self.push_screen(FormScreen(title, fields, req.action), filled)
         else:
             filled({})
-        return True
 
     @work(thread=True, exit_on_error=False, group="action")
     def run_action_request(self, req: ActionRequest) -> None:
@@ -493,6 +654,7 @@ def create_app(
     beat_schedule_file: str | None = None,
     action_timeout: float = 2.0,
     cursor_blink: bool = True,
+    utc: bool = False,
 ) -> ConsoleApp:
     """Build the console.
 
@@ -507,6 +669,7 @@ def create_app(
     * ``poll_interval``: seconds between remote-control polls (0 = on demand only).
     * ``refresh``: seconds between feed polls / repaints.
     * ``cursor_blink``: False for deterministic snapshots.
+    * ``utc``: show times in UTC instead of local time (``--utc``).
     """
     from console.core.settings import read_only_from_env
 
@@ -526,6 +689,7 @@ def create_app(
         action_timeout=action_timeout,
         cursor_blink=cursor_blink,
         max_tasks=max_tasks,
+        utc=utc,
     )
 
 

@@ -45,15 +45,39 @@ def state_text(state: Any) -> Text:
     return Text(STATE_MARKS.get(s, "") + s, style=STATE_STYLES.get(s, ""), no_wrap=True)
 
 
+#: the zone every clock time is shown in: None = the terminal's local time (``TZ``)
+_ZONE: _dt.tzinfo | None = None
+
+
+def set_zone(utc: bool) -> None:
+    """Show times in UTC (``--utc``) or in local time (the default)."""
+    global _ZONE
+    _ZONE = _dt.UTC if utc else None
+
+
+def zone_name(ts: float | None = None) -> str:
+    """The zone times are shown in, for the header (``UTC``, ``CET``, ``+0530`` ...)."""
+    if _ZONE is _dt.UTC:
+        return "UTC"
+    when = _dt.datetime.fromtimestamp(ts if ts and math.isfinite(ts) else 0).astimezone()
+    return when.tzname() or when.strftime("%z")
+
+
 def clock_time(ts: Any, *, date: bool = False) -> str:
-    """``HH:MM:SS`` (UTC) of an epoch timestamp; ``-`` when unknown."""
+    """``HH:MM:SS`` of an epoch timestamp in the shown zone (local unless ``--utc``);
+    ``-`` when unknown.  ``date=True``: ``YYYY-MM-DD HH:MM:SS.mmm`` and the zone."""
     if not isinstance(ts, int | float) or not math.isfinite(ts) or ts <= 0:
         return "-"
     try:
-        d = _dt.datetime.fromtimestamp(ts, tz=_dt.UTC)
+        d = _dt.datetime.fromtimestamp(ts, tz=_ZONE or _dt.UTC)
+        if _ZONE is None:
+            d = d.astimezone()
     except (OverflowError, OSError, ValueError):
         return "-"
-    return d.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z" if date else d.strftime("%H:%M:%S")
+    if not date:
+        return d.strftime("%H:%M:%S")
+    zone = "Z" if _ZONE is _dt.UTC else " " + (d.tzname() or d.strftime("%z"))
+    return d.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + zone
 
 
 def duration(seconds: Any) -> str:

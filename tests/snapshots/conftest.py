@@ -15,6 +15,7 @@ from .events import NOW, write_recording
 from .replies import FakeRemote
 
 BROKER = "redis://:s3cret-pass@broker.example:6379/0"
+BACKEND = "cache+memory://"
 
 
 @pytest.fixture(scope="session")
@@ -72,10 +73,11 @@ def make_console(recording: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[.
             app = Celery("snapshots", set_as_current=False)
             app.config_from_object("sample_proj.celeryconfig")
             app.conf.broker_url = BROKER
-            app.conf.result_backend = BROKER
+            # a real backend that needs no network (the task detail reads it): deterministic
+            app.conf.result_backend = BACKEND
             fixed = dt.datetime.fromtimestamp(NOW, tz=dt.UTC)
             app.now = lambda: fixed  # type: ignore[method-assign]
-            settings = ClusterSettings(broker_url=BROKER, result_backend=BROKER)
+            settings = ClusterSettings(broker_url=BROKER, result_backend=BACKEND)
             settings._app = app
         return create_app(
             settings,
@@ -87,6 +89,7 @@ def make_console(recording: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[.
             refresh=0.2,
             initial=initial,
             cursor_blink=False,
+            utc=True,  # fixed zone: the machine's TZ must not move a pixel
         )
 
     return factory

@@ -49,7 +49,7 @@ SCREENS = {
     "task_detail_failed": ("2", "slash", *"always_fails", "enter", "enter"),
     "tasks_filter_failed": ("2", "F"),
     "tasks_sorted_by_name": ("2", "s", "s"),
-    "confirm_revoke": ("2", "down", "x"),
+    "confirm_revoke": ("2", "f", "f", "f", "f", "x"),  # a running task (finished: no dialog)
     "worker_detail": ("1", "enter"),
 }
 

@@ -233,6 +233,8 @@ async def test_confirmation_names_the_action_and_no_means_no(make_console: Any) 
     app = make_console(initial="tasks", remote=remote)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
+        app.screen.set_quick("running")  # a finished task has nothing to revoke (no dialog)
+        await settle(pilot)
         uid = app.screen.query_one(TaskList).selected
         await pilot.press("x")
         await pilot.pause()
@@ -382,6 +384,8 @@ async def test_command_palette_has_every_screen_and_action(make_console: Any) ->
         commands["Tasks: show failed"]()
         await settle(pilot)
         assert app.current_mode == "tasks" and app.model.view.quick == "failed"
+        app.screen.set_quick("running")  # a failed task has nothing to revoke (no dialog)
+        await settle(pilot)
         commands["Action: Revoke task"]()
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)

@@ -1,4 +1,9 @@
-"""Confirmation dialog naming exactly what an action will do."""
+"""Confirmation dialog naming exactly what an action will do.
+
+Only ``y`` (or a click on Yes) confirms; ``n``, Escape and Enter mean No.  Keys
+typed before the dialog was shown are dropped (:class:`GuardedModal`), so a
+burst such as ``xy`` cannot answer a dialog nobody saw.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,17 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from .guard import GuardedModal
 
-class ConfirmScreen(ModalScreen[bool]):
+
+class ConfirmScreen(GuardedModal[bool]):
     """Returns True only on an explicit yes (``y`` or the button)."""
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes, do it", id="confirm.yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+        Binding("n,escape,enter", "answer(False)", "No", id="confirm.no"),
     ]
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
@@ -37,11 +43,13 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static(Text(self.title_text), id="confirm-title")
             yield Static(Text(self.description), id="confirm-text")
             with Horizontal():
-                yield Button("No (n)", id="no")
-                yield Button("Yes (y)", id="yes", variant="error")
-
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
+                # not focusable: Enter and Tab never reach "Yes"; a click still does
+                no = Button("No (n)", id="no")
+                no.can_focus = False
+                yield no
+                yes = Button("Yes (y)", id="yes", variant="error")
+                yes.can_focus = False
+                yield yes
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")

@@ -154,7 +154,11 @@ class QueuesScreen(PolledScreen):
         return self.cursor_key()  # rows are keyed by queue name
 
     def action_do_purge(self) -> None:
-        self.request("purge", self.current_queue())
+        name = self.current_queue()
+        depth = next((d for d in self.depths if d.name == name), None)
+        # the confirmation names the count shown (and the answer the count deleted)
+        count = {"count": str(depth.messages)} if depth is not None else {}
+        self.request("purge", name, **count)
 
     def on_action_result(self, message: Any) -> None:
         self.poll()

@@ -33,6 +33,9 @@ class TasksScreen(ConsoleScreen):
             "Filter",
             key_display="/",
             id="tasks.filter",
+            # priority: runs as the app reads the key, before the rest of the burst
+            # is handed to the list, so ``/xy`` types "xy" into the filter
+            priority=True,
             tooltip="filter as you type on name/state/worker/id/args (state:failure name:add ...)",
         ),
         Binding(
@@ -194,11 +197,19 @@ class TasksScreen(ConsoleScreen):
         event.stop()
         self.request_window()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter" and self.focused is not None and self.focused.id == "tasks-filter":
+            return False  # "/" typed in the filter is a character
+        return super().check_action(action, parameters)
+
     # -- filtering / sorting -----------------------------------------------
     def action_filter(self) -> None:
         box = self.query_one("#tasks-filter", Input)
         box.add_class("-visible")
-        box.focus()
+        box.display = True  # now (the class applies at the next style update)
+        # at once, not at the next idle (Widget.focus): the rest of a burst typed with
+        # "/" (``/xy``) goes into the filter, never to this screen's bindings
+        self.set_focus(box)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "tasks-filter":
@@ -209,6 +220,7 @@ class TasksScreen(ConsoleScreen):
         if event.input.id == "tasks-filter":
             if not event.value:
                 event.input.remove_class("-visible")
+                event.input.display = False
             self.task_list.focus()
 
     def action_clear_filter(self) -> None:
@@ -219,6 +231,7 @@ class TasksScreen(ConsoleScreen):
             return
         box.value = ""
         box.remove_class("-visible")
+        box.display = False
         self.capp.model.view.query = ""
         self.task_list.focus()
         self.request_window()
@@ -360,6 +373,7 @@ class TasksScreen(ConsoleScreen):
             FormScreen(
                 f"{spec.title} (every worker)",
                 tuple((n, lbl, defaults[n]) for n, lbl, _ in spec.fields),
+                action,
             ),
             filled,
         )

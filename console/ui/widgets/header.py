@@ -13,7 +13,10 @@ from textual.widgets import Sparkline, Static
 
 from console.core.sanitize import safe_text
 
-from ..fmt import clock_time
+from ..fmt import clock_time, duration, zone_name
+
+#: the feed's rate window (seconds): with nothing new the shown rate falls to 0 over it
+RATE_WINDOW = 10.0
 
 # (mode, key, short title)
 TABS: tuple[tuple[str, str, str], ...] = (
@@ -64,8 +67,9 @@ class TabsBar(Widget):
         return tabs_text(self.mode, self.size.width)
 
 
-def status_text(status: Any) -> Text:
-    """Feed status + time of the last event; STALE when the feed is not live; gaps if any."""
+def status_text(status: Any, zone: str = "") -> Text:
+    """Feed status + time of the last event (and the zone); STALE when the feed is not live;
+    gaps if any."""
     mode = getattr(status, "mode", "disconnected") or "disconnected"
     label, style = FEED_LABELS.get(mode, (mode.upper(), "bold"))
     text = Text(no_wrap=True)
@@ -76,6 +80,8 @@ def status_text(status: Any) -> Text:
         text.append(f" since {clock_time(last)}" if last else " (no event yet)")
     else:
         text.append(f" {clock_time(last)}" if last else " no events yet")
+    if zone:
+        text.append(f" {zone}", style="dim")
     gaps = getattr(status, "gaps", 0) or 0
     if gaps:  # events may have been lost (reconnects, broker drops): never a clean LIVE
         text.append(f" {gaps} gap{'s' if gaps != 1 else ''}", style="bold yellow")
@@ -84,6 +90,25 @@ def status_text(status: Any) -> Text:
         text.append(" │ ")
         text.append(safe_text(loading, 80, oneline=True), style="italic")
     return text
+
+
+def rate_text(rate: float, status: Any, now: float | None, online: int, total: int) -> str:
+    """The tasks/s figure, never a stale one shown as live.
+
+    Disconnected: no rate ("no live rate").  Nothing arrived for a while: the
+    rate falls linearly to 0 over the feed's window; once every worker is gone
+    (or nothing came for a whole window): ``no events for N s``.
+    """
+    mode = getattr(status, "mode", "") or ""
+    if mode in ("disconnected", "reconnecting"):
+        return "no live rate"
+    last = getattr(status, "last_event", None)
+    age = (now - last) if isinstance(last, int | float) and now is not None and last else None
+    if mode == "live" and age is not None and age > 1.0:
+        if age >= RATE_WINDOW or (total and not online):
+            return f"no events for {int(age)} s" if age < 120 else f"no events for {duration(age)}"
+        rate = rate * max(0.0, (RATE_WINDOW - age) / RATE_WINDOW)
+    return f"{rate:.1f} tasks/s"
 
 
 class ClusterHeader(Widget):
@@ -138,10 +163,12 @@ class ClusterHeader(Widget):
         rate = Text(no_wrap=True)
         rate.append(" │ ")
         rate.append(f"{online}/{total} workers", style="" if online == total else "bold reverse")
-        rate.append(f" │ {model.rate:.1f} tasks/s")
+        now = app.clock() if callable(getattr(app, "clock", None)) else None
+        rate.append(f" │ {rate_text(model.rate, model.status, now, online, total)}")
         self.query_one("#hdr-rate", Static).update(rate)
         spark = self.query_one("#hdr-spark", Sparkline)
         history = list(model.rate_history[-24:])
         if history != list(spark.data or []):
             spark.data = history
-        self.query_one("#hdr-status", Static).update(status_text(model.status))
+        zone = zone_name(now)
+        self.query_one("#hdr-status", Static).update(status_text(model.status, zone))
