@@ -590,8 +590,9 @@ class ConsoleApp(App[int]):
             if values is None:
                 return
             req.params.update(values)
+            title = spec.title + (f" × {len(req.targets)}" if len(req.targets) > 1 else "")
             text = req.describe() + caveat(req, self.settings)
-            self.push_screen(ConfirmScreen(spec.title, text, spec.destructive), confirmed)
+            self.push_screen(ConfirmScreen(title, text, spec.destructive), confirmed)
 
         missing = [f for f in spec.fields if f[0] not in req.params]
         if missing:
