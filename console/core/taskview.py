@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, islice, repeat
-from operator import contains
+from operator import contains, not_
 from typing import Any
 
 from .filterlang import FilterError, TaskFilter, Term, compile_filter
@@ -240,6 +240,20 @@ _ROW_FIELDS = {
 }
 
 
+def _negated_word(term: str) -> str | None:
+    """``-word`` (lower case) -> ``word``, for a plain word; else None."""
+    return term[1:] if term.startswith("-") and _plain(term[1:]) else None
+
+
+def _state_term(term: str) -> tuple[frozenset[str], bool] | None:
+    """``state:a|b`` / ``-state:a`` (already checked by filterlang) -> (states, negated)."""
+    negated = term.startswith("-")
+    field, sep, value = term[negated:].partition(":")
+    if field != "state" or not sep or '"' in value:
+        return None
+    return frozenset(v.upper() for v in value.split("|") if v), negated
+
+
 def check_query(query: str, now: float | None = None) -> TaskFilter:
     """The query compiled by filterlang (the language of ``ctl tasks --filter``), with the
     fields the live task list cannot answer refused. Raises FilterError."""
@@ -391,7 +405,10 @@ class TaskViewer:
         """The ids (None: every row, arrival order) in ``states`` matching every term."""
         rows = self.rows
         first = terms[0].text.lower() if terms and _plain(terms[0].text) else None
-        words = any(_kind(term.text.lower()) == "" for term in terms)
+        words = any(
+            _kind(text := term.text.lower()) == "" or _negated_word(text) is not None
+            for term in terms
+        )
         hay = self.haystack() if words else {}
         if ids is None:
             if states is not None:
@@ -424,8 +441,28 @@ class TaskViewer:
                     if (r := rows.get(u)) is not None
                     and value in str(getattr(r, attr) or "").lower()
                 ]
-            else:  # negation, alternatives, globs, state, numbers, times: filterlang decides
-                ids = [u for u in ids if (r := rows.get(u)) is not None and term(_RowFields(r))]
+            elif (negated := _negated_word(text)) is not None:  # -word: not in the text
+                ids = list(filter(rows.__contains__, ids))  # (evicted since the ids were cut)
+                found = map(contains, map(hay.get, ids, repeat("")), repeat(negated))
+                ids = list(compress(ids, map(not_, found)))
+            elif (state_term := _state_term(text)) is not None:
+                wanted, negate = state_term
+                ids = [
+                    u
+                    for u in ids
+                    if (r := rows.get(u)) is not None and (r.state in wanted) is not negate
+                ]
+            else:  # alternatives, globs, numbers, times: filterlang decides (one reused view)
+                view = _RowFields(())
+                keep = []
+                for u in ids:
+                    r = rows.get(u)
+                    if r is None:
+                        continue
+                    view.row = r
+                    if term(view):
+                        keep.append(u)
+                ids = keep
         return ids
 
     def compiled(self, query: str) -> TaskFilter:
