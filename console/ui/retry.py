@@ -133,7 +133,7 @@ def start_retry(app: ConsoleApp, ids: list[str]) -> bool:
         )
         return False
     settings, remote, feed = app.settings, app.remote, app.feed
-    detail = getattr(feed, "task_detail", None)
+    detail = feed.task_detail if feed is not None else None
 
     def plan_in_thread() -> None:
         try:

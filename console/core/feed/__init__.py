@@ -27,6 +27,8 @@ UI-side merge falls back to a full snapshot when it grows past ``2 * max_tasks``
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .api import Feed, FeedStatus, StateDelta
 from .common import CANVAS_BACKEND_BUDGET_S
 from .delta import DeltaBuilder, merge_deltas, stats_dict
@@ -34,6 +36,12 @@ from .live import LiveFeed
 from .local import ReplayFeed, StaticFeed
 from .rates import RateHistory
 from .resync import resync_events
+
+if TYPE_CHECKING:  # mypy checks that every feed is a Feed
+
+    def _feeds(live: LiveFeed, static: StaticFeed, replay: ReplayFeed) -> list[Feed]:
+        return [live, static, replay]
+
 
 __all__ = [
     "CANVAS_BACKEND_BUDGET_S",

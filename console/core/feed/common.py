@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from ..taskview import ViewHost
 
 
-def apply_safely(state: Any, batch: list[dict[str, Any]]) -> int:
+def apply_safely(state: ClusterState, batch: list[dict[str, Any]]) -> int:
     """``state.apply_batch(batch)``; if it raises, apply one by one and skip the culprits.
 
     Returns how many events were skipped (a bad event must never kill intake).

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .api import FeedStatus, StateDelta
+
+if TYPE_CHECKING:
+    from ..state import ClusterState
 
 
 def stats_dict(stats: Any) -> dict[str, Any]:
@@ -28,7 +31,7 @@ def stats_dict(stats: Any) -> dict[str, Any]:
 class DeltaBuilder:
     """Accumulates ``state.drain_changes()`` and cuts bounded StateDeltas."""
 
-    def __init__(self, state: Any, max_rows: int = 20_000) -> None:
+    def __init__(self, state: ClusterState, max_rows: int = 20_000) -> None:
         self.state = state
         self.max_rows = max_rows
         self.tasks: set[str] = set()
@@ -38,7 +41,7 @@ class DeltaBuilder:
         self.need_full = False
 
     def collect(self) -> None:
-        if getattr(self.state, "changes_overflowed", False):
+        if self.state.changes_overflowed:
             self.need_full = True  # the state dropped change records: resend everything
         changed, evicted, workers = self.state.drain_changes()
         if evicted:

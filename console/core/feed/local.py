@@ -18,19 +18,21 @@ from .rates import RateHistory
 
 if TYPE_CHECKING:
     from ..canvas import CanvasNode
+    from ..state import ClusterState
     from ..taskview import TaskWindow, ViewSpec
 
 
 class _LocalFeed:
     """A feed over an in-process ClusterState (guarded by a lock)."""
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: ClusterState) -> None:
         self.state = state
         self._lock = threading.RLock()
         self._builder = DeltaBuilder(state, max_rows=10**9)
         self.history = RateHistory(60)
         self.view = view_host(state)
         self._window: TaskWindow | None = None  # answer to request_view, for the next poll
+        self._last_status: FeedStatus | None = None
         self.on_window: Callable[[], None] | None = None
 
     def _status(self) -> FeedStatus:
@@ -46,7 +48,7 @@ class _LocalFeed:
             window, self._window = self._window, None
             if (
                 not self._builder.dirty
-                and status == getattr(self, "_last_status", None)
+                and status == self._last_status
                 and window is None
                 and not self.view.due
             ):
@@ -109,7 +111,7 @@ class ReplayFeed(_LocalFeed):
         clock: Callable[[], float] = system_clock,
         *,
         max_tasks: int = 100_000,
-        state: Any = None,
+        state: ClusterState | None = None,
         max_gap: float | None = 5.0,
     ) -> None:
         super().__init__(state if state is not None else new_state(max_tasks, clock))

@@ -6,7 +6,7 @@ Everything shown comes from the task (hostile): each value is made inert
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.syntax import Syntax
 from rich.text import Text
@@ -22,6 +22,9 @@ from console.core.sanitize import inert, safe_text
 from ..fmt import DETAIL_CAP, capped, clock_time, duration, state_text
 from ..messages import DetailLoaded
 from .base import ConsoleScreen
+
+if TYPE_CHECKING:
+    from console.core.feed import Feed
 
 FINAL_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED", "REJECTED"})
 
@@ -224,14 +227,14 @@ class TaskDetailScreen(ConsoleScreen):
         self._load(feed)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail")
-    def _load(self, feed: Any) -> None:
+    def _load(self, feed: Feed) -> None:
         app = self.capp
         try:
             detail = feed.task_detail(self.uuid)
             state = (detail or {}).get("state")
             # a recording is shown as recorded: the backend and workers of today are not
             # the ones it was recorded from
-            mode = getattr(getattr(feed, "status", None), "mode", "")
+            mode = feed.status.mode
             live = app.settings is not None and not str(mode).startswith("replay")
             if live and (self._filled_state is None or state != self._filled_state):
                 detail = complete(
