@@ -164,6 +164,8 @@ class _Facts:
         self.state = state
         if backend is not None and not hasattr(backend, "get_task_meta"):
             backend = getattr(backend, "backend", None)  # an app
+        if _results_for_caller_only(backend):
+            backend = None  # rpc://: reading would declare a reply queue and find nothing
         self.backend = backend
         self.cache: dict[str, _Info | None] = {}
         self.metas: dict[str, dict[str, Any] | None] = {}
@@ -229,11 +231,15 @@ class _Facts:
         found.sort()
         candidates = [tid for _, tid in found[:MAX_MEMBER_CANDIDATES]]
         self._prefetch(candidates)
-        out = [
-            tid
-            for tid in candidates
-            if (info := self.get(tid)) is not None and info.group == gid and tid not in near
-        ]
+        out = []
+        for tid in candidates:
+            info = self.get(tid)
+            if info is None or info.group != gid or tid in near:
+                continue
+            parent = self.get(info.parent) if info.parent else None
+            if parent is not None and parent.group == gid:
+                continue  # the chord callback runs with its header's group id
+            out.append(tid)
         return list(near) + out
 
     def chord_size(self, gid: str) -> int | None:
@@ -322,6 +328,14 @@ class _Facts:
         if res is None:
             return []
         return [r.id for r in getattr(res, "results", ()) or () if isinstance(r.id, str)]
+
+
+def _results_for_caller_only(backend: Any) -> bool:
+    try:
+        from celery.backends.rpc import RPCBackend
+    except ImportError:  # pragma: no cover - celery is a dependency
+        return False
+    return isinstance(backend, RPCBackend)
 
 
 def _date(value: Any) -> float | None:
@@ -620,12 +634,26 @@ class _Builder:
                 if m not in self.visited and self.facts.get(m) is not None:
                     header.append(self.chain(find_root(None, m, _facts=self.facts), 1))
             header = [h for h in header if h]
+            tail = steps[k + 1 :]
+            if not tail:
+                # entered from another header member: the callback hangs off the member
+                # that finished last (it carries the group id too; the member before it)
+                for h in header[1:]:
+                    for j, step in enumerate(h[:-1]):
+                        inf = self.facts.get(step.id)
+                        if step.kind == "task" and inf is not None and inf.group == gid:
+                            tail = h[j + 1 :]
+                            del h[j + 1 :]
+                            break
+                    if tail:
+                        break
             group = self.group(header, gid)
-            if k + 1 == len(steps):  # a group and nothing after it
+            if not tail or tail[0].kind not in ("task", "group"):  # a group, nothing after it
                 size = self.facts.chord_size(gid)
                 if size is not None and size > len(group.children):
                     group.missing = size - len(group.children)
-                return [group]
+                return [group, *tail]
+            steps = [*steps[: k + 1], *tail]
             cb = steps[k + 1]
             head = cb if cb.kind == "task" else cb.children[0]
             if cb.kind == "task":

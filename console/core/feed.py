@@ -333,13 +333,17 @@ class _IntakeLoop:
         )
         self.app = self.settings.app
         self.state = _new_state(config.get("max_tasks", 100_000), time.time)
-        self.source = make_source(
-            self.app,
-            url=config.get("broker_url"),
-            kind=config.get("source", "auto"),
-            connect_timeout=self.settings.connect_timeout,
+        options = {
+            "connect_timeout": self.settings.connect_timeout,
             **config.get("source_options", {}),  # e.g. an AMQP queue cap (max_queued)
-        )
+        }
+        kind = config.get("source", "auto")
+        if kind == "auto":  # the broker's adapter picks its event source
+            from .brokers import adapter_for
+
+            self.source = adapter_for(self.settings).event_source(self.app, **options)
+        else:
+            self.source = make_source(self.app, url=config.get("broker_url"), kind=kind, **options)
         self.builder = _DeltaBuilder(self.state, max_rows=config.get("max_rows", 20_000))
         self.view = _view_host(self.state, hold=config.get("view_hold", 0.5), quick=True)
         self.recorder = None
@@ -355,7 +359,11 @@ class _IntakeLoop:
         self.resync_wanted: str | None = None
         # the newest results of the backend, merged a chunk per loop turn (backfill.py)
         self.backfill_out: queue.SimpleQueue[list[dict[str, Any]]] = queue.SimpleQueue()
-        self.loading = ""
+        self.loading = (
+            "history: starting"
+            if config.get("history") and config.get("initial_resync", True)
+            else ""
+        )
         self.applied = 0
         self.skipped = 0
         # requests from the UI, read by a thread that wakes the event wait: a keystroke's
@@ -407,6 +415,7 @@ class _IntakeLoop:
         """Resync thread: the newest ``history`` results of the backend into ``backfill_out``."""
         limit = int(self.config.get("history", 0) or 0)
         if limit <= 0 or not self.settings.effective_backend_url:
+            self.loading = ""
             return
         from .backfill import CHUNK, backend_records
 
@@ -419,8 +428,9 @@ class _IntakeLoop:
         try:
             records, hist = backend_records(self.settings, limit, progress=progress)
         except Exception as exc:
-            self.loading = ""
-            self.resync_message = self.settings.scrub(f"history not loaded: {exc}")
+            # stays in the header (the resync's own message would overwrite a status note):
+            # an operator must see why the console has no past, e.g. an rpc:// backend
+            self.loading = self.settings.scrub(f"history not loaded: {exc}")
             return
         for i in range(0, len(records), CHUNK):
             self.backfill_out.put(records[i : i + CHUNK])
@@ -622,7 +632,9 @@ class LiveFeed:
         self._status = FeedStatus(
             mode="reconnecting",
             message="starting the intake process",
-            loading="history: starting" if self.config["history"] else "",
+            loading="history: starting"
+            if self.config["history"] and self.config["initial_resync"]
+            else "",
         )
         self._replies: dict[int, list[Any]] = {}
         self._waiters: dict[int, threading.Event] = {}

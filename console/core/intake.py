@@ -1014,18 +1014,10 @@ def make_source(app: Any, url: str | None = None, kind: str = "auto", **kwargs: 
                 in ("connect_timeout", "max_buffer", "ping_interval", "dead_after", "backoff_cap")
             },
         )
-    from .brokers.amqp_events import AmqpEventSource, is_amqp_url
+    from .brokers.amqp_events import AmqpEventSource, is_amqp_url, source_options
 
     if kind == "amqp" or (kind == "auto" and is_amqp_url(url)):
-        return AmqpEventSource(
-            app,
-            url=url,
-            **{
-                k: v
-                for k, v in kwargs.items()
-                if k in ("connect_timeout", "heartbeat", "prefetch", "max_queued", "backoff_cap")
-            },
-        )
+        return AmqpEventSource(app, url=url, **source_options(kwargs))
     if kind not in ("auto", "kombu"):
         raise UsageError(f"unknown event source kind {kind!r}")
     return KombuEventSource(

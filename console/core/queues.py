@@ -84,12 +84,29 @@ def queue_depths(
     timeout: float = 1.0,
     with_consumers: bool = True,
 ) -> list[QueueDepth]:
-    """Depth of every queue (or of ``queues``), sorted by name, on any broker."""
-    from .brokers import adapter_for
+    """Depth of every task queue (or of ``queues``), sorted by name, on any broker.
 
-    return adapter_for(settings).queue_depths(
-        rc=rc, queues=queues, timeout=timeout, with_consumers=with_consumers
+    The task queues are :func:`console.core.purge_plan.plan_purge`'s, on every
+    transport: the Queues screen lists the queues ``ctl purge`` would empty.
+    """
+    from .brokers import adapter_for
+    from .purge_plan import plan_purge
+
+    consumers = None
+    if with_consumers:
+        from .remote import RemoteControl
+
+        consumers = consumers_by_queue(rc or RemoteControl(settings), timeout)
+    names = list(queues) if queues else plan_purge(settings.app, consumers).queues
+    depths = adapter_for(settings).queue_depths(
+        rc=rc, queues=names, timeout=timeout, with_consumers=False
     )
+    if consumers is not None:
+        for depth in depths:
+            depth.workers = sorted(consumers.get(depth.name, []))
+            if depth.consumers is None:
+                depth.consumers = len(depth.workers)
+    return depths
 
 
 def purge_checked(

@@ -323,6 +323,8 @@ class RemoteControl:
         try:
             conn, mailbox_factory = self._connection()
             conn.ensure_connection(max_retries=1, timeout=self.settings.connect_timeout)
+        except UsageError:
+            raise  # e.g. the -A app could not be found: not a broker problem
         except Exception as exc:
             from .sanitize import mask_url
 

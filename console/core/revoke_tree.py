@@ -27,6 +27,7 @@ the running step stops the chain there.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -425,7 +426,8 @@ def plan_tree(
     # backend: parents, groups, children; expand to a fixpoint
     backend = settings.app.backend
     # an rpc:// backend would declare a reply queue of its own and read nothing
-    frontier = [] if results_go_to_caller_only(settings.effective_backend_url) else list(pool.nodes)
+    rpc = results_go_to_caller_only(settings.effective_backend_url)
+    frontier = [] if rpc else list(pool.nodes)
     fetched: set[str] = set()
     groups_read: set[str] = set()
     while frontier and len(pool.nodes) < MAX_NODES:
@@ -485,6 +487,7 @@ def plan_tree(
         frontier = nxt
     _callbacks_out_of_groups(pool)
     comp = _components(pool.nodes.values())
+    sizes = Counter(comp.values())
     # "found nowhere" needs every source read: where queued messages cannot be read (AMQP),
     # an id seen nowhere else may still be waiting in a queue, so it is revoked all the same
     unknown = [
@@ -494,7 +497,7 @@ def plan_tree(
         and pool.nodes[t].sources == {"argument"}
         and not pool.nodes[t].has_meta
         and pool.nodes[t].kind != "group"
-        and sum(1 for n in pool.nodes.values() if comp[n.id] == comp[t]) == 1
+        and sizes[comp[t]] == 1
     ]
     wanted = {comp[t] for t in ids if t not in unknown}
     members = [n for n in pool.nodes.values() if comp[n.id] in wanted]
@@ -511,18 +514,20 @@ def plan_tree(
 def _callbacks_out_of_groups(pool: _Pool) -> None:
     """A chord callback runs with its header's group id (the backend stores it as
     ``group_id``): a "member" whose parent is a member of the same group is the callback."""
+    moved: set[str] = set()
     for group in [n for n in pool.nodes.values() if n.kind == "group"]:
         body: list[str] = []
+        members = set(group.members)
         for mid in list(group.members):
             member = pool.nodes.get(mid)
             parent = pool.nodes.get(member.parent_id or "") if member else None
             if member is None or parent is None:
                 continue
-            if parent.id in group.members or parent.group_id == group.id:
-                group.members.remove(mid)
+            if parent.id in members or parent.group_id == group.id:
                 body.append(mid)
-                for node in pool.nodes.values():
-                    node.next = [x for x in node.next if x != mid]
+        if body:
+            group.members = [m for m in group.members if m not in body]
+            moved.update(body)
         if len(body) == 1 and not group.callback:
             group.callback = body[0]
             pool.nodes[body[0]].role = pool.nodes[body[0]].role or "callback"
@@ -534,6 +539,10 @@ def _callbacks_out_of_groups(pool: _Pool) -> None:
                 gnode.link("members", mid)
             group.callback = gnode.id
             group.keys.add(gnode.id)
+    if moved:
+        for node in pool.nodes.values():
+            if node.next:
+                node.next = [x for x in node.next if x not in moved]
 
 
 # --------------------------------------------------------------------------- nesting

@@ -121,9 +121,11 @@ class ClusterSettings:
         )
         if settings.connect_timeout <= 0:
             raise UsageError("--connect-timeout must be positive")
-        if settings.app_module:
-            # look the app up now, as `celery -A` does before any command: a typo in
-            # -A is a usage error (exit 2), never "broker unreachable" later on
+        if app or os.environ.get("CELERY_APP"):
+            # an app named by -A / CELERY_APP is looked up now, as `celery -A` does
+            # before any command: a typo is a usage error (exit 2), never "broker
+            # unreachable" later on.  A context's app is looked up when first used
+            # (`ctl contexts` lists contexts whose app is not importable here).
             settings.app  # noqa: B018
         return settings
 

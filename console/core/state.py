@@ -724,6 +724,8 @@ class ClusterState:
         created, filled = self._from_backend.get(uuid, (False, ()))
         d["source"] = "backend" if created else "events"  # where the task was first seen
         d["backend_fields"] = list(filled)
+        if filled:  # as console/core/detail.py names them: field -> where it came from
+            d["sources"] = {("worker" if f == "hostname" else f): "backend" for f in filled}
         if created:  # what the backend did not have (no result_extended: name, args, ...)
             d["missing"] = [f for f in ("name", "hostname", "args", "kwargs") if d[f] is None]
         return d
@@ -864,6 +866,16 @@ class ClusterState:
             t.hostname = hostname
         if code == PENDING or code == REVOKED:
             _keep_extra(t, get, code == PENDING)
+        if (code == RECEIVED or code == PENDING) and t.eta is not None:
+            retries = get("retries")
+            if (type(retries) is int and t.retries is not None and retries > t.retries) or (
+                code == RECEIVED and newer and cur == RETRY
+            ):
+                # a new attempt of a retried task (its task-received may come before the
+                # task-retried of the previous one): its eta is its own, none when the
+                # retry had no countdown, never the eta of an earlier attempt
+                eta = get("eta")
+                t.eta = eta if type(eta) is str and len(eta) <= 64 else None
         if code == RECEIVED or code == PENDING:
             repaired |= self._received_fields(t, get, newer or code == RECEIVED)
         elif code == SUCCESS:

@@ -371,16 +371,23 @@ def execute(
     if a == "purge":
         if settings is None:
             return ActionOutcome(False, "purge needs a broker (not available in replay mode)")
-        from console.core.queues import purge_queues
+        from console.core.queues import purge_checked
 
-        removed = purge_queues(settings, [target])
-        count = removed.get(target, 0)
         shown = str(p.get("count") or "").strip()
+        expected = int(shown) if shown.isdigit() else None
+        (outcome,) = purge_checked(settings, {target: expected})
+        name = safe_text(target, 120, oneline=True)
+        if outcome.changed:  # what was confirmed is what happens: nothing, and say why
+            return ActionOutcome(
+                False,
+                f"queue {name} now holds {outcome.found} message(s), not the {shown} shown: "
+                "nothing purged (press P again to confirm the new count)",
+                {target: 0},
+            )
         return ActionOutcome(
             True,
-            f"purged queue {safe_text(target, 120, oneline=True)}: {count} message(s) deleted"
-            + (f" ({safe_text(shown, 20)} were shown)" if shown and shown != str(count) else ""),
-            removed,
+            f"purged queue {name}: {outcome.purged} message(s) deleted",
+            {target: outcome.purged},
         )
     if remote is None:
         return ActionOutcome(False, "remote control is not available")
@@ -496,12 +503,14 @@ def _revoke_canvas(
         return ActionOutcome(ok, f"revoked {len(confirmed)} task(s) of the canvas; {text}", res)
     ids: list[str] = []
     notes: list[str] = []
+    unknown = False
     if settings is not None:
         from console.core.revoke_tree import plan_tree
 
         plan = plan_tree(settings, [req.target], rc=remote, timeout=timeout)
         ids.extend(n.id for n in plan.to_revoke)
         notes.append(f"{len(plan.members)} member(s) found")
+        unknown = bool(plan.unknown)
     tree = None
     if canvas is not None:
         try:
@@ -510,6 +519,8 @@ def _revoke_canvas(
             tree = None
     if tree is not None:
         ids.extend(i for i, st in canvas_ids(tree) if st in UNFINISHED)
+    if not ids and unknown and tree is None:  # never a no-op reported as success
+        return ActionOutcome(False, f"{req.target}: found nowhere; nothing revoked")
     ids = list(dict.fromkeys(ids)) or [req.target]
     res = remote.revoke(ids, timeout=timeout)
     ok, text = summarize(res)

@@ -68,8 +68,21 @@ def proj_app(cluster: LocalCluster) -> Any:
     if PROJ_PATH not in sys.path:
         sys.path.insert(0, PROJ_PATH)
     import proj.tasks  # noqa: F401  (registers the tasks and the task_failure handler)
+    from celery.app.defaults import DEFAULTS
     from proj.celery import app
 
+    # ClusterSettings(app="proj") pins URLs and no-retry options on this same
+    # (module-global) app: give it back its defaults before pointing it elsewhere
+    app.backend_cls = None
+    for key in (
+        "broker_connection_max_retries",
+        "broker_connection_timeout",
+        "broker_connection_retry_on_startup",
+        "redis_socket_connect_timeout",
+        "redis_socket_timeout",
+        "result_backend_transport_options",
+    ):
+        app.conf[key] = DEFAULTS[key]
     app.conf.broker_url = cluster.broker_url
     app.conf.result_backend = cluster.backend_url
     app.conf.broker_read_url = app.conf.broker_write_url = cluster.broker_url
@@ -77,6 +90,7 @@ def proj_app(cluster: LocalCluster) -> Any:
     # the producer pool and the backend were built for the previous cluster's URL
     app.__dict__.pop("amqp", None)
     app.__dict__.pop("backend", None)
+    app._backend_cache = None  # Celery 5.7 caches the backend per app and per thread
     local = getattr(app, "_local", None)
     if local is not None and hasattr(local, "backend"):
         del local.backend
@@ -111,3 +125,18 @@ def make_proj_cluster() -> Iterator[Callable[..., ProjCluster]]:
 
 def fresh_redis() -> EmbeddedRedis:
     return EmbeddedRedis().start()
+
+
+def wait_dead_letters(client: Any, count: int, timeout: float = 10.0) -> None:
+    """Wait until ``dead_letter_queue`` holds ``count`` entries.
+
+    The worker stores a failure's result before it sends ``task_failure``, so the
+    handler's LPUSH may come just after ``result.get()`` returned.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while client.llen("dead_letter_queue") < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"dead_letter_queue has {client.llen('dead_letter_queue')}")
+        time.sleep(0.05)

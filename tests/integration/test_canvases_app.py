@@ -216,6 +216,11 @@ def test_chord_of_three_pipelines_structure_and_revoke(app: Any) -> None:
         assert by_id[result.id]["role"] == "callback"
         uploads = [m for m in plan["members"] if (m["name"] or "").endswith(".upload")]
         assert len(uploads) == 3 and all(u["group_id"] == gid for u in uploads)
+        human = invoke("revoke", "--tree", "--dry-run", gid)
+        assert human.exit_code == 0, human.stderr
+        lines = human.stdout.splitlines()
+        assert lines[0].startswith("chord PENDING") and "would revoke 10 task(s):" in lines
+        assert sum(1 for line in lines if line.strip().startswith("chain ")) == 3
         # the group id (result.parent.id) gives the same canvas
         doc = ctl_json("--tree", gid)
         assert len(doc["revoked"]) == 10 and result.id in doc["revoked"]
@@ -297,6 +302,7 @@ def test_graph_client_group(capture: Any, app: Any) -> None:
     assert tree.shape() == ("group", ["add", "add", "add"])
     assert tree.id == res.id and tree.missing == 0
     assert sorted(t.id for t in tree.tasks()) == sorted(r.id for r in res.results)
+    same_from_every_member(capture, tree, app.backend)
 
 
 def test_graph_chain_of_two_groups_has_two_group_ids(capture: Any, app: Any) -> None:
@@ -314,6 +320,7 @@ def test_graph_chain_of_two_groups_has_two_group_ids(capture: Any, app: Any) -> 
     assert first.id == tasks.parent.id and second.id != first.id
     assert app.backend.get_task_meta(tasks.results[0].id)["group_id"] == tasks.parent.id
     assert sorted(t.id for t in second.tasks()) == sorted(r.id for r in tasks.results)
+    same_from_every_member(capture, tree, app.backend)
 
 
 def test_graph_xsum_chord(capture: Any, app: Any) -> None:
@@ -328,6 +335,7 @@ def test_graph_xsum_chord(capture: Any, app: Any) -> None:
     group_node, callback = tree.children
     assert group_node.id == res.parent.id and group_node.missing == 0
     assert callback.id == res.id and callback.role == "callback"
+    same_from_every_member(capture, tree, app.backend)
 
 
 def test_graph_chord_of_three_pipelines(capture: Any, app: Any) -> None:
@@ -347,6 +355,18 @@ def test_graph_chord_of_three_pipelines(capture: Any, app: Any) -> None:
         [("group", [pipeline, pipeline, pipeline]), "notify_completion"],
     )
     assert tree.children[0].id == res.parent.id and tree.children[1].id == res.id
+    same_from_every_member(capture, tree, app.backend)
+
+
+def same_from_every_member(cap: Any, tree: Any, backend: Any) -> None:
+    """The Canvas screen opens on whatever task the operator picked: every member of the
+    canvas must give the same tree."""
+    from console.core.canvas import canvas_tree
+
+    state = cap.state()
+    for task in tree.tasks():
+        other = canvas_tree(state, task.id, backend=backend)
+        assert other is not None and other.shape() == tree.shape(), task.name
 
 
 def test_console_feed_reads_the_backend_for_the_canvas(app: Any, canvases_cluster: Any) -> None:

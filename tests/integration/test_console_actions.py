@@ -314,3 +314,33 @@ async def test_shutdown_worker(make_cluster: Any, monkeypatch: pytest.MonkeyPatc
             15,
             "the console to show the worker offline",
         )
+
+
+@sync
+async def test_purge_deletes_nothing_when_the_queue_grew_after_the_dialog(
+    cluster: Any, cluster_env: Any, sample_app: Any
+) -> None:
+    """What was confirmed is what happens: the dialog showed 3 messages, the queue holds 5
+    when the purge runs, so nothing is deleted and the outcome says both counts."""
+    from kombu import Queue
+
+    from console.core.queues import queue_depths
+    from console.ui.actions import ActionRequest, execute
+
+    settings = settings_for(cluster)
+    queue = "ctl-console-purge-grew"
+    settings.app.conf.task_queues = [Queue("celery"), Queue(queue)]
+    for i in range(5):
+        sample_app.send_task("sample_proj.tasks.add", args=(i, i), queue=queue)
+    stale = execute(ActionRequest("purge", queue, {"count": "3"}), remote=None, settings=settings)
+    assert not stale.ok and "now holds 5" in stale.summary and "not the 3 shown" in stale.summary
+    depth = {
+        d.name: d.messages for d in queue_depths(settings, queues=[queue], with_consumers=False)
+    }
+    assert depth[queue] == 5
+    done = execute(ActionRequest("purge", queue, {"count": "5"}), remote=None, settings=settings)
+    assert done.ok and "5 message(s) deleted" in done.summary
+    depth = {
+        d.name: d.messages for d in queue_depths(settings, queues=[queue], with_consumers=False)
+    }
+    assert depth[queue] == 0

@@ -201,3 +201,58 @@ def test_sqlite_backend_and_a_task_seen_only_as_started(make_cluster, tmp_path) 
         assert _detail(feed, res.id)["result"] == "42"
     finally:
         feed.stop()
+
+
+def test_a_resync_after_a_gap_loads_what_finished_meanwhile(make_cluster) -> None:
+    """The intake loop's resync on a gap (a reconnect): the backend's record of a task that
+    finished while the console was cut off completes the task it saw start."""
+    import multiprocessing
+
+    from console.core.feed import _IntakeLoop
+
+    c = make_cluster(workers=("gap",), concurrency=1)
+    up_r, up_w = multiprocessing.Pipe(duplex=False)
+    down_r, _down_w = multiprocessing.Pipe(duplex=False)
+    config = {"broker_url": c.broker_url, "result_backend": c.backend_url, "history": 100}
+    loop = _IntakeLoop(config, up_w, down_r)
+    try:
+        client = _client(c)
+        res = client.send_task("sample_proj.tasks.add", args=(5, 6))
+        assert res.get(timeout=30) == 11
+        done = AsyncResult(res.id, app=client).date_done.timestamp()
+        # seen starting, then the connection dropped: task-succeeded never arrived
+        loop.state.apply(
+            {"type": "task-started", "uuid": res.id, "hostname": c.hostnames[0],
+             "timestamp": done - 0.2}
+        )  # fmt: skip
+        assert loop.state.tasks[res.id].state == "STARTED"
+        loop._resync("gap")
+        assert loop.resync_thread is not None
+        loop.resync_thread.join(30)
+        assert not loop.resync_thread.is_alive()
+        while not loop.backfill_out.empty():
+            loop._merge_backfill()
+        t = loop.state.tasks[res.id]
+        assert (t.state, t.name, t.args, t.result) == ("SUCCESS", "sample_proj.tasks.add",
+                                                       "(5, 6)", "11")  # fmt: skip
+        assert t.succeeded == done and loop.loading == ""
+        assert "resynced after gap: 1 workers" in loop.resync_message
+    finally:
+        loop.source.close()
+        up_r.close()
+
+
+def test_a_backend_that_cannot_be_listed_is_named_in_the_header(cluster) -> None:
+    """rpc:// results go only to the caller: the console says why it has no past."""
+    feed = _feed(cluster, history=100, backend="rpc://")
+    try:
+        _wait(
+            lambda: feed.status.loading.startswith("history not loaded") or None,
+            20,
+            "the header's note on the history",
+        )
+        assert "rpc" in feed.status.loading
+        time.sleep(1.0)  # the note stays (it is not a progress line)
+        assert feed.status.loading.startswith("history not loaded")
+    finally:
+        feed.stop()

@@ -7,6 +7,7 @@ the screens must show the workers and the tasks they ran.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -17,13 +18,16 @@ from console.core.settings import ClusterSettings
 from console.demo.cluster import LocalCluster
 from console.ui.model import T_NAME, T_STATE, W_STATUS
 from console.ui.widgets.task_list import TaskList
+from tests.integration.test_amqp_intake import queues, wait_for
 from tests.integration.test_console_actions import SIZE, console, sync, wait_until
+from tests.rabbitmq import EmbeddedRabbitMQ
 
 pytestmark = pytest.mark.integration
 
 
 @sync
 async def test_workers_and_tasks_screens_on_rabbitmq(
+    rabbitmq: EmbeddedRabbitMQ,
     rabbit_vhost: str,
     make_cluster: Callable[..., LocalCluster],
     monkeypatch: pytest.MonkeyPatch,
@@ -72,3 +76,11 @@ async def test_workers_and_tasks_screens_on_rabbitmq(
         await wait_until(pilot, shown, 20, "the four tasks SUCCESS on the Tasks screen")
         assert task_list.matched >= 4
         assert app.model.status.mode == "live"
+        assert any(q.startswith("ctl.console.") for q in queues(rabbitmq, rabbit_vhost))
+    # the console stopped: its event queues went with its connection
+    await asyncio.sleep(0)
+    wait_for(
+        lambda: not [q for q in queues(rabbitmq, rabbit_vhost) if q.startswith("ctl.console.")],
+        10,
+        "the console's event queues to be gone",
+    )

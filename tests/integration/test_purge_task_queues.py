@@ -21,7 +21,7 @@ from pathlib import Path
 
 import redis
 
-from tests.integration.proj_cluster import PROJ_PATH, proj_app, proj_env
+from tests.integration.proj_cluster import PROJ_PATH, proj_app, proj_env, wait_dead_letters
 
 CTL = str(Path(sys.executable).with_name("ctl"))
 CELERY = str(Path(sys.executable).with_name("celery"))
@@ -74,6 +74,7 @@ def test_purge_empties_task_queues_only_like_celery_purge(make_proj_cluster) -> 
         nightly_report.apply_async((f"2026-12-0{n + 1}",), task_id=f"nightly-report-{n}")
     for n in range(2):  # a queue kombu declared, but not one of the app's task queues
         add.apply_async((n, 1), queue="lopri", task_id=f"lopri-{n}")
+    wait_dead_letters(r, 2)
     assert r.llen("dead_letter_queue") == 2
 
     dry = run(cluster, "purge", "--dry-run", "--json")

@@ -390,3 +390,18 @@ def test_failing_backend_falls_back_to_events() -> None:
     tree = canvas_tree(state, "b", backend=Broken())
     assert tree.shape() == ("chain", ["add", "add"])
     assert canvas_tree(state, "zzz", backend=SimpleNamespace(backend=Broken())) is None
+
+
+def test_rpc_backend_is_never_read() -> None:
+    # an rpc:// backend keeps results for the caller only; reading it would declare a
+    # reply queue on the broker (a write): the tree is built from events alone
+    from celery import Celery
+
+    app = Celery("rpc-probe", broker="memory://", backend="rpc://")
+    state = build(run("a", "add", T0), run("b", "add", T0 + 0.1, parent="a", root="a"))
+    calls: list[object] = []
+    app.backend.get_task_meta = lambda *a, **k: calls.append(a)  # type: ignore[method-assign]
+    app.backend.restore_group = lambda *a, **k: calls.append(a)  # type: ignore[method-assign]
+    tree = canvas_tree(state, "b", backend=app)
+    assert tree is not None and tree.shape() == ("chain", ["add", "add"])
+    assert calls == []

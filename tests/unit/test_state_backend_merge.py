@@ -165,7 +165,8 @@ def test_the_tasks_view_filters_backend_rows_on_since() -> None:
     assert ids("until:1h report") == ["old"]
     iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now - 3600))
     assert ids(f"since:{iso.lower()} state:failure") == ["new"]
-    assert ids("since:soon") == []  # not a time (yet): nothing, never everything
+    bad = viewer.window(ViewSpec(query="since:soon", limit=10))  # not a time: said, no rows
+    assert bad.rows == [] and bad.error and "bad time" in bad.error
 
 
 def test_the_header_shows_the_progress_line_while_the_past_loads() -> None:
@@ -177,3 +178,21 @@ def test_the_header_shows_the_progress_line_while_the_past_loads() -> None:
     assert "history" not in status_text(FeedStatus(mode="live", last_event=T0)).plain
     forged = FeedStatus(mode="live", loading="history: \x1b[2Jx")
     assert "\x1b" not in status_text(forged).plain
+
+
+def test_the_task_detail_says_what_came_from_the_backend() -> None:
+    from console.ui.screens.task_detail import summary_text
+
+    st = _state()
+    st.merge_backend([_rec("p", "SUCCESS", T0, result="1")])
+    text = summary_text(st.task_detail("p") or {}).plain
+    assert "finished before the console connected); not stored there: name, worker" not in text
+    assert "finished before the console connected); not stored there: name, hostname" in text
+    st.apply({"type": "task-started", "uuid": "q", "hostname": "w", "timestamp": T0})
+    st.merge_backend([_rec("q", "SUCCESS", T0 + 1, name="tasks.q", args="(1,)")])
+    detail = st.task_detail("q") or {}
+    assert detail["sources"] == {"name": "backend", "args": "backend", "state": "backend"}
+    text = summary_text(detail).plain
+    assert "name tasks.q  (from the backend)" in text and "source" not in text
+    st.apply({"type": "task-received", "uuid": "r", "name": "n", "timestamp": T0})
+    assert "source" not in summary_text(st.task_detail("r") or {}).plain

@@ -325,9 +325,14 @@ class AmqpAdapter:
         )
 
     def event_source(self, app: Any, **options: Any) -> EventSource:
+        from .amqp_events import AmqpEventSource, is_amqp_url, source_options
+
+        url = ";".join(self._urls)  # the whole failover list: the source tries each node
+        if is_amqp_url(url):  # own capped queue, drops counted, heartbeats (amqp_events.py)
+            return AmqpEventSource(app, url=url, **source_options(options))
         from ..intake import make_source
 
-        return make_source(app, url=self._url, kind="kombu", **options)
+        return make_source(app, url=url, kind="kombu", **options)
 
 
 def _int(value: Any) -> int | None:

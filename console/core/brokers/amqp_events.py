@@ -23,10 +23,19 @@ intervals is dead, so a frozen broker shows as disconnected within ~4 s.
 After ``basic.consume`` the socket is read by a reader thread in large
 chunks and the frames are parsed here (``Basic.Deliver`` + content header +
 body), each JSON body decoded with orjson: py-amqp's per-frame Python path
-and kombu's ``Message`` objects are what limit the stock receiver.  Manual
-acks with a large prefetch (``prefetch``; one ``multiple`` ack per batch)
-bound what is in flight: when the console does not read, RabbitMQ keeps the
-rest in the capped queue, where a drop is counted.
+and kombu's ``Message`` objects are what limit the stock receiver.
+
+What is in flight stays bounded.  By default deliveries are no-ack (like
+Celery's receiver: ~1.7x the broker's delivery rate of acked ones on this
+machine) and the reader stops reading once ``max_buffer`` bytes wait for
+``read_batch``; RabbitMQ then holds at most a few hundred unsent deliveries
+for the channel (``UNSENT_MESSAGE_LIMIT``) and keeps the rest in the capped
+queue, where a drop is counted (tried: 25 s without reading while 60,000
+events arrived: all read afterwards, no disconnect; heartbeats keep going
+out while the reader waits).  Should the broker drop the connection anyway,
+the source reconnects and counts a gap.  ``no_ack=False`` uses manual acks
+instead (``prefetch`` unacked, one ``multiple`` ack per batch): slower, but
+the broker never waits on our socket.
 """
 
 from __future__ import annotations
@@ -47,10 +56,24 @@ import orjson
 from ..errors import BrokerUnreachable
 from ..intake import SourceStatus, _backoff, _body_to_events, _exc_text, _StatusMixin
 from ..sanitize import mask_url, scrub_secrets
+from .urls import AMQP_SCHEMES, scheme_of
 
-__all__ = ["AMQP_SCHEMES", "AmqpEventSource", "is_amqp_url"]
+__all__ = ["PYAMQP_SCHEMES", "AmqpEventSource", "is_amqp_url", "source_options"]
 
-AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
+#: the schemes py-amqp serves (librabbitmq is a C client whose socket this source cannot read)
+PYAMQP_SCHEMES = AMQP_SCHEMES - {"librabbitmq"}
+#: keyword arguments of :class:`AmqpEventSource` that callers may pass through
+SOURCE_OPTIONS = (
+    "connect_timeout",
+    "heartbeat",
+    "prefetch",
+    "max_queued",
+    "message_ttl",
+    "backoff_cap",
+    "no_ack",
+    "max_buffer",
+    "wakeup",
+)
 
 _FRAME_END = 0xCE
 _HEARTBEAT = b"\x08\x00\x00\x00\x00\x00\x00\xce"
@@ -64,10 +87,12 @@ _JSON = b"application/json"
 
 def is_amqp_url(url: str | None) -> bool:
     """True for the URLs this source reads (``amqp://``, ``amqps://``, ``pyamqp://``)."""
-    if not url:
-        return False
-    scheme = url.split(";", 1)[0].split("://", 1)[0].lower()
-    return scheme in AMQP_SCHEMES
+    return scheme_of(url or "") in PYAMQP_SCHEMES
+
+
+def source_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``options`` this source takes (others belong to other sources)."""
+    return {k: v for k, v in options.items() if k in SOURCE_OPTIONS}
 
 
 def _method_frame(channel: int, class_id: int, method_id: int, args: bytes) -> bytes:
@@ -108,6 +133,9 @@ class AmqpEventSource(_StatusMixin):
         count_interval: float = 0.5,
         backoff_cap: float = 2.0,
         chunk_size: int = 1 << 18,
+        no_ack: bool = True,
+        max_buffer: int = 8 << 20,
+        wakeup: bool = True,
     ) -> None:
         self.app = app
         self.url = url or str(app.conf.broker_url or "")
@@ -119,6 +147,11 @@ class AmqpEventSource(_StatusMixin):
         self.count_interval = count_interval
         self.backoff_cap = backoff_cap
         self.chunk_size = chunk_size
+        self.no_ack = no_ack
+        self.wakeup = wakeup  # ask workers for a heartbeat on connect (Celery's receiver does)
+        self.max_buffer = max_buffer
+        self._buffered = 0  # bytes received and not yet taken by read_batch
+        self._paused = False  # the reader stopped reading: the buffer is full
         self.exchange = str(app.conf.event_exchange or "celeryev")
         self.masked_url = mask_url(self.url)
         self._init_status(lambda m: scrub_secrets(m, self.url))
@@ -156,12 +189,13 @@ class AmqpEventSource(_StatusMixin):
         conn = self.app.connection_for_read(self.url, heartbeat=self.heartbeat)
         conn.connect_timeout = self.connect_timeout
         try:
+            hosts = max(1, len(getattr(conn, "alt", None) or ()))  # a failover list: each once
             conn.ensure_connection(
-                max_retries=1,
+                max_retries=max(1, hosts - 1),
                 interval_start=0,
                 interval_step=0,
                 interval_max=0,
-                timeout=self.connect_timeout,
+                timeout=self.connect_timeout * hosts,
             )
             raw = conn.connection  # amqp.Connection (py-amqp)
             data = raw.channel(_DATA_CH)
@@ -189,7 +223,7 @@ class AmqpEventSource(_StatusMixin):
             data.queue_bind(name, self.exchange, "#")
             data.basic_qos(0, int(self.prefetch), False)
             early: list[bytes] = []
-            data.basic_consume(name, consumer_tag="ctl", no_ack=False, callback=early.append)
+            data.basic_consume(name, consumer_tag="ctl", no_ack=self.no_ack, callback=early.append)
             if early:  # py-amqp read a delivery already: never, but do not lose it
                 raise _ConnectionLost("deliveries before consume-ok")
             transport = raw.transport
@@ -260,6 +294,8 @@ class AmqpEventSource(_StatusMixin):
             self._purge_pending = self._dropping = False
             self._lost = None
             self._on_connected(self.describe())
+            if self.wakeup:
+                threading.Thread(target=self._wake_workers, name="amqp-wakeup", daemon=True).start()
             reason = self._pump(sock)
             self._drop(conn, sock, clean=self._stop.is_set())
             if self._stop.is_set():
@@ -268,6 +304,14 @@ class AmqpEventSource(_StatusMixin):
                 mode="disconnected", connected=False, message=f"connection lost: {reason}"
             )
         self._set_status(mode="stopped", connected=False)
+
+    def _wake_workers(self) -> None:
+        """Ask the workers for a heartbeat now, as Celery's receiver does once it consumes
+        (``heartbeat`` broadcast, on a connection of its own: this one's socket is ours)."""
+        with contextlib.suppress(Exception):
+            with self.app.connection_for_write(self.url) as conn:
+                conn.connect_timeout = self.connect_timeout
+                self.app.control.broadcast("heartbeat", connection=conn)
 
     def _drop(self, conn: Any, sock: socket.socket, clean: bool) -> None:
         self._sock = None
@@ -300,8 +344,11 @@ class AmqpEventSource(_StatusMixin):
                 ready = [sock]
             else:
                 timeout = max(0.0, min(send_every - (now - last_tx), 0.25))
+                full = self._paused = self._buffered > self.max_buffer
+                if full:  # we are the slow side: the broker keeps the rest (capped, counted)
+                    last_rx = now
                 try:
-                    ready, _, _ = select.select([sock, wake], [], [], timeout)
+                    ready, _, _ = select.select([wake] if full else [sock, wake], [], [], timeout)
                 except (OSError, ValueError) as exc:
                     return _exc_text(exc)
             if wake in ready:
@@ -323,6 +370,7 @@ class AmqpEventSource(_StatusMixin):
                     last_rx = now
                     with self._cond:
                         self._chunks.append(data)
+                        self._buffered += len(data)
                         self._cond.notify()
             if now - last_rx >= dead_after:
                 return f"no heartbeat from the broker for {now - last_rx:.1f} s"
@@ -377,6 +425,10 @@ class AmqpEventSource(_StatusMixin):
                 items.append(item)
                 if item is not None:
                     taken += len(item)
+            self._buffered = max(0, self._buffered - taken)
+        if self._paused and self._buffered <= self.max_buffer:
+            with contextlib.suppress(OSError):  # the reader may read again
+                self._wake_w.send(b"x")
         if not items:
             return []
         out: list[dict[str, Any]] = []
@@ -397,7 +449,7 @@ class AmqpEventSource(_StatusMixin):
         if parts:
             b, last_tag = self._parse(parts[0] if len(parts) == 1 else b"".join(parts), out)
             bad += b
-        if last_tag:
+        if last_tag and not self.no_ack:
             self._send(_ack_frame(_DATA_CH, last_tag))
         self._count(len(out), bad)
         return out
@@ -554,6 +606,7 @@ class AmqpEventSource(_StatusMixin):
             self._thread = None
         with self._cond:
             self._chunks.clear()
+            self._buffered = 0
             self._cond.notify_all()
         for s in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):

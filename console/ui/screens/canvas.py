@@ -9,6 +9,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.widgets import Static, Tree
 
 from console.core.sanitize import safe_text
@@ -133,8 +134,11 @@ class CanvasScreen(ConsoleScreen):
             self.load()
 
     def load(self) -> None:
+        try:
+            bar = self.query_one("#canvas-bar", Static)
+        except NoMatches:  # opened for the first time: not composed yet, on_mount loads
+            return
         self.uuid = self.capp.selected_task
-        bar = self.query_one("#canvas-bar", Static)
         if not self.uuid:
             bar.update(Text("select a task (Tasks screen, 2) then press c or 7"))
             return

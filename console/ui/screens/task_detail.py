@@ -65,6 +65,12 @@ def summary_text(d: dict[str, Any], now: float | None = None) -> Text:
     value(d.get("name") or "-")
     source("name")
     t.append("\n")
+    if d.get("source") == "backend":  # loaded on start (console/core/backfill.py)
+        label("source")
+        t.append("the result backend (finished before the console connected)", style="italic")
+        if d.get("missing"):
+            value(f"; not stored there: {', '.join(map(str, d['missing']))}")
+        t.append("\n")
     label("state")
     t.append_text(state_text(d.get("state")))
     t.append("  on ")

@@ -88,3 +88,11 @@ def handle_task_failure(
         r.lpush("dead_letter_queue", json.dumps(failed_task, default=str))
     finally:
         r.close()
+
+
+@app.task(bind=True, max_retries=1)
+def retry_now(self) -> int:
+    """Fails once and retries at once (countdown=0: the new attempt has no eta)."""
+    if self.request.retries == 0:
+        raise self.retry(exc=RuntimeError("try again now"), countdown=0)
+    return self.request.retries
