@@ -298,6 +298,15 @@ class ActionOutcome:
     result: Any = None
 
 
+def revoked_ids(req: ActionRequest) -> tuple[str, ...]:
+    """The task ids a (sent) revoke / terminate / revoke canvas request names."""
+    if req.action in ("revoke", "terminate"):
+        return tuple(req.targets) or ((req.target,) if req.target else ())
+    if req.action == "revoke_canvas":
+        return tuple(m[0] for m in req.members)
+    return ()
+
+
 def summarize(result: Any, *, expect_reply: bool = True) -> tuple[bool, str]:
     """What the workers said: ``alpha@h: ok (...)``, ``no reply: bravo@h``."""
     replies = dict(getattr(result, "replies", None) or {})
