@@ -32,7 +32,7 @@ from textual.css.query import NoMatches
 from console.core.clock import system_clock
 from console.core.sanitize import mask_url, safe_text
 
-from .actions import ACTIONS, ActionRequest, execute, revoked_ids
+from .actions import ACTIONS, ActionRequest, autoscale_refusal, execute, revoked_ids
 from .actions import UNFINISHED as UNFINISHED_STATES
 from .commands import ConsoleCommands
 from .messages import ActionDone, WindowReady
@@ -157,6 +157,8 @@ class ConsoleApp(App[int]):
         self.action_log: list[ActionDone] = []
         #: task ids this console sent a revoke for (TaskList shows "revoke sent")
         self.revoke_sent: set[str] = set()
+        #: the last ``stats`` reply of each worker (Workers screen, worker detail)
+        self.worker_stats: dict[str, Any] = {}
         self.started_at = time.perf_counter()
         self.first_frame: float | None = None
         self._label_pending = cluster_label is None and settings is not None
@@ -514,6 +516,12 @@ class ConsoleApp(App[int]):
             what = {"task": "a task", "worker": "a worker", "queue": "a queue"}[spec.target]
             self.notify(f"select {what} first", severity="warning", markup=False)
             return False
+        if action == "autoscale":  # offered only to workers started with --autoscale
+            hosts = [target] if target else sorted(self.model.workers)
+            refusal = autoscale_refusal(hosts, self.worker_stats)
+            if refusal:
+                self.notify(refusal, severity="warning", title=spec.title, markup=False)
+                return False
         req = ActionRequest(action, target, dict(params or {}), label, targets=tuple(targets))
         if spec.target == "task" and not self._task_target_ok(req):
             return False

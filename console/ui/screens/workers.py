@@ -124,6 +124,7 @@ class WorkersScreen(PolledScreen):
         if message.result is not None:
             stats, queues = message.result
             self.stats = dict(stats.replies)
+            self.capp.worker_stats.update(self.stats)
             self.queues = dict(queues.replies)
             self.answer_at = message.at
             self.missing = sorted(
