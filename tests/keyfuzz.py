@@ -33,7 +33,7 @@ def _keys(default: int) -> int:
 
 #: keys per screen and seed in CI: the replayed run and the live (read-only) run
 REPLAY_KEYS = _keys(30)
-LIVE_KEYS = _keys(20)
+LIVE_KEYS = _keys(15)
 #: a smaller terminal than the snapshots' (cheaper frames, narrow layouts exercised)
 FUZZ_SIZE = (100, 30)
 

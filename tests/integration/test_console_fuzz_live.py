@@ -17,12 +17,12 @@ from console.ui.app import MODE_TITLES, create_app
 from tests.keyfuzz import LIVE_KEYS, fuzz
 
 
-def test_fuzzer_on_a_live_cluster_read_only(make_cluster, monkeypatch: pytest.MonkeyPatch) -> None:
-    cluster = make_cluster(workers=("fuzz",), concurrency=2)
+def test_fuzzer_on_a_live_cluster_read_only(cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the session cluster (read-only: nothing here changes it; no start-up in the budget)
     monkeypatch.setenv("CTL_READ_ONLY", "1")
     probe = Celery("fuzz-probe", broker=cluster.broker_url, backend=cluster.backend_url)
     probe.conf.broker_write_url = probe.conf.broker_read_url = cluster.broker_url
-    long = probe.send_task("sample_proj.tasks.sleepy", kwargs={"seconds": 90})
+    long = probe.send_task("sample_proj.tasks.sleepy", kwargs={"seconds": 45})
     revoked_before = probe.control.inspect(timeout=1.0).revoked() or {}
     for i in range(6):  # something in every list: finished, failed, running
         probe.send_task("sample_proj.tasks.add", args=(i, i))
