@@ -65,5 +65,7 @@ def test_fuzzer_on_a_live_cluster_read_only(cluster, monkeypatch: pytest.MonkeyP
     # read-only: the keys (x, X, P, +, -, ... among them) changed nothing on the workers
     assert (probe.control.inspect(timeout=1.0).revoked() or {}) == revoked_before
     active = probe.control.inspect(timeout=1.0).active() or {}
+    # the session's next tests get their process back
+    probe.control.revoke(long.id, terminate=True, signal="SIGKILL")
     assert long.id in {t["id"] for ts in active.values() for t in ts}
     print(f"live fuzz: {len(MODE_TITLES)} screens x {LIVE_KEYS} keys in {elapsed:.1f} s")
