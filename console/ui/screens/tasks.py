@@ -136,6 +136,7 @@ class TasksScreen(ConsoleScreen):
         )
         self.query_one(TaskList).marks = self.marks
         self.query_one(TaskList).revoke_sent = self.capp.revoke_sent
+        self.query_one(TaskList).clock = self.capp.clock
         self.query_one(TaskList).focus()
         self.request_window()
 

@@ -12,7 +12,7 @@ updates.
 from __future__ import annotations
 
 import time
-from collections.abc import Container
+from collections.abc import Callable, Container
 from typing import Any
 
 from rich.segment import Segment
@@ -153,6 +153,8 @@ class TaskList(ScrollView, can_focus=True):
         self.marks: Container[str] = ()
         #: tasks this console sent a revoke for: "revoke sent" until their state confirms
         self.revoke_sent: Container[str] = ()
+        #: the wall clock running tasks' elapsed time is measured with (the app's)
+        self.clock: Callable[[], float] = time.time
         self._cache: dict[tuple[Any, ...], tuple[Any, Strip]] = {}
         self._header_cache: tuple[Any, Strip] | None = None
         self._asked: tuple[int, int, int] | None = (
@@ -371,8 +373,7 @@ class TaskList(ScrollView, can_focus=True):
             self.refresh()
 
     def _now(self) -> float:
-        clock = getattr(self.app, "clock", None)  # ConsoleApp.clock (FixedClock in tests)
-        return float(clock()) if callable(clock) else time.time()
+        return float(self.clock())
 
     def on_resize(self) -> None:
         self._cache.clear()
