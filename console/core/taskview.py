@@ -375,7 +375,10 @@ class TaskViewer:
     # -- the list -----------------------------------------------------------
     def _sort(self, rows: list[Any], sort: str, reverse: bool) -> list[str]:
         """Ids of ``rows`` (in arrival order) sorted by ``sort``; unknown values last."""
-        attr = ATTR[TASK_SORTS.get(sort, TASK_SORTS["timestamp"])[1]]
+        index = TASK_SORTS.get(sort, TASK_SORTS["timestamp"])[1]
+        if index == T_RUNTIME:  # a running task sorts by its time so far: stuck ones show
+            return self._sort_runtime(rows, reverse)
+        attr = ATTR[index]
         get = operator.attrgetter(attr)
         known = [r for r in rows if get(r) is not None]
         nulls = [r for r in rows if get(r) is None] if len(known) != len(rows) else []
@@ -387,6 +390,22 @@ class TaskViewer:
         ids = list(map(uuid, known))
         ids.extend(map(uuid, nulls))  # unknown values last, whatever the direction
         return ids
+
+    def _sort_runtime(self, rows: list[Any], reverse: bool) -> list[str]:
+        now = time.time()
+
+        def key(r: Any) -> float | None:  # a TaskRow or the state's TaskRecord
+            rt, started = r.runtime, r.started
+            if isinstance(rt, int | float):
+                return float(rt)
+            if r.state == "STARTED" and isinstance(started, int | float):
+                return now - started
+            return None
+
+        keyed = [(key(r), r.uuid) for r in rows]
+        known = [k for k in keyed if k[0] is not None]
+        known.sort(key=operator.itemgetter(0), reverse=reverse)
+        return [u for _, u in known] + [u for k, u in keyed if k is None]
 
     def sorted_ids(self, sort: str, reverse: bool) -> list[str]:
         """Every task id in ``sort`` order (cached per row version; :meth:`ids` reuses
