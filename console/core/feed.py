@@ -272,10 +272,11 @@ def _view_host(state: Any, hold: float = 0.0, quick: bool = False) -> Any:
 CANVAS_BACKEND_BUDGET_S = 0.5
 
 
-def _canvas(state: Any, uuid: str, backend: Any = None) -> Any:
-    from .canvas import canvas_tree
+def _canvas(state: Any, uuid: str, backend: Any = None, settings: Any = None) -> Any:
+    from .canvas import canvas_tree, read_waiting  # waiting canvases: queued messages, workers
 
-    return canvas_tree(state, uuid, backend=backend, budget=CANVAS_BACKEND_BUDGET_S)
+    cluster = read_waiting(settings) if settings is not None else None
+    return canvas_tree(state, uuid, backend=backend, budget=CANVAS_BACKEND_BUDGET_S, cluster=cluster)
 
 
 # ---------------------------------------------------------------------------
@@ -495,7 +496,7 @@ class _IntakeLoop:
                 value = (
                     self.state.task_detail(uuid)
                     if kind == "task_detail"
-                    else _canvas(self.state, uuid, self.app.backend)
+                    else _canvas(self.state, uuid, self.app.backend, self.settings)
                 )
             except Exception:
                 value = None
