@@ -276,7 +276,9 @@ def _canvas(state: Any, uuid: str, backend: Any = None, settings: Any = None) ->
     from .canvas import canvas_tree, read_waiting  # waiting canvases: queued messages, workers
 
     cluster = read_waiting(settings) if settings is not None else None
-    return canvas_tree(state, uuid, backend=backend, budget=CANVAS_BACKEND_BUDGET_S, cluster=cluster)
+    return canvas_tree(
+        state, uuid, backend=backend, budget=CANVAS_BACKEND_BUDGET_S, cluster=cluster
+    )
 
 
 # ---------------------------------------------------------------------------
