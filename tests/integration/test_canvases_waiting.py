@@ -159,6 +159,22 @@ def canvas_ids(result: Any) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(out)), firsts
 
 
+@pytest.fixture(scope="module", autouse=True)
+def results_let_go(canvases_cluster: Any) -> Iterator[None]:  # noqa: F811
+    """A group's results wait on their members (``then``: held by the app's backend) until
+    they finish, and these never do.  Before the cluster stops, drop the backend (and so
+    the results): they unsubscribe while its Redis still runs, not when a later test's app
+    drops it (against a dead port)."""
+    yield
+    import gc
+
+    from tests.apps.canvases import app as canvases_app
+    from tests.integration.test_canvases_app import point
+
+    point(canvases_app, canvases_cluster)
+    gc.collect()
+
+
 @pytest.mark.parametrize("how", ["countdown", "parked"])
 @pytest.mark.parametrize("name", list(CANVASES))
 def test_console_feed_draws_a_waiting_canvas_like_revoke_tree(
@@ -170,17 +186,18 @@ def test_console_feed_draws_a_waiting_canvas_like_revoke_tree(
     make, expected = CANVASES[name]
     queue = parked()
     result = send(make, how, queue)
+    result_id = result.id
     ids, firsts = canvas_ids(result)
     try:
         if how == "countdown":  # the worker has taken the ETA messages (task-received)
             time.sleep(0.5)
-        doc = ctl_json("--tree", "--dry-run", result.id)["tree"]
+        doc = ctl_json("--tree", "--dry-run", result_id)["tree"]
         [top] = doc["canvas"]
         assert json_shape(top) == expected
         members = {m["id"] for m in doc["members"] if m["kind"] == "task"}
         assert set(ids) <= members
         # the console's feed, from the callback / last group and from a first member
-        for tid in (result.id, firsts[0]):
+        for tid in (result_id, firsts[0]):
             feed.poll()
             tree = feed.canvas(tid)
             assert tree is not None, f"{name} ({how}): no canvas for {tid}"
@@ -219,8 +236,7 @@ async def test_console_canvas_screen_shows_a_waiting_chord(
             20,
             "the live feed",
         )
-        result = _pipelines_chord().apply_async(countdown=120)
-        ids, firsts = canvas_ids(result)
+        ids, firsts = canvas_ids(_pipelines_chord().apply_async(countdown=120))
         try:
             # a download step: received by the worker, listed on the Tasks screen
             await wait_until(pilot, lambda: firsts[0] in capp.model.tasks, 15, "the download")
