@@ -17,7 +17,8 @@ EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 ran, but no worker replied / nothing matched; "
     "2 bad usage or bad input; 3 broker or result backend unreachable; "
     "4 result --wait: task failed or was revoked; 5 result --wait: timed out; "
-    "6 a local file could not be written or read; 130 aborted (Ctrl-C, Ctrl-D at a prompt)."
+    "6 a local file could not be written or read; 70 the console crashed (report named); "
+    "130 aborted (Ctrl-C, Ctrl-D at a prompt)."
 )
 
 # options shared by the broadcast commands (status, inspect)

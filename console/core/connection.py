@@ -145,7 +145,10 @@ def broker_url_of(settings: ClusterSettings) -> str:
     :func:`check_broker` (before any check, the first node)."""
     from .brokers import adapter_for
 
-    return adapter_for(settings).url
+    adapter = adapter_for(settings)
+    if len(adapter.urls) > 1 and not adapter.checked:
+        adapter.check()  # a failover list: find the node that answers first
+    return adapter.url
 
 
 def check_broker(settings: ClusterSettings) -> str:

@@ -9,6 +9,7 @@ Exit codes (documented in ``ctl --help`` and the README):
 * 4 ``EXIT_TASK_FAILED`` ``result --wait``: the task finished in FAILURE/REVOKED
 * 5 ``EXIT_WAIT_TIMEOUT`` ``result --wait``: the task did not finish in time
 * 6 ``EXIT_LOCAL_IO`` a local file could not be written or read (``--record``: disk full, EIO)
+* 70 ``EXIT_CRASHED`` ``ctl console`` / ``ctl demo``: the console crashed (a crash report is named)
 * 130 interrupted (Ctrl-C, or Ctrl-D at a prompt)
 """
 
@@ -21,6 +22,7 @@ EXIT_UNREACHABLE = 3
 EXIT_TASK_FAILED = 4
 EXIT_WAIT_TIMEOUT = 5
 EXIT_LOCAL_IO = 6
+EXIT_CRASHED = 70
 EXIT_INTERRUPTED = 130
 
 

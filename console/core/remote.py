@@ -301,15 +301,9 @@ class RemoteControl:
             raise UsageError("--timeout must be positive")
         dest = list(dict.fromkeys(destination)) if destination else None
         started = time.monotonic()
-        from .connection import RespClient
-
-        url = self._broker_url()
         exchange = self._raw_exchange()
         if exchange:
-            if RespClient.supports(url):
-                return self._broadcast_resp(
-                    url, method, arguments, dest, timeout, reply, started, exchange
-                )
+            # the transport's own plain client (Redis: RESP, RabbitMQ: py-amqp) when it has one
             from .brokers import adapter_for
 
             plain = adapter_for(self.settings).broadcast(

@@ -148,7 +148,18 @@ def _keep_extra(t: TaskRecord, get: Callable[[str], Any], sent: bool) -> None:
     for i, v in enumerate(values):
         if v is not None:
             old[start + i] = v
-    t.extra = tuple(old)
+    # most tasks share queue, exchange, routing key and sender: one tuple for all of them
+    # (a bounded cache; with task_send_sent_event on every task has these)
+    extra = tuple(old)
+    shared = _EXTRA_CACHE.get(extra)
+    if shared is None:
+        if len(_EXTRA_CACHE) >= 4096:
+            _EXTRA_CACHE.clear()
+        shared = _EXTRA_CACHE[extra] = extra
+    t.extra = shared
+
+
+_EXTRA_CACHE: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
 
 class TaskRecord:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, islice, repeat
-from operator import contains
+from operator import contains, not_
 from typing import Any
 
 from .filterlang import FilterError, TaskFilter, Term, compile_filter
@@ -224,6 +224,20 @@ _ROW_FIELDS = {
 }
 
 
+def _negated_word(term: str) -> str | None:
+    """``-word`` (lower case) -> ``word``, for a plain word; else None."""
+    return term[1:] if term.startswith("-") and _plain(term[1:]) else None
+
+
+def _state_term(term: str) -> tuple[frozenset[str], bool] | None:
+    """``state:a|b`` / ``-state:a`` (already checked by filterlang) -> (states, negated)."""
+    negated = term.startswith("-")
+    field, sep, value = term[negated:].partition(":")
+    if field != "state" or not sep or '"' in value:
+        return None
+    return frozenset(v.upper() for v in value.split("|") if v), negated
+
+
 def check_query(query: str, now: float | None = None) -> TaskFilter:
     """The query compiled by filterlang (the language of ``ctl tasks --filter``), with the
     fields the live task list cannot answer refused. Raises FilterError."""
@@ -346,8 +360,23 @@ class TaskViewer:
             elif kind is not None:
                 index, value = FIELD_FILTERS[kind], text.partition(":")[2]
                 ids = [u for u in ids if value in str(rows[u][index] or "").lower()]
-            else:  # negation, alternatives, globs, state, numbers, times: filterlang decides
-                ids = [u for u in ids if term(_RowFields(rows[u]))]
+            elif (negated := _negated_word(text)) is not None:  # -word: not in the text
+                ids = list(
+                    compress(
+                        ids, map(not_, map(contains, map(hay.__getitem__, ids), repeat(negated)))
+                    )
+                )
+            elif (state_term := _state_term(text)) is not None:
+                wanted, negate = state_term
+                ids = [u for u in ids if (rows[u][T_STATE] in wanted) is not negate]
+            else:  # alternatives, globs, numbers, times: filterlang decides (one reused view)
+                view = _RowFields(())
+                keep = []
+                for u in ids:
+                    view.row = rows[u]
+                    if term(view):
+                        keep.append(u)
+                ids = keep
         return ids
 
     def compiled(self, query: str) -> TaskFilter:

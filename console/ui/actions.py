@@ -298,6 +298,25 @@ class ActionOutcome:
     result: Any = None
 
 
+def caveat(req: ActionRequest, settings: Any) -> str:
+    """What the action cannot see on this cluster, said before the user confirms ("" if nothing).
+
+    Revoking a canvas on RabbitMQ cannot read queued messages, and an rpc://
+    backend keeps results for their caller: the plan is then incomplete.
+    """
+    if req.action != "revoke_canvas" or settings is None:
+        return ""
+    from console.core.revoke_tree import unreadable_sources
+
+    try:
+        unread = unreadable_sources(settings)
+    except Exception:
+        return ""
+    if not unread:
+        return ""
+    return " Cannot read " + "; ".join(unread) + " (the plan may be incomplete)."
+
+
 def summarize(result: Any, *, expect_reply: bool = True) -> tuple[bool, str]:
     """What the workers said: ``alpha@h: ok (...)``, ``no reply: bravo@h``."""
     replies = dict(getattr(result, "replies", None) or {})
@@ -511,6 +530,7 @@ def _revoke_canvas(
         ids.extend(n.id for n in plan.to_revoke)
         notes.append(f"{len(plan.members)} member(s) found")
         unknown = bool(plan.unknown)
+        notes.extend(f"could not read {source}" for source in plan.unread)
     tree = None
     if canvas is not None:
         try:

@@ -30,9 +30,10 @@ from textual.command import CommandPalette
 from textual.css.query import NoMatches
 
 from console.core.clock import system_clock
+from console.core.errors import EXIT_CRASHED
 from console.core.sanitize import mask_url, safe_text
 
-from .actions import ACTIONS, ActionRequest, execute
+from .actions import ACTIONS, ActionRequest, caveat, execute
 from .actions import UNFINISHED as UNFINISHED_STATES
 from .commands import ConsoleCommands
 from .messages import ActionDone, WindowReady
@@ -66,7 +67,7 @@ APP_BINDINGS = [
 CTRL_C_QUIT = Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.quit_ctrl_c")
 
 #: exit status of a console that crashed (EX_SOFTWARE): one stderr line names the crash report
-CRASH_EXIT = 70
+CRASH_EXIT = EXIT_CRASHED
 
 MODE_TITLES = {
     b.action.split("'")[1]: b.description for b in APP_BINDINGS if b.action.startswith("show(")
@@ -589,7 +590,9 @@ class ConsoleApp(App[int]):
             if values is None:
                 return
             req.params.update(values)
-            self.push_screen(ConfirmScreen(spec.title, req.describe(), spec.destructive), confirmed)
+            title = spec.title + (f" × {len(req.targets)}" if len(req.targets) > 1 else "")
+            text = req.describe() + caveat(req, self.settings)
+            self.push_screen(ConfirmScreen(title, text, spec.destructive), confirmed)
 
         missing = [f for f in spec.fields if f[0] not in req.params]
         if missing:

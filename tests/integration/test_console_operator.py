@@ -132,6 +132,11 @@ async def test_marked_running_tasks_are_terminated_and_the_detail_names_the_sign
         )
         await pilot.press("asterisk")
         await wait_until(pilot, lambda: len(app.screen.marks) == 2, 10, "two marks")
+        await pilot.press("r")  # running: a retry would run them twice at once
+        await wait_until(pilot, lambda: app.action_log, 15, "the retry's refusal")
+        refusal = app.action_log[-1]
+        assert not refusal.ok and "not finished (revoke it first)" in refusal.summary
+        assert not isinstance(app.screen, ConfirmScreen)
         await pilot.press("X")
         await fill_form(pilot, app, signal="SIGTERM")
         await confirm(pilot, app, "2 tasks", "SIGTERM")

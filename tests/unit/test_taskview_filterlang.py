@@ -78,3 +78,27 @@ def test_typing_a_negation_widens_so_the_narrowing_shortcut_is_not_taken() -> No
     v = viewer()
     assert len(names(v, "-proj.a")) == 3
     assert len(names(v, "-proj.adx")) == 5  # typed on: more rows, not a subset of the last
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "-state:success",
+        "state:failure|retry -bravo",
+        "-proj.add",
+        "add -worker:bravo",
+        "name:*.a* retries>0",
+        "-name:add|mul",
+        "runtime<1 -state:started",
+    ],
+)
+def test_fast_paths_agree_with_filterlang_itself(query: str) -> None:
+    """Every shortcut of the viewer (plain words, -word, state sets) gives filterlang's answer."""
+    from console.core.filterlang import compile_filter
+    from console.core.taskview import _RowFields
+
+    v = viewer()
+    compiled = compile_filter(query, 0.0)
+    want = sorted(u for u, r in v.rows.items() if compiled.matches(_RowFields(r)))
+    got = sorted(r[0] for r in v.window(ViewSpec(query=query, limit=50)).rows)
+    assert got == want

@@ -6,7 +6,7 @@
   management API (:mod:`.rabbitmq_api`); without the API a broadcast waits
   its whole timeout, and :meth:`AmqpAdapter.live_workers_note` says why;
 * depths and consumers: a passive ``queue.declare`` per queue (the API adds
-  unacked counts and publish rates, and the names of queues nobody consumes);
+  unacked counts and publish rates);
 * purge: ``queue.purge`` (returns the count removed);
 * no message scan: a queued AMQP message cannot be read without consuming it.
 """
@@ -29,14 +29,6 @@ if TYPE_CHECKING:
     from ..remote import BroadcastResult, RemoteControl
     from ..settings import ClusterSettings
 
-#: queues that are Celery's plumbing, not task queues
-_PLUMBING_SUFFIXES = (".pidbox",)
-_PLUMBING_PREFIXES = ("celeryev.",)
-
-
-def _is_task_queue(name: str) -> bool:
-    return not name.endswith(_PLUMBING_SUFFIXES) and not name.startswith(_PLUMBING_PREFIXES)
-
 
 class AmqpAdapter:
     """RabbitMQ (``amqp://``, ``amqps://``, ``pyamqp://``) and kombu's other transports."""
@@ -47,6 +39,7 @@ class AmqpAdapter:
         self._url = self._urls[0]
         self._api: ManagementAPI | None = None
         self._checked: Any = None  # the connection check() opened, until taken
+        self._verified = False  # check() found a node that answers
         self._note: str | None = None
         is_amqp = scheme_of(self._url) in AMQP_SCHEMES
         self._is_amqp = is_amqp
@@ -56,7 +49,6 @@ class AmqpAdapter:
             exact_live_workers=is_amqp,
             scan_messages=False,
             unacked_counts=is_amqp,
-            rpc_results=True,
         )
 
     @property
@@ -70,6 +62,10 @@ class AmqpAdapter:
     @property
     def capabilities(self) -> Capabilities:
         return self._caps
+
+    @property
+    def checked(self) -> bool:
+        return self._verified
 
     # -- connection -------------------------------------------------------------
     def _probe(self, url: str) -> Any:
@@ -99,9 +95,12 @@ class AmqpAdapter:
         return conn
 
     def take_connection(self) -> Any:
-        """The connection :meth:`check` opened (the caller closes it), else a new one."""
+        """The connection :meth:`check` opened (the caller closes it), else a new one
+        to the first node of the list that answers."""
+        if self._checked is None:
+            self.check()
         conn, self._checked = self._checked, None
-        return conn if conn is not None else self._probe(self._url)
+        return conn
 
     def _drop_checked(self) -> None:
         conn, self._checked = self._checked, None
@@ -130,6 +129,7 @@ class AmqpAdapter:
 
     def check(self) -> str:
         if not self._is_amqp:
+            self._verified = True
             return self._url
         last = ""
         self._drop_checked()
@@ -144,6 +144,7 @@ class AmqpAdapter:
             if url != self._url:
                 self._url = url
                 self._api = None
+            self._verified = True
             return url
         shown = "; ".join(mask_url(u) for u in self._urls)
         if len(self._urls) > 1:
@@ -226,14 +227,10 @@ class AmqpAdapter:
         if queues:
             names = set(queues)
         else:
-            names = {n for n in rows if _is_task_queue(n)} | set(consumers or {})
-            try:
-                conf = self.settings.app.conf
-                names.add(str(conf.task_default_queue or "celery"))
-                for q in conf.task_queues or []:
-                    names.add(str(getattr(q, "name", q)))
-            except Exception:
-                pass
+            # the task queues only, as on Redis (purge_plan): configured, routed, consumed
+            from ..purge_plan import plan_purge
+
+            names = set(plan_purge(self.settings.app, consumers).queues)
         result: list[QueueDepth] = []
         conn = self._open()
         try:
@@ -301,6 +298,8 @@ class AmqpAdapter:
             conn.release()
 
     def _open(self) -> Any:
+        if not self._verified and len(self._urls) > 1:
+            self.check()  # find the node of the failover list that answers
         self._drop_checked()
         conn = self.connection()
         try:

@@ -53,6 +53,9 @@ def broadcast(
     try:
         conn = adapter.take_connection()
         chan = conn.channel()
+    except BrokerUnreachable:
+        fetch.join()
+        raise
     except Exception as exc:
         fetch.join()
         raise BrokerUnreachable(

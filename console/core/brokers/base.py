@@ -56,8 +56,6 @@ class Capabilities:
     scan_messages: bool = False
     #: per-queue unacked counts and rates (RabbitMQ's management API)
     unacked_counts: bool = False
-    #: results of an ``rpc://`` backend could travel on this broker
-    rpc_results: bool = False
 
 
 class BrokerAdapter(Protocol):
@@ -71,6 +69,11 @@ class BrokerAdapter(Protocol):
 
     @property
     def capabilities(self) -> Capabilities: ...
+
+    @property
+    def checked(self) -> bool:
+        """:meth:`check` found a node that answers (``url`` is that node)."""
+        ...
 
     def check(self) -> str:
         """Connect to the first node that answers; return its URL (also ``url`` after)."""

@@ -38,6 +38,7 @@ class RedisAdapter:
         self.settings = settings
         self._urls = split_urls(url) or [url]
         self._url = self._urls[0]
+        self._checked = False
 
     @property
     def url(self) -> str:
@@ -51,6 +52,10 @@ class RedisAdapter:
     def capabilities(self) -> Capabilities:
         return CAPABILITIES
 
+    @property
+    def checked(self) -> bool:
+        return self._checked
+
     def check(self) -> str:
         from ..connection import check_url
 
@@ -62,6 +67,7 @@ class RedisAdapter:
                 last = exc
                 continue
             self._url = url
+            self._checked = True
             return url
         assert last is not None
         raise last
@@ -104,8 +110,18 @@ class RedisAdapter:
         started: float,
         exchange: str = "celery",
     ) -> BroadcastResult | None:
-        # the plain-socket RESP broadcast still lives in console/core/remote.py
-        return None
+        # the plain-socket RESP broadcast (it still lives in console/core/remote.py)
+        from ..connection import RespClient
+        from ..remote import RemoteControl
+
+        if len(self._urls) > 1 and not self._checked:
+            self.check()  # a failover list: the first node that answers
+        url = self.url
+        if not RespClient.supports(url):
+            return None  # rediss://, query options: kombu's Redis transport
+        return RemoteControl(self.settings)._broadcast_resp(
+            url, method, arguments, dest, timeout, reply, started, exchange
+        )
 
     def count_receivers(self, channel: Any) -> list[int] | None:
         from ..remote import _install_publish_counter

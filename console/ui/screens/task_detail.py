@@ -13,7 +13,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Static
 
 from console.core.detail import complete, signal_name
@@ -57,10 +57,6 @@ def summary_text(d: dict[str, Any], now: float | None = None) -> Text:
         if where:
             t.append(f"  (from the {' and '.join(where)})", style="dim")
 
-    label("id")
-    value(d.get("uuid"))
-    t.append("  y copies it", style="dim")
-    t.append("\n")
     label("name")
     value(d.get("name") or "-")
     source("name")
@@ -103,7 +99,8 @@ def summary_text(d: dict[str, Any], now: float | None = None) -> Text:
     t.append("  routing key ")
     value(d.get("routing_key") or "-", 120)
     t.append("  exchange ")
-    value(d.get("exchange") if d.get("exchange") is not None else "-", 120)
+    exchange = d.get("exchange")
+    value("-" if exchange is None else (exchange or "'' (default)"), 120)
     source("queue", "routing_key", "exchange")
     t.append("\n")
     label("sender")
@@ -176,7 +173,10 @@ class TaskDetailScreen(ConsoleScreen):
     DEFAULT_CSS = """
     TaskDetailScreen VerticalScroll { padding: 0 1; }
     TaskDetailScreen .section { text-style: bold; background: $boost; margin-top: 1; padding: 0 1; }
-    TaskDetailScreen #detail-id { width: 1fr; max-width: 60; height: 1; }
+    TaskDetailScreen #detail-id-row { height: 1; }
+    TaskDetailScreen #detail-id-row .label { width: 9; }
+    TaskDetailScreen #detail-id-row .hint { width: auto; }
+    TaskDetailScreen #detail-id { width: 38; height: 1; }
     TaskDetailScreen .-failure { display: none; }
     TaskDetailScreen.-failed .-failure { display: block; }
     """
@@ -193,7 +193,10 @@ class TaskDetailScreen(ConsoleScreen):
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="detail-body"):
-            yield Input(self.uuid, id="detail-id", compact=True, select_on_focus=True)
+            with Horizontal(id="detail-id-row"):
+                yield Static(Text(f"{'id':>8} ", style="bold"), classes="label")
+                yield Input(self.uuid, id="detail-id", compact=True, select_on_focus=True)
+                yield Static(Text("  y copies it", style="dim"), classes="hint")
             yield Static(Text("loading …"), id="detail-summary")
             yield Static(
                 Text("Exception / traceback"), classes="section -failure", id="detail-exc-title"
@@ -226,12 +229,16 @@ class TaskDetailScreen(ConsoleScreen):
         try:
             detail = feed.task_detail(self.uuid)
             state = (detail or {}).get("state")
-            if self._filled_state is None or state != self._filled_state:
+            # a recording is shown as recorded: the backend and workers of today are not
+            # the ones it was recorded from
+            mode = getattr(getattr(feed, "status", None), "mode", "")
+            live = app.settings is not None and not str(mode).startswith("replay")
+            if live and (self._filled_state is None or state != self._filled_state):
                 detail = complete(
                     detail,
                     self.uuid,
                     settings=app.settings,
-                    rc=app.remote if app.settings is not None else None,
+                    rc=app.remote,
                     timeout=min(app.action_timeout, 1.0),
                 )
             elif detail is not None:  # the same state: what was filled still holds

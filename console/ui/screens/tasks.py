@@ -175,12 +175,12 @@ class TasksScreen(ConsoleScreen):
         if spec.quick != "all":
             bar.append(" │ state: ")
             bar.append(spec.quick, style="bold reverse")
-        if spec.query:
-            bar.append(" │ filter: ")
-            bar.append(spec.query, style="bold")  # typed by the user: still plain Text
-        if window.error:
+        if window.error:  # first: on a narrow terminal the reason must not be cut off
             bar.append(" │ ")
             bar.append(window.error, style="bold red reverse")  # plain Text: never markup
+        elif spec.query:
+            bar.append(" │ filter: ")
+            bar.append(spec.query, style="bold")  # typed by the user: still plain Text
         if self.marks:
             bar.append(" │ ")
             bar.append(f"{len(self.marks):,} marked", style="bold reverse")
