@@ -183,6 +183,8 @@ def test_console_feed_draws_a_waiting_canvas_like_revoke_tree(
     name: str,
     how: str,
 ) -> None:
+    from console.core.feed import CANVAS_BACKEND_BUDGET_S
+
     make, expected = CANVASES[name]
     queue = parked()
     result = send(make, how, queue)
@@ -199,7 +201,13 @@ def test_console_feed_draws_a_waiting_canvas_like_revoke_tree(
         # the console's feed, from the callback / last group and from a first member
         for tid in (result_id, firsts[0]):
             feed.poll()
+            started = time.monotonic()
             tree = feed.canvas(tid)
+            # bounded: backend budget, one scan of the queues, workers' replies meanwhile
+            assert (
+                time.monotonic() - started
+                < feed.request_timeout + 2 * CANVAS_BACKEND_BUDGET_S + 0.5
+            )
             assert tree is not None, f"{name} ({how}): no canvas for {tid}"
             assert node_shape(tree) == expected, (tid, tree.shape())
             assert node_ids(tree) == json_ids(top)
