@@ -39,7 +39,6 @@ links, a backend that fails).
 
 from __future__ import annotations
 
-import ast
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -371,9 +370,11 @@ def _list_len(args: str | None) -> int | None:
     """Length of the first positional arg when it is a list/tuple literal (chord callback)."""
     if not args or len(args) > 20_000 or not args.startswith(("([", "((", "[")):
         return None
+    from .literal import literal
+
     try:
-        value = ast.literal_eval(args)
-    except Exception:
+        value = literal(args)
+    except ValueError:
         return None
     if isinstance(value, tuple) and value and isinstance(value[0], list | tuple):
         return len(value[0])
