@@ -1,13 +1,18 @@
-"""The console's Queues screen and Revoke-canvas confirmation on Redis and on RabbitMQ."""
+"""The console's Queues, Workers, Tasks and Canvas screens (and the Revoke-canvas
+confirmation) on Redis and on RabbitMQ: the same cases, parametrized over
+``broker_cluster`` (real broker, real workers, Redis result backend)."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from typing import Any
 
 import pytest
 
 from console.core.settings import ClusterSettings
 from console.demo.cluster import LocalCluster
+from console.ui.model import T_NAME, T_STATE, W_STATUS
 from tests.integration.test_brokers_cli import _delete_queue, _publish
 from tests.integration.test_console_actions import SIZE, console, sync, wait_until
 
@@ -69,3 +74,122 @@ async def test_revoke_canvas_says_what_it_cannot_read_before_confirming(
         else:
             assert "Cannot read" not in text
         await pilot.press("n")
+
+
+def _live(app: Any) -> Any:
+    return lambda: app.model.status is not None and app.model.status.mode == "live"
+
+
+def _sender(c: LocalCluster) -> Any:
+    from celery import Celery
+
+    return Celery(
+        "ctl-test-sender", broker=c.broker_url, backend=c.backend_url, set_as_current=False
+    )
+
+
+@sync
+async def test_workers_screen_lists_the_workers(
+    broker_cluster: LocalCluster, broker_env: dict[str, str]
+) -> None:
+    from textual.widgets import DataTable
+
+    app = console(_settings(broker_cluster, broker_env), initial="workers")
+    async with app.run_test(size=SIZE) as pilot:
+        hosts = set(broker_cluster.hostnames)
+        await wait_until(
+            pilot,
+            lambda: hosts <= {h for h, w in app.model.workers.items() if w[W_STATUS] == "online"},
+            30,
+            "both workers online in the console",
+        )
+        table = app.screen.query_one(DataTable)
+        await wait_until(
+            pilot,
+            lambda: hosts <= {str(k.value) for k in table.rows},
+            10,
+            "both worker rows on the Workers screen",
+        )
+        assert app.model.status.mode == "live"
+
+
+@sync
+async def test_tasks_screen_shows_finished_tasks(
+    broker_cluster: LocalCluster, broker_env: dict[str, str]
+) -> None:
+    from console.ui.widgets.task_list import TaskList
+
+    app = console(_settings(broker_cluster, broker_env), initial="tasks")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, _live(app), 20, "the feed live")
+        sender = _sender(broker_cluster)
+        results = [sender.send_task("sample_proj.tasks.mul", args=(i, 7)) for i in range(4)]
+        assert [r.get(timeout=30) for r in results] == [0, 7, 14, 21]
+        task_list = app.screen.query_one(TaskList)
+
+        def shown() -> bool:
+            # what the Tasks screen's list holds (its window), not only the model
+            rows: dict[str, Any] = {row[0]: row for row in task_list.window.rows}
+            return all(
+                r.id in rows
+                and rows[r.id][T_STATE] == "SUCCESS"
+                and rows[r.id][T_NAME] == "sample_proj.tasks.mul"
+                for r in results
+            )
+
+        await wait_until(pilot, shown, 20, "the four tasks SUCCESS on the Tasks screen")
+
+
+def _tree_ids(node: Any) -> list[str]:
+    out = [str(node.data)] if node.data else []
+    for child in node.children:
+        out += _tree_ids(child)
+    return out
+
+
+@sync
+async def test_canvas_screen_shows_a_chain(
+    broker_cluster: LocalCluster, broker_env: dict[str, str]
+) -> None:
+    from textual.widgets import Static, Tree
+
+    app = console(_settings(broker_cluster, broker_env), initial="tasks")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, _live(app), 20, "the feed live")
+        sender = _sender(broker_cluster)
+        add = "sample_proj.tasks.add"
+        res = (
+            sender.signature(add, args=(1, 2))
+            | sender.signature(add, args=(3,))
+            | sender.signature("sample_proj.tasks.mul", args=(2,))
+        ).apply_async()
+        assert res.get(timeout=30) == 12
+        members = [res.parent.parent.id, res.parent.id, res.id]
+        await wait_until(
+            pilot,
+            lambda: all(
+                (row := app.model.tasks.get(m)) is not None and row[T_STATE] == "SUCCESS"
+                for m in members
+            ),
+            20,
+            "the chain's three tasks in the console",
+        )
+        app.open_canvas(members[1])  # the middle step: the whole chain either way
+        await wait_until(
+            pilot,
+            lambda: app.current_mode == "canvas" and app.screen.query(Tree),
+            5,
+            "the Canvas screen",
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            tree = app.screen.query_one(Tree)
+            if _tree_ids(tree.root)[-3:] == members or time.monotonic() > deadline:
+                break
+            app.screen.load()  # "r": a canvas that settled after the first load
+            await pilot.pause(0.5)
+        assert _tree_ids(tree.root) == members, _tree_ids(tree.root)
+        bar = str(app.screen.query_one("#canvas-bar", Static).render())
+        assert "4 node(s)" in bar and "from canvas graph" in bar, bar
+        labels = [str(n.label) for n in (tree.root, *tree.root.children)]
+        assert sum("SUCCESS" in label for label in labels) >= 3, labels
