@@ -66,7 +66,11 @@ async def test_revoke_canvas_says_what_it_cannot_read_before_confirming(
         assert app.request_action("revoke_canvas", str(uuid.uuid4()))
         await pilot.pause(0.2)
         await wait_until(
-            pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "the confirmation"
+            pilot,
+            # pushed is not composed: wait for its text too (a loaded machine shows the gap)
+            lambda: isinstance(app.screen, ConfirmScreen) and app.screen.query("#confirm-text"),
+            5,
+            "the confirmation",
         )
         text = str(app.screen.query_one("#confirm-text", Static).render())
         if broker_cluster.broker_url_override:
