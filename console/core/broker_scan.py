@@ -53,11 +53,12 @@ def redis_client(settings: ClusterSettings) -> Any:
     """A redis-py client for the broker (UsageError for non-Redis brokers)."""
     import redis
 
+    from .brokers.urls import scheme_of, transport_of
     from .connection import broker_url_of
 
     url = broker_url_of(settings)  # the node of a failover list that answered
-    if not url.startswith(("redis://", "rediss://")):
-        raise UsageError(f"broker scanning needs a Redis broker, not {url.split(':', 1)[0]}")
+    if transport_of(url) != "redis":
+        raise UsageError(f"broker scanning needs a Redis broker, not {scheme_of(url)}")
     t = settings.connect_timeout
     return redis.Redis.from_url(url, socket_connect_timeout=t, socket_timeout=max(t, 5.0))
 
