@@ -73,6 +73,8 @@ async def confirm(pilot: Any, app: ConsoleApp, *expect_in_description: str) -> s
     await wait_until(
         pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "the confirmation dialog"
     )
+    # as an operator does: answer once the dialog is on screen (earlier keys are dropped)
+    await wait_until(pilot, lambda: app.screen.shown_at is not None, 5, "the dialog to be painted")
     description = app.screen.description  # type: ignore[attr-defined]
     for part in expect_in_description:
         assert part in description, description
