@@ -4,8 +4,10 @@ confirmation) on Redis and on RabbitMQ: the same cases, parametrized over
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -80,8 +82,20 @@ async def test_revoke_canvas_says_what_it_cannot_read_before_confirming(
         await pilot.press("n")
 
 
-def _live(app: Any) -> Any:
-    return lambda: app.model.status is not None and app.model.status.mode == "live"
+@contextlib.asynccontextmanager
+async def _live_console(
+    c: LocalCluster, env: dict[str, str], initial: str
+) -> AsyncIterator[tuple[Any, Any]]:
+    """The console on ``initial``, its event feed live (so no event sent next is missed)."""
+    app = console(_settings(c, env), initial=initial)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(
+            pilot,
+            lambda: app.model.status is not None and app.model.status.mode == "live",
+            20,
+            "the feed live",
+        )
+        yield app, pilot
 
 
 def _sender(c: LocalCluster) -> Any:
@@ -98,8 +112,7 @@ async def test_workers_screen_lists_the_workers(
 ) -> None:
     from textual.widgets import DataTable
 
-    app = console(_settings(broker_cluster, broker_env), initial="workers")
-    async with app.run_test(size=SIZE) as pilot:
+    async with _live_console(broker_cluster, broker_env, "workers") as (app, pilot):
         hosts = set(broker_cluster.hostnames)
         await wait_until(
             pilot,
@@ -114,7 +127,6 @@ async def test_workers_screen_lists_the_workers(
             10,
             "both worker rows on the Workers screen",
         )
-        assert app.model.status.mode == "live"
 
 
 @sync
@@ -123,9 +135,7 @@ async def test_tasks_screen_shows_finished_tasks(
 ) -> None:
     from console.ui.widgets.task_list import TaskList
 
-    app = console(_settings(broker_cluster, broker_env), initial="tasks")
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, _live(app), 20, "the feed live")
+    async with _live_console(broker_cluster, broker_env, "tasks") as (app, pilot):
         sender = _sender(broker_cluster)
         results = [sender.send_task("sample_proj.tasks.mul", args=(i, 7)) for i in range(4)]
         assert [r.get(timeout=30) for r in results] == [0, 7, 14, 21]
@@ -157,9 +167,7 @@ async def test_canvas_screen_shows_a_chain(
 ) -> None:
     from textual.widgets import Static, Tree
 
-    app = console(_settings(broker_cluster, broker_env), initial="tasks")
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, _live(app), 20, "the feed live")
+    async with _live_console(broker_cluster, broker_env, "tasks") as (app, pilot):
         sender = _sender(broker_cluster)
         add = "sample_proj.tasks.add"
         res = (
@@ -197,3 +205,40 @@ async def test_canvas_screen_shows_a_chain(
         assert "4 node(s)" in bar and "from canvas graph" in bar, bar
         labels = [str(n.label) for n in (tree.root, *tree.root.children)]
         assert sum("SUCCESS" in label for label in labels) >= 3, labels
+
+
+@sync
+async def test_canvas_screen_shows_a_chain_finished_before_it_started(
+    broker_cluster: LocalCluster, broker_env: dict[str, str]
+) -> None:
+    """No event of the chain reached this console: its members come from the result
+    backend (the parent links Celery stores), and the bar says so."""
+    from textual.widgets import Static, Tree
+
+    sender = _sender(broker_cluster)
+    add = "sample_proj.tasks.add"
+    res = (
+        sender.signature(add, args=(2, 2))
+        | sender.signature(add, args=(5,))
+        | sender.signature("sample_proj.tasks.mul", args=(3,))
+    ).apply_async()
+    assert res.get(timeout=30) == 27
+    members = [res.parent.parent.id, res.parent.id, res.id]
+    async with _live_console(broker_cluster, broker_env, "tasks") as (app, pilot):
+        app.open_canvas(res.id)
+        await wait_until(
+            pilot,
+            lambda: app.current_mode == "canvas" and app.screen.query(Tree),
+            5,
+            "the Canvas screen",
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            tree = app.screen.query_one(Tree)
+            if set(members) <= set(_tree_ids(tree.root)) or time.monotonic() > deadline:
+                break
+            app.screen.load()
+            await pilot.pause(0.5)
+        bar = str(app.screen.query_one("#canvas-bar", Static).render())
+        assert _tree_ids(tree.root) == members, (bar, _tree_ids(tree.root))
+        assert "4 node(s)" in bar and "events + result backend" in bar, bar
