@@ -68,3 +68,10 @@ def test_resp_client_reads_a_reply_bigger_than_one_recv(redis_server) -> None:
 def test_a_bad_redis_db_is_a_usage_error_not_unreachable() -> None:
     with pytest.raises(UsageError, match="bad broker URL"):
         check_url("redis://:s3cret@127.0.0.1:1/notadb", 0.5)
+
+
+def test_deep_nesting_is_malformed_without_recursing() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    env = {"body": deep, "headers": {"ticket": "t"}, "content-type": "application/json"}
+    assert decode_body(env) is None
+    assert parse_reply(json.dumps(env), "t") is None

@@ -472,7 +472,9 @@ def _json_loads(data: bytes | str) -> Any:
     and orjson refuses (``NaN``, ``Infinity``): kombu serializes with json."""
     try:
         return orjson.loads(data)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit"):
+            raise  # a forged deep nesting: json would only recurse further
         return json.loads(data)
 
 
