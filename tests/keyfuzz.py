@@ -8,11 +8,15 @@ between).  It returns what went wrong: an unhandled exception (the app
 exits), a "display error" the app caught and reported, or the app no longer
 running.  Quit keys are left out (they end the run on purpose).
 
-Deterministic for a given seed and recording; fast enough for CI.
+Deterministic for a given seed and recording; fast enough for CI: both runs
+(replayed and live) together stay under a minute with :data:`REPLAY_KEYS` /
+:data:`LIVE_KEYS` keys per screen at :data:`FUZZ_SIZE` (every screen still gets
+a fresh app).  ``CTL_FUZZ_KEYS=500`` types more per screen for a deeper local run.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import string
 import traceback
@@ -21,6 +25,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from textual import events
+
+
+def _keys(default: int) -> int:
+    return int(os.environ.get("CTL_FUZZ_KEYS") or default)
+
+
+#: keys per screen and seed in CI: the replayed run and the live (read-only) run
+REPLAY_KEYS = _keys(30)
+LIVE_KEYS = _keys(15)
+#: a smaller terminal than the snapshots' (cheaper frames, narrow layouts exercised)
+FUZZ_SIZE = (100, 30)
 
 #: keys that end the app on purpose
 QUIT_KEYS = frozenset({"q", "ctrl+c", "ctrl+q", "ctrl+z", "ctrl+d"})
@@ -112,7 +127,7 @@ async def fuzz(
     *,
     seed: int,
     n_keys: int = 200,
-    size: tuple[int, int] = (120, 40),
+    size: tuple[int, int] = FUZZ_SIZE,
 ) -> FuzzResult:
     """Type ``n_keys`` seeded keys into a fresh app started on ``mode``."""
     rng = random.Random(f"{seed}:{mode}")

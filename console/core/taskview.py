@@ -309,6 +309,8 @@ class TaskViewer:
     def _sort(self, rows: list[Any], sort: str, reverse: bool) -> list[str]:
         """Ids of ``rows`` (in arrival order) sorted by ``sort``; unknown values last."""
         index = TASK_SORTS.get(sort, TASK_SORTS["timestamp"])[1]
+        if index == T_RUNTIME:  # a running task sorts by its time so far: stuck ones show
+            return self._sort_runtime(rows, reverse)
         known = [r for r in rows if r[index] is not None]
         nulls = [r for r in rows if r[index] is None] if len(known) != len(rows) else []
         try:  # stable: ties keep the (deterministic) arrival order, see apply()
@@ -318,6 +320,22 @@ class TaskViewer:
         ids = [r[T_UUID] for r in known]
         ids.extend(r[T_UUID] for r in nulls)  # unknown values last, whatever the direction
         return ids
+
+    def _sort_runtime(self, rows: list[Any], reverse: bool) -> list[str]:
+        now = time.time()
+
+        def key(r: Sequence[Any]) -> float | None:
+            rt, started = r[T_RUNTIME], r[T_STARTED]
+            if isinstance(rt, int | float):
+                return float(rt)
+            if r[T_STATE] == "STARTED" and isinstance(started, int | float):
+                return now - started
+            return None
+
+        keyed = [(key(r), r[T_UUID]) for r in rows]
+        known = [k for k in keyed if k[0] is not None]
+        known.sort(key=operator.itemgetter(0), reverse=reverse)
+        return [u for _, u in known] + [u for k, u in keyed if k is None]
 
     def sorted_ids(self, sort: str, reverse: bool) -> list[str]:
         """Every task id in ``sort`` order (cached per row version; :meth:`ids` reuses

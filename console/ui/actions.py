@@ -298,6 +298,35 @@ class ActionOutcome:
     result: Any = None
 
 
+def autoscale_refusal(hosts: list[str], stats: dict[str, Any]) -> str | None:
+    """Why autoscale is not offered to ``hosts`` (None: at least one can autoscale).
+
+    A worker started with ``--autoscale`` has an ``autoscaler`` key in its ``stats``
+    reply (Celery's Autoscaler bootstep); without it Celery answers the command with
+    "Autoscale not enabled".  Workers whose stats have not arrived yet are named."""
+    if not hosts:
+        return "no workers known yet: nothing to autoscale"
+    can = [h for h in hosts if isinstance(stats.get(h), dict) and "autoscaler" in stats[h]]
+    if can:
+        return None
+    unknown = [h for h in hosts if not isinstance(stats.get(h), dict)]
+    if unknown:
+        names = ", ".join(safe_text(h, 60, oneline=True) for h in unknown[:3])
+        return f"no stats from {names} yet: cannot tell whether it autoscales (r refreshes)"
+    names = ", ".join(safe_text(h, 60, oneline=True) for h in hosts[:3])
+    more = f" and {len(hosts) - 3} more" if len(hosts) > 3 else ""
+    return f"{names}{more}: not started with --autoscale: autoscale not available"
+
+
+def revoked_ids(req: ActionRequest) -> tuple[str, ...]:
+    """The task ids a (sent) revoke / terminate / revoke canvas request names."""
+    if req.action in ("revoke", "terminate"):
+        return tuple(req.targets) or ((req.target,) if req.target else ())
+    if req.action == "revoke_canvas":
+        return tuple(m[0] for m in req.members)
+    return ()
+
+
 def caveat(req: ActionRequest, settings: Any) -> str:
     """What the action cannot see on this cluster, said before the user confirms ("" if nothing).
 

@@ -33,11 +33,12 @@ from console.core.clock import system_clock
 from console.core.errors import EXIT_CRASHED
 from console.core.sanitize import mask_url, safe_text
 
-from .actions import ACTIONS, ActionRequest, caveat, execute
+from .actions import ACTIONS, ActionRequest, autoscale_refusal, caveat, execute, revoked_ids
 from .actions import UNFINISHED as UNFINISHED_STATES
 from .commands import ConsoleCommands
 from .messages import ActionDone, WindowReady
 from .model import UIModel
+from .widgets.task_list import TaskList
 
 SCREENS_GROUP = Binding.Group("Screens", compact=True)
 
@@ -155,6 +156,10 @@ class ConsoleApp(App[int]):
         self._gc_threshold: tuple[int, int, int] | None = None
         self.selected_task: str | None = None
         self.action_log: list[ActionDone] = []
+        #: task ids this console sent a revoke for (TaskList shows "revoke sent")
+        self.revoke_sent: set[str] = set()
+        #: the last ``stats`` reply of each worker (Workers screen, worker detail)
+        self.worker_stats: dict[str, Any] = {}
         self.started_at = time.perf_counter()
         self.first_frame: float | None = None
         self._label_pending = cluster_label is None and settings is not None
@@ -451,7 +456,6 @@ class ConsoleApp(App[int]):
         from .screens.tasks import TasksScreen
         from .screens.worker_detail import WorkerDetailScreen
         from .screens.workers import WorkersScreen
-        from .widgets.task_list import TaskList
 
         return [
             (
@@ -513,6 +517,12 @@ class ConsoleApp(App[int]):
             what = {"task": "a task", "worker": "a worker", "queue": "a queue"}[spec.target]
             self.notify(f"select {what} first", severity="warning", markup=False)
             return False
+        if action == "autoscale":  # offered only to workers started with --autoscale
+            hosts = [target] if target else sorted(self.model.workers)
+            refusal = autoscale_refusal(hosts, self.worker_stats)
+            if refusal:
+                self.notify(refusal, severity="warning", title=spec.title, markup=False)
+                return False
         req = ActionRequest(action, target, dict(params or {}), label, targets=tuple(targets))
         if spec.target == "task" and not self._task_target_ok(req):
             return False
@@ -619,7 +629,14 @@ class ConsoleApp(App[int]):
                 canvas=getattr(self.feed, "canvas", None),
                 timeout=self.action_timeout,
             )
-            msg = ActionDone(req.action, req.target, outcome.ok, outcome.summary, outcome.result)
+            msg = ActionDone(
+                req.action,
+                req.target,
+                outcome.ok,
+                outcome.summary,
+                outcome.result,
+                revoked=revoked_ids(req) if outcome.ok else (),
+            )
         except Exception as exc:
             msg = ActionDone(req.action, req.target, False, self.error_text(exc))
         self.post_message(msg)
@@ -627,6 +644,10 @@ class ConsoleApp(App[int]):
     def on_action_done(self, message: ActionDone) -> None:
         self.action_log.append(message)
         del self.action_log[:-100]
+        if message.revoked:  # rows say "revoke sent" until the worker's event confirms
+            self.revoke_sent.update(message.revoked)
+            for tl in self.screen.query(TaskList):
+                tl.refresh()
         spec = ACTIONS.get(message.action)
         title = spec.title if spec else message.action
         self.notify(

@@ -27,6 +27,8 @@ class ActionDone(Message):
     ok: bool
     summary: str
     result: Any = None
+    #: the task ids a revoke / terminate was sent for (they show "revoke sent")
+    revoked: tuple[str, ...] = ()
 
 
 @dataclass

@@ -22,7 +22,7 @@ from console.ui.app import CRASH_EXIT, MODE_TITLES
 from console.ui.screens.confirm import ConfirmScreen
 from console.ui.screens.form import FormScreen
 from console.ui.widgets.task_list import TaskList
-from tests.keyfuzz import fuzz
+from tests.keyfuzz import REPLAY_KEYS, fuzz
 from tests.snapshots.conftest import fake_queue_depths, make_console, recording  # noqa: F401
 from tests.snapshots.replies import FakeRemote
 
@@ -69,16 +69,15 @@ async def test_keystroke_fuzzer_every_screen_from_a_fresh_start(
     """Seeded random keys (bound keys, letters, digits, Enter/Escape/Tab/arrows, bursts)
     on every screen from a fresh start: no unhandled exception, no display error."""
     remote = FakeRemote()
-    t0 = time.perf_counter()
     failures = []
     for mode in MODE_TITLES:
         result = await fuzz(
-            lambda m: make_console(initial=m, remote=remote), mode, seed=15, n_keys=100
+            lambda m: make_console(initial=m, remote=remote), mode, seed=15, n_keys=REPLAY_KEYS
         )
+        assert len(result.keys) >= REPLAY_KEYS or result.problems, mode
         if result.problems:
             failures.append(str(result))
     assert not failures, "\n".join(failures)
-    assert time.perf_counter() - t0 < 120
 
 
 @sync

@@ -64,6 +64,39 @@ def filter_help() -> Text:
     return text
 
 
+COLUMNS_HELP = (
+    ("Workers", None),
+    ("ACT", "tasks running now (heartbeat); '-' when the worker is offline"),
+    (
+        "DONE",
+        "tasks the worker says it processed since it started (its heartbeat's 'processed')",
+    ),
+    (
+        "OK/FAIL",
+        "successes / failures this console saw in events (since it started, plus history): "
+        "counts a different thing from DONE, so they need not add up",
+    ),
+    ("RATE/s", "tasks/s seen in events lately; '-' when the worker is offline"),
+    ("Tasks", None),
+    ("revoke sent", "this console sent a revoke; the worker has not confirmed it yet"),
+    ("lost?", "unfinished on a worker that went offline: it may never report again"),
+    ("RUNTIME 12.0s+", "a running task: time since it started (still counting)"),
+)
+
+
+def columns_help() -> Text:
+    """What the columns count (so DONE and OK/FAIL never look contradictory)."""
+    text = Text()
+    text.append("\nColumns\n", style="bold underline")
+    for name, meaning in COLUMNS_HELP:
+        if meaning is None:
+            text.append(f"{name}\n", style="bold")
+        else:
+            text.append(f"  {name:<15}", style="bold")
+            text.append(f"{meaning}\n")
+    return text
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close help", id="help.close")]
     DEFAULT_CSS = """
@@ -88,6 +121,7 @@ class HelpScreen(ModalScreen[None]):
             with VerticalScroll():
                 yield Static(bindings_table(self.sections, self.read_only))
                 yield Static(filter_help(), id="help-filter")
+                yield Static(columns_help(), id="help-columns")
 
     async def action_dismiss(self, result: Any = None) -> None:
         self.dismiss(None)

@@ -62,6 +62,13 @@ class TasksScreen(ConsoleScreen):
             id="tasks.mark_all",
             tooltip="mark every task matching the filter",
         ),
+        Binding(
+            "p",
+            "pause",
+            "Pause",
+            id="tasks.pause",
+            tooltip="freeze the live list (new tasks are counted in the bar); p again resumes",
+        ),
         Binding("s", "sort_next", "Sort", id="tasks.sort", tooltip="sort by the next column"),
         Binding("S", "sort_reverse", "Reverse", show=False, id="tasks.reverse"),
         Binding(
@@ -111,6 +118,9 @@ class TasksScreen(ConsoleScreen):
         super().__init__()
         self.marks = Marks()
         self._mark_all_seq: int | None = None  # the window asked for by ``*``
+        #: paused (``p``): the tasks tracked when it began; None = live
+        self.paused_total: int | None = None
+        self._asked_seq = 0  # the latest window this screen asked for (paused: still shown)
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="tasks-bar")
@@ -125,6 +135,8 @@ class TasksScreen(ConsoleScreen):
             self.app, "cursor_blink", True
         )
         self.query_one(TaskList).marks = self.marks
+        self.query_one(TaskList).revoke_sent = self.capp.revoke_sent
+        self.query_one(TaskList).clock = self.capp.clock
         self.query_one(TaskList).focus()
         self.request_window()
 
@@ -145,9 +157,17 @@ class TasksScreen(ConsoleScreen):
         """Ask the feed for the current view: the rows around the visible part."""
         tl = self.task_list
         offset, limit = tl.wanted()
-        self.capp.request_view(
-            self.capp.model.spec(offset=offset, limit=limit, cursor=tl.cursor_id)
-        )
+        spec = self.capp.model.spec(offset=offset, limit=limit, cursor=tl.cursor_id)
+        self._asked_seq = spec.seq
+        self.capp.request_view(spec)
+
+    def action_pause(self) -> None:
+        model = self.capp.model
+        self.paused_total = None if self.paused_total is not None else model.total_tasks
+        if self.paused_total is None:
+            self.request_window()  # live again: the rows as they are now
+        self._shown = -1
+        self.refresh_model(True, False)
 
     _shown = -1
 
@@ -162,11 +182,21 @@ class TasksScreen(ConsoleScreen):
                 return
             self._mark_all_seq = None  # another request came first (scrolling): not marked
             self.notify("mark all interrupted: press * again", markup=False)
-        if self._shown != model.version or tl.window is not window:
+        # paused: only the answer to what the user asked (scroll, filter, sort) repaints
+        frozen = self.paused_total is not None and (
+            tl.window.spec.seq == window.spec.seq or window.spec.seq < self._asked_seq
+        )
+        if frozen:
+            window = tl.window
+        elif self._shown != model.version or tl.window is not window:
             self._shown = model.version
             tl.set_window(window)
         spec = window.spec
         bar = Text(no_wrap=True, overflow="ellipsis")
+        if self.paused_total is not None:
+            new_rows = max(0, model.total_tasks - self.paused_total)
+            bar.append(" PAUSED ", style="bold reverse yellow")
+            bar.append(f" {new_rows:,} new (p resumes) │ ", style="bold")
         # unfiltered, every tracked task matches (between re-sorts the list may not hold
         # the newest yet: the count must not flap)
         filtered = bool(spec.query.strip()) or spec.quick != "all"

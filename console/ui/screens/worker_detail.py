@@ -97,6 +97,8 @@ class WorkerDetailScreen(ConsoleScreen):
             if res is None:
                 continue
             replies = getattr(res, "replies", {}) or {}
+            if key == "stats" and isinstance(replies.get(self.hostname), dict):
+                self.capp.worker_stats[self.hostname] = replies[self.hostname]
             if self.hostname in replies:
                 self.query_one(f"#worker-{key}", Static).update(pretty(replies[self.hostname]))
             else:

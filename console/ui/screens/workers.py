@@ -124,6 +124,7 @@ class WorkersScreen(PolledScreen):
         if message.result is not None:
             stats, queues = message.result
             self.stats = dict(stats.replies)
+            self.capp.worker_stats.update(self.stats)
             self.queues = dict(queues.replies)
             self.answer_at = message.at
             self.missing = sorted(
@@ -146,17 +147,22 @@ class WorkersScreen(PolledScreen):
         )
         prefetch = st.get("prefetch_count") if isinstance(st, dict) else None
         uptime = st.get("uptime") if isinstance(st, dict) else None
+        # an offline worker runs nothing we know of: its last active count and rate are
+        # history, not "now" (its tasks show "lost?" on the Tasks screen)
+        offline = w[W_STATUS] == "offline"
+        rate = w[W_RATE]
         return (
             cell(host, 60),
             state_text(w[W_STATUS]),
-            Text(number(w[W_ACTIVE]), justify="right"),
+            Text("-" if offline else number(w[W_ACTIVE]), justify="right"),
             Text(number(w[W_PROCESSED]), justify="right"),
             Text(
                 f"{number(w[W_SUCCEEDED])}/{number(w[W_FAILED])}",
                 style="bold red" if w[W_FAILED] else "",
             ),
             Text(
-                f"{w[W_RATE]:.1f}" if isinstance(w[W_RATE], int | float) else "-", justify="right"
+                f"{rate:.1f}" if isinstance(rate, int | float) and not offline else "-",
+                justify="right",
             ),
             Text(loadavg(w[W_LOADAVG])),
             cell(pool_text(st, w[W_POOL]), 30),

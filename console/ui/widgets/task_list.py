@@ -11,7 +11,8 @@ updates.
 
 from __future__ import annotations
 
-from collections.abc import Container
+import time
+from collections.abc import Callable, Container
 from typing import Any
 
 from rich.segment import Segment
@@ -43,7 +44,7 @@ _NULL = Style.null()
 
 # (key, title, width (0 = flexible), min terminal width to show it)
 COLUMNS: tuple[tuple[str, str, int, int], ...] = (
-    ("state", "STATE", 10, 0),
+    ("state", "STATE", 11, 0),
     ("name", "NAME", 26, 0),
     ("worker", "WORKER", 16, 0),
     ("received", "RECEIVED", 8, 100),
@@ -55,8 +56,30 @@ COLUMNS: tuple[tuple[str, str, int, int], ...] = (
 )
 
 
-def _value(row: Any, key: str) -> Text:
+#: states after which a task never changes again (a revoke sent to it is moot)
+FINISHED = frozenset({"SUCCESS", "FAILURE", "REVOKED", "REJECTED"})
+_T_LOST = 13  # TaskRow.lost: its worker went offline while it was unfinished
+
+
+def is_lost(row: Any) -> bool:
+    """Unfinished on a worker that went offline (console/core/state.py flags it)."""
+    return len(row) > _T_LOST and bool(row[_T_LOST]) and row[T_STATE] not in FINISHED
+
+
+def elapsed(row: Any, now: float) -> float | None:
+    """Seconds since a running task started (None unless STARTED with a start time)."""
+    started = row[T_STARTED]
+    if row[T_RUNTIME] is None and row[T_STATE] == "STARTED" and isinstance(started, int | float):
+        return max(0.0, now - started)
+    return None
+
+
+def _value(row: Any, key: str, now: float = 0.0, revoke_sent: bool = False) -> Text:
     if key == "state":
+        if is_lost(row):
+            return Text("lost?", style="bold red", no_wrap=True)
+        if revoke_sent and row[T_STATE] not in FINISHED:
+            return Text("revoke sent", style="bold yellow", no_wrap=True)
         return state_text(row[T_STATE])
     if key == "name":
         return cell(row[T_NAME], 80)
@@ -67,6 +90,9 @@ def _value(row: Any, key: str) -> Text:
     if key == "started":
         return Text(clock_time(row[T_STARTED]))
     if key == "runtime":
+        running = elapsed(row, now)
+        if running is not None:  # still running: time so far, "+" = still counting
+            return Text(duration(running) + "+", style="yellow")
         return Text(duration(row[T_RUNTIME]) if row[T_RUNTIME] is not None else "")
     if key == "retries":
         return Text(str(row[T_RETRIES] or ""))
@@ -125,6 +151,10 @@ class TaskList(ScrollView, can_focus=True):
         self.cursor_id: str | None = None
         #: marked task ids (console/ui/marks.py): their state cell starts with "*"
         self.marks: Container[str] = ()
+        #: tasks this console sent a revoke for: "revoke sent" until their state confirms
+        self.revoke_sent: Container[str] = ()
+        #: the wall clock running tasks' elapsed time is measured with (the app's)
+        self.clock: Callable[[], float] = time.time
         self._cache: dict[tuple[Any, ...], tuple[Any, Strip]] = {}
         self._header_cache: tuple[Any, Strip] | None = None
         self._asked: tuple[int, int, int] | None = (
@@ -155,6 +185,7 @@ class TaskList(ScrollView, can_focus=True):
         if len(self._cache) > 2000:
             self._cache.clear()
         index = self.cursor
+        was_visible = self._cursor_visible()
         following = (
             self.cursor_id is not None
             and window.spec.cursor == self.cursor_id
@@ -162,9 +193,18 @@ class TaskList(ScrollView, can_focus=True):
         )
         if following and window.cursor_index is not None:
             index = window.cursor_index
+        elif self.cursor_id is not None:
+            # an answer to an older request (the cursor moved since): the highlighted task
+            # is still the one acted on if it is in these rows, wherever they put it
+            for i, row in enumerate(window.rows):
+                if row[T_UUID] == self.cursor_id:
+                    index, following = window.offset + i, True
+                    break
         self.virtual_size = Size(self.size.width, window.matched + 1)
-        # following its task, the cursor may leave the rows sent (no scroll): keep the id
-        self._set_cursor(index, scroll=False, keep_id=following)
+        # following its task, the cursor may leave the rows sent: keep the id; if it was on
+        # screen the view scrolls with it (new rows above never push it off the screen;
+        # a user who scrolled away with the wheel keeps the view they chose)
+        self._set_cursor(index, scroll=following and was_visible, keep_id=following)
         self.refresh()
         self.check_window()
 
@@ -209,6 +249,11 @@ class TaskList(ScrollView, can_focus=True):
         """After a user move: live updates should follow the task now under the cursor."""
         if self.cursor_id != self.window.spec.cursor:
             self.post_message(self.WindowNeeded())
+
+    def _cursor_visible(self) -> bool:
+        height = max(1, self.scrollable_content_region.height - 1)
+        top = int(self.scroll_offset.y)
+        return top <= self.cursor < top + height
 
     def _scroll_to_cursor(self) -> None:
         height = max(1, self.scrollable_content_region.height - 1)
@@ -301,17 +346,34 @@ class TaskList(ScrollView, can_focus=True):
         uid = row[T_UUID]
         selected = index == self.cursor
         marked = uid in self.marks
-        ckey = (uid, width, selected, self.has_focus, marked)
+        sent = uid in self.revoke_sent
+        now = self._now()
+        running = elapsed(row, now)
+        ckey = (uid, width, selected, self.has_focus, marked, sent)
         cached = self._cache.get(ckey)
-        if cached is not None and cached[0] == row:
+        # a running task's elapsed time is part of the row as painted (tenths of a second)
+        painted = (row, None if running is None else round(running, 1))
+        if cached is not None and cached[0] == painted:
             return cached[1]
         style = self.get_component_rich_style("task-list--cursor") if selected else None
-        texts = [_value(row, k) for k, _, _ in layout]
+        texts = [_value(row, k, now, sent) for k, _, _ in layout]
         if marked:
             texts[0] = Text("*", style="bold reverse") + texts[0]
         strip = self._line(texts, widths, width, style)
-        self._cache[ckey] = (row, strip)
+        self._cache[ckey] = (painted, strip)
         return strip
+
+    def on_mount(self) -> None:
+        # running tasks' elapsed time moves with the clock, not only with events
+        self.set_interval(1.0, self._tick_running)
+
+    def _tick_running(self) -> None:
+        now = self._now()
+        if any(elapsed(r, now) is not None for r in self.window.rows):
+            self.refresh()
+
+    def _now(self) -> float:
+        return float(self.clock())
 
     def on_resize(self) -> None:
         self._cache.clear()
