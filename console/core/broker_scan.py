@@ -10,8 +10,6 @@ decoded into a :class:`QueuedMessage`; the task signatures embedded in its body
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -55,11 +53,12 @@ def redis_client(settings: ClusterSettings) -> Any:
     """A redis-py client for the broker (UsageError for non-Redis brokers)."""
     import redis
 
+    from .brokers.urls import scheme_of, transport_of
     from .connection import broker_url_of
 
     url = broker_url_of(settings)  # the node of a failover list that answered
-    if not url.startswith(("redis://", "rediss://")):
-        raise UsageError(f"broker scanning needs a Redis broker, not {url.split(':', 1)[0]}")
+    if transport_of(url) != "redis":
+        raise UsageError(f"broker scanning needs a Redis broker, not {scheme_of(url)}")
     t = settings.connect_timeout
     return redis.Redis.from_url(url, socket_connect_timeout=t, socket_timeout=max(t, 5.0))
 
@@ -113,8 +112,10 @@ def embedded_tasks(embed: Any) -> list[EmbeddedTask]:
 
 def decode_message(raw: bytes | str, queue: str, unacked: bool = False) -> QueuedMessage | None:
     """Decode one kombu-on-Redis JSON message (protocol 2); None if not a task."""
+    from .brokers.redis_wire import decode_body, loads_envelope
+
     try:
-        msg = json.loads(raw)
+        msg = loads_envelope(raw)
         if isinstance(msg, list):  # unacked hash value: [message, exchange, routing_key]
             queue = str(msg[2]) if len(msg) > 2 and msg[2] else queue
             msg = msg[0]
@@ -122,15 +123,10 @@ def decode_message(raw: bytes | str, queue: str, unacked: bool = False) -> Queue
         tid = headers.get("id")
         if not isinstance(tid, str):
             return None
-        body: Any = msg.get("body")
-        props = msg.get("properties") or {}
-        if props.get("body_encoding") == "base64" and isinstance(body, str):
-            body = base64.b64decode(body)
         args = kwargs = embed = None
-        if msg.get("content-type", "application/json") == "application/json":
-            decoded = json.loads(body) if isinstance(body, bytes | str) else body
-            if isinstance(decoded, list) and len(decoded) == 3:
-                args, kwargs, embed = decoded
+        decoded = decode_body(msg)
+        if isinstance(decoded, list) and len(decoded) == 3:
+            args, kwargs, embed = decoded
         return QueuedMessage(
             id=tid,
             name=headers.get("task"),

@@ -9,7 +9,13 @@ rebuilds the structure from what is known:
 * **the result backend** (optional, ``backend`` = a Celery backend or app):
   ``get_task_meta`` of tasks the events do not know (evicted, missed), its
   ``children`` (results the task spawned, *including group ids*), ``group_id``
-  and ``parent_id`` of each task, and ``restore_group`` for saved groups.
+  and ``parent_id`` of each task, and ``restore_group`` for saved groups;
+* **the cluster** (optional, ``cluster`` = :func:`read_waiting`): queued and
+  reserved messages with the chain / chord embedded in them, and the workers'
+  ``reserved`` / ``scheduled`` replies.  A canvas that is still waiting (ETA,
+  backlog, a queue nobody consumes) exists whole only there: when a message
+  names a task of the canvas, the tree is built by ``ctl revoke --tree``'s code
+  (:func:`console.core.revoke_tree.plan_from`) and shows what that shows.
 
 What the model cannot know and how it guesses is documented in docs/CANVAS.md.
 The heuristics, in short:
@@ -33,13 +39,16 @@ links, a backend that fails).
 
 from __future__ import annotations
 
-import ast
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["CanvasNode", "canvas_tree", "find_root", "MAX_NODES"]
+if TYPE_CHECKING:
+    from .revoke_tree import ClusterRead, Node
+    from .settings import ClusterSettings
+
+__all__ = ["CanvasNode", "canvas_tree", "find_root", "read_waiting", "MAX_NODES"]
 
 MAX_NODES = 2_000
 MAX_DEPTH = 100
@@ -48,6 +57,11 @@ BACKEND_BUDGET_S = 2.0
 #: tasks sent this close to a known member are checked for the group id (backend)
 MEMBER_WINDOW_S = 30.0
 MAX_MEMBER_CANDIDATES = 400
+#: the console's bounds on reading the cluster for a canvas (:func:`read_waiting`):
+#: queued messages read at most (and for this long), workers' reply timeout
+WAITING_MAX_MESSAGES = 10_000
+WAITING_BUDGET_S = 0.3
+WAITING_INSPECT_TIMEOUT_S = 0.3
 
 _FINISHED = ("SUCCESS", "FAILURE", "REVOKED", "REJECTED")
 
@@ -71,6 +85,8 @@ class CanvasNode:
     role: str | None = None
     #: (the top node only) tasks of this canvas the console knows but the tree does not show
     hidden: int = 0
+    #: (the top node only) sources that could not be read (or not whole), one sentence each
+    unread: list[str] = field(default_factory=list)
 
     def walk(self) -> Iterator[CanvasNode]:
         """This node and every descendant, depth first."""
@@ -104,6 +120,7 @@ class CanvasNode:
             "truncated": self.truncated,
             "role": self.role,
             "hidden": self.hidden,
+            "unread": list(self.unread),
             "children": [c.to_dict() for c in self.children],
         }
 
@@ -353,9 +370,11 @@ def _list_len(args: str | None) -> int | None:
     """Length of the first positional arg when it is a list/tuple literal (chord callback)."""
     if not args or len(args) > 20_000 or not args.startswith(("([", "((", "[")):
         return None
+    from .literal import literal
+
     try:
-        value = ast.literal_eval(args)
-    except Exception:
+        value = literal(args)
+    except ValueError:
         return None
     if isinstance(value, tuple) and value and isinstance(value[0], list | tuple):
         return len(value[0])
@@ -706,21 +725,176 @@ def canvas_tree(
     backend: Any = None,
     max_nodes: int = MAX_NODES,
     budget: float = BACKEND_BUDGET_S,
+    cluster: ClusterRead | None = None,
 ) -> CanvasNode | None:
     """The whole canvas tree ``task_id`` belongs to, or None if nothing is known of it.
 
     ``budget``: seconds the backend reads may take in total (then the tree is built from
-    what was read; a read in flight is bounded by the backend's socket timeout)."""
+    what was read; a read in flight is bounded by the backend's socket timeout).
+    ``cluster``: queued / reserved messages and workers' replies (:func:`read_waiting`);
+    a canvas with a member still in a message is drawn as ``ctl revoke --tree`` sees it
+    (the backend is then read for at most ``budget / 2`` more seconds)."""
     if not isinstance(task_id, str) or not task_id:
         return None
     facts = _Facts(state, backend, budget)
-    if facts.get(task_id) is None:
-        return None
-    root = find_root(state, task_id, _facts=facts)
-    builder = _Builder(facts, max(1, int(max_nodes)))
-    try:
-        return builder.top(root)
-    except RecursionError:  # pragma: no cover - depth is capped; belt and braces
-        node = builder.task_node(task_id, MAX_DEPTH)
-        node.truncated = True
-        return node
+    tree: CanvasNode | None = None
+    if facts.get(task_id) is not None:
+        root = find_root(state, task_id, _facts=facts)
+        builder = _Builder(facts, max(1, int(max_nodes)))
+        try:
+            tree = builder.top(root)
+        except RecursionError:  # pragma: no cover - depth is capped; belt and braces
+            tree = builder.task_node(task_id, MAX_DEPTH)
+            tree.truncated = True
+    if cluster is None:
+        return tree
+    waiting, unread = _waiting_tree(
+        state, task_id, tree, facts.backend, cluster, max(1, int(max_nodes)), budget / 2
+    )
+    out = waiting or tree
+    if out is not None:
+        out.unread = unread
+    return out
+
+
+# --------------------------------------------------------------------------- waiting canvases
+
+
+def read_waiting(settings: ClusterSettings) -> ClusterRead:
+    """What the console reads for a canvas besides events and backend, bounded and never
+    writing: queued and unacked messages where the broker's adapter can scan them (Redis;
+    at most WAITING_MAX_MESSAGES / WAITING_BUDGET_S), and the workers' ``reserved`` and
+    ``scheduled`` replies (asked meanwhile, WAITING_INSPECT_TIMEOUT_S)."""
+    from .revoke_tree import read_cluster
+
+    return read_cluster(
+        settings,
+        timeout=WAITING_INSPECT_TIMEOUT_S,
+        methods=("reserved", "scheduled"),
+        budget=WAITING_BUDGET_S,
+        max_messages=WAITING_MAX_MESSAGES,
+    )
+
+
+def _in_message(node: Node) -> bool:
+    return any(s == "unacked" or s.startswith(("queue:", "embedded:")) for s in node.sources)
+
+
+def _waiting_tree(
+    state: Any,
+    task_id: str,
+    tree: CanvasNode | None,
+    backend: Any,
+    cluster: ClusterRead,
+    max_nodes: int,
+    budget: float,
+) -> tuple[CanvasNode | None, list[str]]:
+    """The canvas as ``ctl revoke --tree`` builds it, when a member of it is still in a
+    message and it shows at least the tasks the event tree shows; else (None, unread)."""
+    from .revoke_tree import Seen, _tops, canvas_dict, plan_from
+
+    unread = list(cluster.unread)
+    if not cluster.messages:
+        return None, unread
+    tasks = getattr(state, "tasks", None) or {}
+    known = [n.id for n in tree.tasks()] if tree is not None else []
+    seen = []
+    for tid in dict.fromkeys([task_id, *known]):
+        t = tasks.get(tid)
+        if t is not None:
+            seen.append(Seen(tid, t.name, t.state or "PENDING", t.parent_id, t.root_id))
+    plan = plan_from(
+        cluster,
+        [task_id],
+        backend,
+        seen=seen,
+        deadline=time.monotonic() + budget,
+        focus=True,
+    )
+    unread = list(dict.fromkeys(plan.unread))
+    if task_id in plan.unknown or not any(_in_message(n) for n in plan.members):
+        return None, unread
+    nodes = {n.id: n for n in plan.members}
+    tops = [canvas_dict(plan, top) for top in _tops(plan)]
+    tops.sort(key=lambda d: not _contains(d, task_id))
+    count = [0]
+    main = _from_plan(tops[0], nodes, tasks, count, max_nodes)
+    for other in tops[1:]:  # members whose link to the rest is unknown
+        if count[0] >= max_nodes:
+            main.truncated = True
+            break
+        main.children.append(_from_plan(other, nodes, tasks, count, max_nodes))
+    if count[0] >= max_nodes:
+        main.truncated = True
+    if tree is not None and len(main.tasks()) < len(tree.tasks()):
+        return None, unread
+    return main, unread
+
+
+def _contains(d: dict[str, Any], task_id: str) -> bool:
+    stack = [d]
+    while stack:
+        cur = stack.pop()
+        if cur.get("id") == task_id:
+            return True
+        stack.extend(cur.get("children") or [])
+    return False
+
+
+def _from_plan(
+    d: dict[str, Any], nodes: dict[str, Node], tasks: Any, count: list[int], max_nodes: int
+) -> CanvasNode:
+    """A CanvasNode from revoke_tree's nested canvas; task states and runtimes from the
+    events where they know more (a reserved task is RECEIVED, not PENDING)."""
+    count[0] += 1
+    kind = d.get("kind", "task")
+    if kind in ("task", "callback"):
+        tid = str(d.get("id"))
+        plan_node = nodes.get(tid)
+        name = d.get("name")
+        status = str(d.get("state") or "PENDING")
+        runtime = None
+        t = tasks.get(tid)
+        if t is not None:
+            name = name or t.name
+            runtime = t.runtime
+            if (
+                t.state
+                and t.state != "PENDING"
+                and not (status in _FINISHED and t.state not in _FINISHED)
+            ):
+                status = t.state
+        source = "events"
+        if plan_node is not None and _in_message(plan_node):
+            source = "message"
+        elif plan_node is not None and plan_node.has_meta:
+            source = "backend"
+        role = "callback" if kind == "callback" else None
+        return CanvasNode(tid, name, status, runtime, "task", [], source, role=role)
+    children: list[CanvasNode] = []
+    truncated = False
+    for child in d.get("children") or []:
+        if count[0] >= max_nodes:
+            truncated = True
+            break
+        children.append(_from_plan(child, nodes, tasks, count, max_nodes))
+    first = children[0].id if children else ""
+    if kind == "chain":
+        node_id = "chain:" + first
+    elif kind == "chord":
+        node_id = "chord:" + str(d.get("id") or first)
+    else:
+        node_id = str(d.get("id") or "group:" + first)
+    source = "message" if any(c.source == "message" for c in children) else "backend"
+    node = CanvasNode(
+        node_id,
+        children[0].name if kind == "chain" and children else None,
+        _aggregate([c.state for c in children]),
+        None,
+        kind,
+        children,
+        source,
+        missing=int(d.get("missing") or 0),
+        truncated=truncated,
+    )
+    return node

@@ -10,17 +10,17 @@ unparsable URL -> :class:`UsageError`, exit 2) and opens one TCP connection
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from .errors import BackendUnreachable, BrokerUnreachable, UsageError
+from .brokers.urls import AMQP_SCHEMES, REDIS_SCHEMES
+from .errors import BackendUnreachable, BrokerUnreachable, CtlError, UsageError
 from .sanitize import mask_url
 
 if TYPE_CHECKING:
     from .settings import ClusterSettings
 
-REDIS_SCHEMES = {"redis", "rediss"}
-TCP_SCHEMES = {"amqp", "amqps", "pyamqp", "librabbitmq"}
+TCP_SCHEMES = AMQP_SCHEMES
 OTHER_BROKER_SCHEMES = {"memory", "filesystem", "sqs", "sentinel", "socket", "redis+socket"}
 DEFAULT_PORTS = {
     "redis": 6379,
@@ -94,6 +94,8 @@ def _tcp_probe(host: str, port: int, timeout: float) -> None:
 
 
 def _redis_probe(url: str, timeout: float) -> None:
+    from .brokers.redis_wire import RespClient
+
     if RespClient.supports(url):
         # a broker that accepts but never answers (hung, wrong service) must
         # fail within --connect-timeout too: bound the PING's read as well
@@ -124,6 +126,8 @@ def check_url(url: str, timeout: float, what: str = "broker") -> None:
             _redis_probe(url, timeout)
         elif scheme in TCP_SCHEMES and port:
             _tcp_probe(host, port, timeout)
+    except CtlError:
+        raise  # a malformed URL (``redis://h/notadb``) is a usage error, not "unreachable"
     except Exception as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         detail = detail.replace(url, mask_url(url))
@@ -179,92 +183,3 @@ def check_backend(settings: ClusterSettings) -> str:
     if scheme in REDIS_SCHEMES:
         check_url(url, settings.connect_timeout, "result backend")
     return url
-
-
-class RespClient:
-    """A minimal blocking Redis (RESP2) client on a plain socket.
-
-    Used for the hot paths of the CLI (pre-check PING, the pidbox broadcast)
-    so that ``ctl status`` / ``ctl inspect`` need not import redis-py, kombu or
-    Celery.  Plain ``redis://`` URLs only (no TLS, no sentinel, no failover lists).
-    """
-
-    def __init__(self, url: str, timeout: float, read_timeout: float | None = None) -> None:
-        parts = urlsplit(url)
-        self.host = parts.hostname or "localhost"
-        self.port = parts.port or 6379
-        path = (parts.path or "/").strip("/")
-        self.db = int(path) if path.isdigit() else 0
-        # percent-decoded like kombu / redis-py do (``:Zq9%40pw@`` is ``Zq9@pw``)
-        self.username = unquote(parts.username) if parts.username else None
-        self.password = unquote(parts.password) if parts.password is not None else None
-        self.sock = socket.create_connection((self.host, self.port), timeout=timeout)
-        self.sock.settimeout(max(timeout, 5.0) if read_timeout is None else read_timeout)
-        self.buf = b""
-        if self.password is not None:
-            if self.username:
-                self.call("AUTH", self.username, self.password)
-            else:
-                self.call("AUTH", self.password)
-        if self.db:
-            self.call("SELECT", str(self.db))
-
-    @staticmethod
-    def supports(url: str) -> bool:
-        return url.startswith("redis://") and ";" not in url and "?" not in url
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def send(self, *args: str | bytes) -> None:
-        out = [b"*%d\r\n" % len(args)]
-        for arg in args:
-            data = arg.encode() if isinstance(arg, str) else arg
-            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-        self.sock.sendall(b"".join(out))
-
-    def _line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("connection closed by the server")
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line
-
-    def _exact(self, n: int) -> bytes:
-        while len(self.buf) < n + 2:
-            chunk = self.sock.recv(max(65536, n + 2 - len(self.buf)))
-            if not chunk:
-                raise ConnectionError("connection closed by the server")
-            self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n + 2 :]
-        return data
-
-    def read(self) -> Any:
-        line = self._line()
-        kind, rest = line[:1], line[1:]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            raise RespError(rest.decode("utf-8", "replace"))
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else self._exact(n)
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.read() for _ in range(n)]
-        raise ConnectionError(f"unexpected reply from the server: {line[:40]!r}")
-
-    def call(self, *args: str | bytes) -> Any:
-        self.send(*args)
-        return self.read()
-
-
-class RespError(Exception):
-    """An error reply (``-ERR ...``) from Redis."""

@@ -8,6 +8,8 @@ Two sources share one small interface (:class:`EventSource`):
   never has to buffer for us while we parse), parses the RESP ``pmessage``
   frames itself, and decodes kombu's JSON envelope (``body`` is base64 of the
   JSON event, or a JSON list of events for grouped/buffered dispatchers).
+  The wire format (RESP, Redis URLs, the envelope) is the Redis adapter's
+  :mod:`console.core.brokers.redis_wire`; this module owns the threads.
 * :class:`KombuEventSource` -- any other kombu transport, through Celery's
   standard :class:`celery.events.EventReceiver` running in a thread.
 
@@ -24,7 +26,6 @@ clock adjustment): ``ClusterState.apply`` and recordings take raw events.
 
 from __future__ import annotations
 
-import binascii
 import collections
 import contextlib
 import socket
@@ -34,29 +35,32 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, unquote, urlsplit
 
-import orjson
-
+from .brokers.redis_wire import (
+    PING,
+    Incomplete,
+    RespError,
+    auth_command,
+    body_to_events,
+    encode_command,
+    event_patterns,
+    is_redis_url,
+    open_socket,
+    parse_frame,
+    parse_pubsub,
+    parse_redis_url,
+)
 from .errors import BrokerUnreachable, UsageError
 from .sanitize import mask_url, scrub_secrets
 
 __all__ = [
     "EventSource",
     "KombuEventSource",
-    "RedisEndpoint",
     "RedisEventSource",
     "SourceStatus",
-    "decode_envelope",
-    "event_patterns",
-    "is_redis_url",
     "make_source",
-    "parse_redis_url",
     "tune_gc",
 ]
-
-REDIS_SCHEMES = ("redis", "rediss", "redis+socket", "rediss+socket", "socket", "unix")
-_GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
 
 
 # ---------------------------------------------------------------------------
@@ -173,344 +177,6 @@ def _backoff(attempt: int, base: float = 0.1, cap: float = 2.0) -> float:
 
 
 # ---------------------------------------------------------------------------
-# envelope decoding
-
-_BODY_START = b'{"body": "'
-_B64_MARK = b'"body_encoding": "base64"'
-_JSON_MARK = b'"content-type": "application/json"'
-
-
-def _body_to_events(body: Any, out: list[dict[str, Any]]) -> int:
-    """Append event dicts from a decoded body (dict or list); return malformed count."""
-    if isinstance(body, dict):
-        if isinstance(body.get("type"), str):
-            out.append(body)
-            return 0
-        return 1
-    if isinstance(body, list):
-        bad = 0
-        for item in body:
-            if isinstance(item, dict) and isinstance(item.get("type"), str):
-                out.append(item)
-            else:
-                bad += 1
-        return bad
-    return 1
-
-
-def decode_envelope(data: bytes, out: list[dict[str, Any]]) -> int:
-    """Decode one kombu message (as published on Redis pub/sub) into ``out``.
-
-    Returns the number of malformed items skipped (0 when all went well).
-    Fast path: ``{"body": "<base64>", ... "content-type": "application/json",
-    ... "body_encoding": "base64" ...}`` as kombu writes it.
-    """
-    if data.startswith(_BODY_START):
-        end = data.find(b'"', 10)
-        if end > 0:
-            tail = data[end:]
-            if _B64_MARK in tail and _JSON_MARK in tail:
-                try:
-                    return _body_to_events(orjson.loads(binascii.a2b_base64(data[10:end])), out)
-                except (ValueError, binascii.Error):
-                    return 1
-    try:
-        env = orjson.loads(data)
-    except ValueError:
-        return 1
-    if not isinstance(env, dict) or "body" not in env:
-        # a bare event (not a kombu envelope): accept it as is
-        return _body_to_events(env, out)
-    return _body_to_events(_decode_body(env), out)
-
-
-def _decode_body(env: Mapping[str, Any]) -> Any:
-    body = env.get("body")
-    props = env.get("properties") or {}
-    ctype = env.get("content-type") or "application/json"
-    try:
-        if (
-            isinstance(props, dict)
-            and props.get("body_encoding") == "base64"
-            and isinstance(body, str)
-        ):
-            raw: bytes | str = binascii.a2b_base64(body)
-        elif isinstance(body, (dict, list)):
-            return body
-        else:
-            raw = body if isinstance(body, (bytes, str)) else b""
-        if ctype == "application/json":
-            return orjson.loads(raw)
-        from kombu.serialization import loads  # msgpack / yaml only, never pickle
-
-        return loads(
-            raw,
-            ctype,
-            env.get("content-encoding") or "utf-8",
-            accept={"application/json", "application/x-msgpack", "application/x-yaml"},
-        )
-    except Exception:
-        return None
-
-
-# ---------------------------------------------------------------------------
-# RESP parsing of pub/sub frames
-
-_PMSG = b"*4\r\n$8\r\npmessage\r\n"
-_PMSG_LEN = len(_PMSG)
-_MSG = b"*3\r\n$7\r\nmessage\r\n"
-
-
-class _Incomplete(Exception):
-    pass
-
-
-def _generic_frame(buf: bytes, pos: int) -> tuple[Any, int]:
-    """Parse any RESP2 value at ``pos``; raise _Incomplete if it is cut."""
-    end = buf.find(b"\r\n", pos)
-    if end < 0:
-        raise _Incomplete
-    kind = buf[pos]
-    line = buf[pos + 1 : end]
-    nxt = end + 2
-    if kind == 42:  # '*'
-        count = int(line)
-        items = []
-        for _ in range(max(count, 0)):
-            item, nxt = _generic_frame(buf, nxt)
-            items.append(item)
-        return items, nxt
-    if kind == 36:  # '$'
-        length = int(line)
-        if length < 0:
-            return None, nxt
-        if nxt + length + 2 > len(buf):
-            raise _Incomplete
-        return buf[nxt : nxt + length], nxt + length + 2
-    if kind == 58:  # ':'
-        return int(line), nxt
-    if kind == 45:  # '-'
-        return _RespError(line.decode("utf-8", "replace")), nxt
-    return line, nxt  # '+' simple string
-
-
-class _RespError(str):
-    pass
-
-
-def parse_pubsub(
-    buf: bytes, out: list[dict[str, Any]], on_other: Callable[[Any], None] | None = None
-) -> tuple[int, int]:
-    """Parse complete pub/sub frames in ``buf``; decode message payloads into ``out``.
-
-    Returns ``(consumed_bytes, malformed)``.
-    """
-    pos = 0
-    size = len(buf)
-    find = buf.find
-    startswith = buf.startswith
-    bad = 0
-    decode = decode_envelope
-    loads = orjson.loads
-    a2b = binascii.a2b_base64
-    append = out.append
-    while pos < size:
-        if startswith(_PMSG, pos):
-            # pattern, channel: skip; data: decode
-            p = pos + _PMSG_LEN
-            e = find(b"\r\n", p)
-            if e < 0:
-                break
-            p = e + 2 + int(buf[p + 1 : e]) + 2
-            e = find(b"\r\n", p)
-            if e < 0:
-                break
-            p = e + 2 + int(buf[p + 1 : e]) + 2
-            e = find(b"\r\n", p)
-            if e < 0:
-                break
-            start = e + 2
-            end = start + int(buf[p + 1 : e])
-            if end + 2 > size:
-                break
-            pos = end + 2
-            # fast path: kombu's JSON envelope with a base64 JSON body holding one event
-            if startswith(_BODY_START, start):
-                q = find(b'"', start + 10, end)
-                if q > 0 and find(_B64_MARK, q, end) > 0 and find(_JSON_MARK, q, end) > 0:
-                    try:
-                        body = loads(a2b(buf[start + 10 : q]))
-                    except (ValueError, binascii.Error):
-                        bad += 1
-                        continue
-                    if type(body) is dict and type(body.get("type")) is str:
-                        append(body)
-                    else:
-                        bad += _body_to_events(body, out)
-                    continue
-            bad += decode(buf[start:end], out)
-            continue
-        try:
-            frame, nxt = _generic_frame(buf, pos)
-        except _Incomplete:
-            break
-        except (ValueError, IndexError):
-            # cannot resynchronise inside a RESP stream: drop the rest
-            return size, bad + 1
-        pos = nxt
-        if isinstance(frame, list) and len(frame) == 3 and frame[0] == b"message":
-            bad += decode(frame[2], out)
-        elif on_other is not None:
-            on_other(frame)
-    return pos, bad
-
-
-# ---------------------------------------------------------------------------
-# Redis URL handling
-
-
-@dataclass(frozen=True)
-class RedisEndpoint:
-    host: str = "127.0.0.1"
-    port: int = 6379
-    db: int = 0
-    username: str | None = None
-    password: str | None = None
-    unix_path: str | None = None
-    use_ssl: bool = False
-    ssl_options: tuple[tuple[str, Any], ...] = ()
-
-    def describe(self) -> str:
-        where = f"unix:{self.unix_path}" if self.unix_path else f"{self.host}:{self.port}"
-        return f"redis {where} db {self.db}"
-
-
-def is_redis_url(url: str | None) -> bool:
-    if not url:
-        return False
-    scheme = url.split(";", 1)[0].split("://", 1)[0].lower()
-    return scheme in REDIS_SCHEMES
-
-
-def parse_redis_url(
-    url: str, ssl_options: Mapping[str, Any] | bool | None = None
-) -> list[RedisEndpoint]:
-    """Parse a (possibly ``;``-separated failover) Redis broker URL like kombu does.
-
-    ``redis://[user:pass@]host[:port][/db]``, ``rediss://`` (TLS),
-    ``redis+socket:///path/to/sock?virtual_host=1`` / ``socket://`` / ``unix://``.
-    """
-    endpoints = []
-    for part in url.split(";"):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            sp = urlsplit(part)
-            scheme = sp.scheme.lower()
-            query = dict(parse_qsl(sp.query))
-            user = unquote(sp.username) if sp.username else None
-            password = unquote(sp.password) if sp.password is not None else None
-            opts: dict[str, Any] = {}
-            if isinstance(ssl_options, Mapping):
-                opts.update(ssl_options)
-            for key in ("ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
-                if key in query:
-                    opts[key] = query.pop(key)
-            use_ssl = scheme.startswith("rediss") or bool(ssl_options)
-            if scheme in ("redis+socket", "rediss+socket", "socket", "unix"):
-                path = unquote(sp.path) or "/"
-                vhost = query.get("virtual_host") or query.get("db") or "0"
-                endpoints.append(
-                    RedisEndpoint(
-                        db=_db(vhost),
-                        username=user or None,
-                        password=password,
-                        unix_path=path,
-                        use_ssl=False,
-                    )
-                )
-                continue
-            if scheme not in ("redis", "rediss"):
-                raise UsageError(f"not a Redis URL: {mask_url(part)}")
-            vhost = sp.path.lstrip("/") or query.get("db") or query.get("virtual_host") or "0"
-            endpoints.append(
-                RedisEndpoint(
-                    host=sp.hostname or "127.0.0.1",
-                    port=sp.port or 6379,
-                    db=_db(vhost),
-                    username=user or None,
-                    password=password,
-                    use_ssl=use_ssl,
-                    ssl_options=tuple(sorted(opts.items())),
-                )
-            )
-        except ValueError as exc:
-            raise UsageError(f"bad broker URL {mask_url(part)}: {exc}") from None
-    if not endpoints:
-        raise UsageError("empty broker URL")
-    return endpoints
-
-
-def _db(vhost: str) -> int:
-    vhost = str(vhost).strip("/") or "0"
-    return int(vhost)
-
-
-def event_patterns(
-    db: int, transport_options: Mapping[str, Any] | None = None, exchange: str = "celeryev"
-) -> list[str]:
-    """The PSUBSCRIBE patterns on which kombu publishes ``exchange`` messages.
-
-    Mirrors kombu's Redis channel: topic = global_keyprefix + keyprefix_fanout
-    + exchange [+ '/' + routing_key]; keyprefix_fanout is ``/{db}.`` by default,
-    a custom string when ``fanout_prefix`` is a string, empty when it is false.
-    Both the pattern (``fanout_patterns=True``) and the plain topic are
-    subscribed so publishers with either setting are heard.
-    """
-    opts = dict(transport_options or {})
-    fanout_prefix = opts.get("fanout_prefix", True)
-    if fanout_prefix:
-        prefix = fanout_prefix if isinstance(fanout_prefix, str) else "/{db}."
-    else:
-        prefix = ""
-    prefix = prefix.format(db=db)
-    topic = (str(opts.get("global_keyprefix") or "") + prefix + exchange).translate(_GLOB_SPECIAL)
-    return [topic + "/*", topic]
-
-
-def _resp_command(*args: str | bytes) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg.encode() if isinstance(arg, str) else arg
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
-
-
-_CERT_REQS = {
-    "none": _ssl.CERT_NONE,
-    "cert_none": _ssl.CERT_NONE,
-    "optional": _ssl.CERT_OPTIONAL,
-    "cert_optional": _ssl.CERT_OPTIONAL,
-    "required": _ssl.CERT_REQUIRED,
-    "cert_required": _ssl.CERT_REQUIRED,
-}
-
-
-def _ssl_context(opts: Mapping[str, Any]) -> _ssl.SSLContext:
-    ctx = _ssl.create_default_context(cafile=opts.get("ssl_ca_certs") or None)
-    reqs = opts.get("ssl_cert_reqs", _ssl.CERT_REQUIRED)
-    if isinstance(reqs, str):
-        reqs = _CERT_REQS.get(reqs.lower(), _ssl.CERT_REQUIRED)
-    if reqs == _ssl.CERT_NONE:
-        ctx.check_hostname = False
-    ctx.verify_mode = reqs
-    if opts.get("ssl_certfile"):
-        ctx.load_cert_chain(opts["ssl_certfile"], opts.get("ssl_keyfile") or None)
-    return ctx
-
-
-# ---------------------------------------------------------------------------
 # the fast Redis source
 
 
@@ -589,30 +255,11 @@ class RedisEventSource(_StatusMixin):
     # -- connection ---------------------------------------------------------
     def _connect(self) -> socket.socket:
         ep = self.endpoints[self._endpoint_index % len(self.endpoints)]
-        if ep.unix_path:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(self.connect_timeout)
-            try:
-                sock.connect(ep.unix_path)
-            except BaseException:
-                sock.close()
-                raise
-        else:
-            sock = socket.create_connection((ep.host, ep.port), timeout=self.connect_timeout)
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        sock = open_socket(ep, self.connect_timeout, rcvbuf=8 << 20)
         try:
-            if ep.use_ssl:
-                ctx = _ssl_context(dict(ep.ssl_options))
-                sock = ctx.wrap_socket(
-                    sock, server_hostname=ep.host if ctx.check_hostname else None
-                )
-            if ep.password is not None:
-                args = ["AUTH", ep.username, ep.password] if ep.username else ["AUTH", ep.password]
-                sock.sendall(_resp_command(*args))
+            auth = auth_command(ep)
+            if auth is not None:
+                sock.sendall(auth)
                 reply = self._read_line(sock)
                 if not reply.startswith(b"+"):
                     raise ConnectionError(
@@ -620,7 +267,7 @@ class RedisEventSource(_StatusMixin):
                         + reply.decode("utf-8", "replace").lstrip("-").strip()
                     )
             patterns = self.patterns
-            sock.sendall(_resp_command("PSUBSCRIBE", *patterns))
+            sock.sendall(encode_command("PSUBSCRIBE", *patterns))
             self._initial = self._await_subscribed(sock, len(patterns))
         except BaseException:
             sock.close()
@@ -638,12 +285,12 @@ class RedisEventSource(_StatusMixin):
             buf += data
             while confirmed < expected:
                 try:
-                    frame, nxt = _generic_frame(buf, 0)
-                except _Incomplete:
+                    frame, nxt = parse_frame(buf, 0)
+                except Incomplete:
                     break
                 except (ValueError, IndexError):
                     raise ConnectionError("unexpected reply to PSUBSCRIBE") from None
-                if isinstance(frame, _RespError):
+                if isinstance(frame, RespError):
                     raise ConnectionError(f"PSUBSCRIBE refused: {frame}")
                 if isinstance(frame, list) and frame and frame[0] == b"psubscribe":
                     confirmed += 1
@@ -747,7 +394,7 @@ class RedisEventSource(_StatusMixin):
                     return f"no reply to PING within {self.dead_after:.1f}s"
                 if ping_sent is None and now - last_rx >= self.ping_interval:
                     try:
-                        sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+                        sock.sendall(PING)
                     except OSError as exc:
                         return _exc_text(exc)
                     ping_sent = now
@@ -907,7 +554,7 @@ class KombuEventSource(_StatusMixin):
 
     def _push(self, body: Any) -> None:
         out: list[dict[str, Any]] = []
-        bad = _body_to_events(body, out)
+        bad = body_to_events(body, out)
         if bad:
             self._malformed += bad
         with self._cond:

@@ -104,22 +104,20 @@ def parse_reply(raw: bytes | str, ticket: str | None) -> Any:
     another broadcast, or ``None`` when the message is malformed (bad JSON,
     bad base64, not a dict): callers count those and skip them.
     """
+    from .brokers.redis_wire import decode_body, loads_envelope
+
     try:
-        msg = json.loads(raw)
-        if not isinstance(msg, dict):
-            return None
-        headers = msg.get("headers") or {}
-        if not isinstance(headers, dict):
-            return None
-        if headers.get("ticket", ticket) != ticket:
-            return _OTHER_TICKET
-        body: Any = msg.get("body")
-        props = msg.get("properties") or {}
-        if isinstance(props, dict) and props.get("body_encoding") == "base64":
-            body = base64.b64decode(body, validate=True)
-        data = json.loads(body)
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        msg = loads_envelope(raw)
+    except ValueError:
         return None
+    if not isinstance(msg, dict):
+        return None
+    headers = msg.get("headers") or {}
+    if not isinstance(headers, dict):
+        return None
+    if headers.get("ticket", ticket) != ticket:
+        return _OTHER_TICKET
+    data = decode_body(msg)
     return data if isinstance(data, dict) else None
 
 
@@ -424,7 +422,7 @@ class RemoteControl:
         """
         import uuid
 
-        from .connection import RespClient
+        from .brokers.redis_wire import RespClient
         from .sanitize import mask_url
 
         try:

@@ -18,13 +18,13 @@ own ``send_task`` (JSON arguments, the app's serializer), nothing else.
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
+from .literal import literal
 
 if TYPE_CHECKING:
     from .remote import RemoteControl
@@ -72,8 +72,8 @@ def literal_arguments(args_repr: Any, kwargs_repr: Any) -> tuple[list[Any], dict
         if "..." in text or "\u2026" in text:
             raise ValueError("the arguments were cut by Celery's saferepr (too long)")
         try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            value = literal(text)
+        except ValueError:
             raise ValueError(f"{text[:60]!r} is not a literal (objects, dates, ...)") from None
         if kind is list and isinstance(value, tuple):
             value = list(value)

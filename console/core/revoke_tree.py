@@ -383,56 +383,204 @@ def _scan_messages(settings: ClusterSettings) -> Iterator[QueuedMessage]:
     return adapter.iter_messages() if adapter.capabilities.scan_messages else iter(())
 
 
+#: what the workers are asked for (``inspect``): the tasks they hold
+HELD_METHODS = ("active", "reserved", "scheduled")
+
+
+@dataclass
+class ClusterRead:
+    """What a plan reads from the cluster besides the result backend, never writing."""
+
+    #: queued and unacked task messages (empty where the broker cannot scan)
+    messages: list[QueuedMessage] = field(default_factory=list)
+    #: inspect method -> the request dicts the workers replied with
+    held: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: sources that could not be read (or not whole), one sentence each
+    unread: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A task known from elsewhere (the console's event state): joins the plan's pool."""
+
+    id: str
+    name: str | None = None
+    state: str = "PENDING"
+    parent_id: str | None = None
+    root_id: str | None = None
+
+
+def _held(res: Any, method: str, timeout: float, read: ClusterRead) -> None:
+    if not res.replies and res.expected != 0:
+        read.unread.append(f"workers' {method} tasks: no worker replied within {timeout}s")
+    elif res.unanswered:
+        read.unread.append(
+            f"workers' {method} tasks: {res.unanswered} worker(s) did not reply within {timeout}s"
+        )
+    out = read.held.setdefault(method, [])
+    for reply in res.replies.values():
+        for item in reply if isinstance(reply, list) else []:
+            req = item.get("request", item) if isinstance(item, dict) else None
+            if isinstance(req, dict) and isinstance(req.get("id"), str):
+                out.append(req)
+
+
+def read_cluster(
+    settings: ClusterSettings,
+    rc: RemoteControl | None = None,
+    timeout: float = 1.0,
+    methods: tuple[str, ...] = HELD_METHODS,
+    *,
+    budget: float | None = None,
+    max_messages: int | None = None,
+) -> ClusterRead:
+    """Queued / unacked messages (the adapter's non-destructive scan, where it can) and
+    the workers' replies to ``inspect <methods>``.
+
+    With ``budget`` (seconds) the workers are asked in threads while the queues are read,
+    the scan stops at the budget or after ``max_messages`` messages, and a failing source
+    is named in ``unread`` instead of raising (the console); without it everything is read
+    in turn and errors propagate (``ctl revoke --tree``)."""
+    from .remote import RemoteControl
+
+    read = ClusterRead(unread=unreadable_sources(settings))
+    rc = rc or RemoteControl(settings)
+    if budget is None:
+        read.messages.extend(_scan_messages(settings))
+        for method in methods:
+            _held(rc.inspect(method, timeout=timeout), method, timeout, read)
+        return read
+    import threading
+    import time
+
+    deadline = time.monotonic() + budget
+    results: dict[str, Any] = {}
+
+    def ask(method: str) -> None:
+        try:
+            results[method] = rc.inspect(method, timeout=timeout)
+        except Exception as exc:
+            results[method] = exc
+
+    threads = [threading.Thread(target=ask, args=(m,), daemon=True) for m in methods]
+    for t in threads:
+        t.start()
+    cap = MAX_NODES if max_messages is None else max_messages
+    scan = _scan_messages(settings)
+    try:
+        for msg in scan:
+            read.messages.append(msg)
+            if len(read.messages) >= cap or time.monotonic() > deadline:
+                read.unread.append(
+                    f"queued messages: only the first {len(read.messages):,} read "
+                    f"(limit {cap:,} messages / {budget:g}s)"
+                )
+                break
+    except Exception as exc:
+        read.unread.append(settings.scrub(f"queued messages: {type(exc).__name__}: {exc}"))
+    finally:
+        close = getattr(scan, "close", None)
+        if callable(close):
+            close()
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()) + timeout)
+    for method in methods:
+        res = results.get(method)
+        if res is None:
+            read.unread.append(f"workers' {method} tasks: no answer within {timeout}s")
+        elif isinstance(res, Exception):
+            read.unread.append(settings.scrub(f"workers' {method} tasks: {res}"))
+        else:
+            _held(res, method, timeout, read)
+    return read
+
+
 def plan_tree(
     settings: ClusterSettings, ids: list[str], rc: RemoteControl | None = None, timeout: float = 1.0
 ) -> TreePlan:
     """Work out the canvas of every id in ``ids`` and what of it is not finished."""
     from .brokers.urls import results_go_to_caller_only
-    from .remote import RemoteControl
+
+    read = read_cluster(settings, rc, timeout)
+    # an rpc:// backend would declare a reply queue of its own and read nothing
+    rpc = results_go_to_caller_only(settings.effective_backend_url)
+    return plan_from(read, ids, None if rpc else settings.app.backend)
+
+
+def _component_ids(pool: _Pool, ids: Iterable[str]) -> list[str]:
+    comp = _components(pool.nodes.values())
+    wanted = {comp[t] for t in ids if t in comp}
+    return [tid for tid, c in comp.items() if c in wanted]
+
+
+def plan_from(
+    read: ClusterRead,
+    ids: list[str],
+    backend: Any,
+    *,
+    seen: Iterable[Seen] = (),
+    deadline: float | None = None,
+    focus: bool = False,
+) -> TreePlan:
+    """The plan of ``ids`` from what :func:`read_cluster` read, the result backend
+    (``None``: not read) and tasks ``seen`` elsewhere.
+
+    ``deadline`` (``time.monotonic()``) stops the backend reads (the plan is then built
+    from what was read, and says so in ``unread``); ``focus`` reads the backend only for
+    the canvas of ``ids`` (and ``seen``) instead of every message (the console)."""
+    import time
 
     pool = _Pool()
-    unread = unreadable_sources(settings)
-    for msg in _scan_messages(settings):
+    unread = list(read.unread)
+    for msg in read.messages:
         _add_message(pool, msg)
-    rc = rc or RemoteControl(settings)
-    for method in ("active", "reserved", "scheduled"):
-        res = rc.inspect(method, timeout=timeout)
-        if not res.replies and res.expected != 0:
-            unread.append(f"workers' {method} tasks: no worker replied within {timeout}s")
-        elif res.unanswered:
-            unread.append(
-                f"workers' {method} tasks: {res.unanswered} worker(s) did not reply within {timeout}s"
+    for method, reqs in read.held.items():
+        for req in reqs:
+            # Celery 5.x Request.info() has no root_id/parent_id; use them if a worker
+            # sends them
+            root, parent = req.get("root_id"), req.get("parent_id")
+            name = req.get("name")
+            node = pool.add(
+                req["id"],
+                method,
+                name if isinstance(name, str) else None,
+                root if isinstance(root, str) else None,
+                parent if isinstance(parent, str) else None,
             )
-        for reply in res.replies.values():
-            for item in reply if isinstance(reply, list) else []:
-                req = item.get("request", item) if isinstance(item, dict) else None
-                if isinstance(req, dict) and isinstance(req.get("id"), str):
-                    # Celery 5.x Request.info() has no root_id/parent_id; use them if a
-                    # worker sends them
-                    root, parent = req.get("root_id"), req.get("parent_id")
-                    node = pool.add(
-                        req["id"],
-                        method,
-                        req.get("name"),
-                        root if isinstance(root, str) else None,
-                        parent if isinstance(parent, str) else None,
-                    )
-                    if isinstance(parent, str):
-                        node.parent_id = node.parent_id or parent
-                    if method == "active":
-                        node.state = "STARTED"
+            if isinstance(parent, str):
+                node.parent_id = node.parent_id or parent
+            if method == "active":
+                node.state = "STARTED"
+    seeds = []
+    for task in seen:
+        node = pool.add(task.id, "events", task.name, task.parent_id, task.root_id)
+        node.parent_id = node.parent_id or task.parent_id
+        if node.state == "PENDING":
+            node.state = task.state
+        seeds.append(task.id)
     for tid in ids:
         pool.add(tid, "argument")
     # backend: parents, groups, children; expand to a fixpoint
-    backend = settings.app.backend
-    # an rpc:// backend would declare a reply queue of its own and read nothing
-    rpc = results_go_to_caller_only(settings.effective_backend_url)
-    frontier = [] if rpc else list(pool.nodes)
+    if backend is None:
+        frontier: list[str] = []
+    elif focus:
+        frontier = [*ids, *seeds]
+    else:
+        frontier = list(pool.nodes)
     fetched: set[str] = set()
     groups_read: set[str] = set()
-    while frontier and len(pool.nodes) < MAX_NODES:
+    stopped = False
+    while backend is not None and len(pool.nodes) < MAX_NODES:
+        if deadline is not None and time.monotonic() > deadline:
+            stopped = True
+            break
+        scope = _component_ids(pool, [*ids, *seeds]) if focus else list(pool.nodes)
+        if focus:
+            frontier = [*frontier, *scope]
         nxt: list[str] = []
         batch = [tid for tid in dict.fromkeys(frontier) if tid not in fetched]
+        if not batch:
+            break
         fetched.update(batch)
         for tid, meta in _metas(backend, batch).items():
             node = pool.add(
@@ -470,10 +618,16 @@ def plan_tree(
                     if child["group"]:
                         pool.join(cid, child["id"], "backend:child")
         # groups (given ids, and group ids met on the way): saved members, chord size
+        in_scope = set(scope) | set(nxt) if focus else None
         for gid in [n.id for n in pool.nodes.values() if n.id not in groups_read]:
             node = pool.nodes[gid]
             if node.kind != "group" and gid not in ids:
                 continue
+            if in_scope is not None and gid not in in_scope and gid not in ids:
+                continue
+            if deadline is not None and time.monotonic() > deadline:
+                stopped = True
+                break
             groups_read.add(gid)
             members, size = group_record(backend, gid)
             if members or size:
@@ -485,6 +639,8 @@ def plan_tree(
                 pool.add(mid, "backend:group")
                 pool.join(mid, gid, "backend:group")
         frontier = nxt
+    if stopped:
+        unread.append("result backend: not read whole (time budget spent)")
     _callbacks_out_of_groups(pool)
     comp = _components(pool.nodes.values())
     sizes = Counter(comp.values())

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from console.demo.cluster import LocalCluster
+from tests.conftest import let_results_go
 from tests.integration.proj_cluster import make_proj_cluster, proj_cluster  # noqa: F401
 
 
@@ -29,6 +30,7 @@ def broker_cluster(request: pytest.FixtureRequest) -> Iterator[LocalCluster]:
     try:
         yield c
     finally:
+        let_results_go()
         c.stop()
         node.delete_vhost(vhost)
 

@@ -23,6 +23,7 @@ import pytest
 
 from console.core.redis_server import EmbeddedRedis
 from console.demo.cluster import LocalCluster
+from tests.conftest import let_results_go
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 PROJ_PATH = str(APPS / "proj")
@@ -104,6 +105,7 @@ def proj_cluster() -> Iterator[ProjCluster]:
     try:
         yield c
     finally:
+        let_results_go()
         c.stop()
 
 
@@ -120,6 +122,7 @@ def make_proj_cluster() -> Iterator[Callable[..., ProjCluster]]:
         yield factory
     finally:
         for c in started:
+            let_results_go()
             c.stop()
 
 

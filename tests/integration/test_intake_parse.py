@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from console.core.errors import UsageError
-from console.core.intake import (
+from console.core.brokers.redis_wire import (
     decode_envelope,
     event_patterns,
     is_redis_url,
     parse_pubsub,
     parse_redis_url,
 )
+from console.core.errors import UsageError
 
 
 def new_state(**kwargs: Any) -> Any:

@@ -4,7 +4,7 @@
 
 Same embedded redis-server (no pub/sub output-buffer limit), same publisher
 (``publish_events.py`` in its own process, flat out, real ``celeryev``
-envelopes), the same decoder (``intake.decode_envelope``) after each reader:
+envelopes), the same decoder (``redis_wire.decode_envelope``) after each reader:
 ``ours`` is ``RedisEventSource`` (its reader thread + ``read_batch``), ``redis-py``
 is ``Redis.pubsub().psubscribe(...)`` with a ``get_message`` loop.  Events/s from
 the first to the last event; best of ``--repeat``.  Prints one JSON document.
@@ -65,7 +65,8 @@ def ours(url: str, count: int) -> float:
 def redis_py(url: str, count: int) -> float:
     import redis
 
-    from console.core.intake import RedisEventSource, decode_envelope
+    from console.core.brokers.redis_wire import decode_envelope
+    from console.core.intake import RedisEventSource
 
     patterns = RedisEventSource(url).patterns
     client = redis.Redis.from_url(url)

@@ -201,7 +201,7 @@ def test_silent_workers_named_only_when_exact() -> None:
 
 
 def test_resp_client_against_real_redis(redis_server) -> None:
-    from console.core.connection import RespClient, RespError
+    from console.core.brokers.redis_wire import RespClient, RespError
 
     client = RespClient(redis_server.url_for(2), 1.0)
     try:

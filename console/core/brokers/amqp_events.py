@@ -54,8 +54,9 @@ from typing import Any
 import orjson
 
 from ..errors import BrokerUnreachable
-from ..intake import SourceStatus, _backoff, _body_to_events, _exc_text, _StatusMixin
+from ..intake import SourceStatus, _backoff, _exc_text, _StatusMixin
 from ..sanitize import mask_url, scrub_secrets
+from .redis_wire import body_to_events  # the events-in-a-body rule, shared with Redis
 from .urls import AMQP_SCHEMES, scheme_of
 
 __all__ = ["PYAMQP_SCHEMES", "AmqpEventSource", "is_amqp_url", "source_options"]
@@ -499,9 +500,9 @@ class AmqpEventSource(_StatusMixin):
                     if type(event) is dict and type(event.get("type")) is str:
                         append(event)
                     else:
-                        bad += _body_to_events(event, out)
+                        bad += body_to_events(event, out)
                 else:
-                    bad += _body_to_events(self._decode_other(bytes(body)), out)
+                    bad += body_to_events(self._decode_other(bytes(body)), out)
                 continue
             if ftype == 2:  # content header
                 if not self._in_message:

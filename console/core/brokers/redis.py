@@ -1,10 +1,11 @@
-"""The Redis adapter: today's Redis code in the core, behind the broker protocol.
+"""The Redis adapter: the core's Redis code, behind the broker protocol.
 
-It wraps (does not yet move) the plain-socket client and probe of
-:mod:`console.core.connection`, the non-destructive scan of
+The wire format (RESP codec, plain-socket client, Redis URLs, kombu's
+envelope) is :mod:`.redis_wire`, next to this file.  The adapter also wraps
+the probe of :mod:`console.core.connection`, the non-destructive scan of
 :mod:`console.core.broker_scan`, the list-based depths and purge of
-:mod:`console.core.queues`, and the PUBLISH receiver counter of
-:mod:`console.core.remote`.
+:mod:`console.core.queues`, and the PUBLISH receiver counter and RESP
+broadcast of :mod:`console.core.remote`.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class RedisAdapter:
         try:
             if channel is not None:
                 return _pidbox_names(channel.client.smembers(key), exchange)
-            from ..connection import RespClient
+            from .redis_wire import RespClient
 
             if RespClient.supports(self._url):
                 client = RespClient(self._url, self.settings.connect_timeout)
@@ -110,9 +111,9 @@ class RedisAdapter:
         started: float,
         exchange: str = "celery",
     ) -> BroadcastResult | None:
-        # the plain-socket RESP broadcast (it still lives in console/core/remote.py)
-        from ..connection import RespClient
+        # the plain-socket RESP broadcast (console/core/remote.py, on .redis_wire)
         from ..remote import RemoteControl
+        from .redis_wire import RespClient
 
         if len(self._urls) > 1 and not self._checked:
             self.check()  # a failover list: the first node that answers

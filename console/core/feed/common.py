@@ -50,7 +50,12 @@ def view_host(state: ClusterState, hold: float = 0.0, quick: bool = False) -> Vi
 CANVAS_BACKEND_BUDGET_S = 0.5
 
 
-def canvas_of(state: ClusterState, uuid: str, backend: Any = None) -> CanvasNode | None:
-    from ..canvas import canvas_tree
+def canvas_of(
+    state: ClusterState, uuid: str, backend: Any = None, settings: Any = None
+) -> CanvasNode | None:
+    from ..canvas import canvas_tree, read_waiting  # waiting canvases: queued messages, workers
 
-    return canvas_tree(state, uuid, backend=backend, budget=CANVAS_BACKEND_BUDGET_S)
+    cluster = read_waiting(settings) if settings is not None else None
+    return canvas_tree(
+        state, uuid, backend=backend, budget=CANVAS_BACKEND_BUDGET_S, cluster=cluster
+    )

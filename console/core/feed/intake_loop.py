@@ -146,7 +146,7 @@ class IntakeLoop:
                 value = (
                     self.state.task_detail(uuid)
                     if kind == "task_detail"
-                    else canvas_of(self.state, uuid, self.app.backend)
+                    else canvas_of(self.state, uuid, self.app.backend, self.settings)
                 )
             except Exception:
                 value = None

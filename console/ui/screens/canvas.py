@@ -158,7 +158,10 @@ class CanvasScreen(ConsoleScreen):
             return
         root = message.tree
         source = "canvas graph"
-        if root is not None and any(getattr(n, "source", "") == "backend" for n in _walk(root)):
+        sources = {getattr(n, "source", "") for n in _walk(root)} if root is not None else set()
+        if "message" in sources:  # a canvas still waiting: drawn as `ctl revoke --tree` sees it
+            source = "canvas graph: queued messages + events + result backend"
+        elif "backend" in sources:
             source = "canvas graph: events + result backend"
         if root is None:
             root = tree_from_rows(self.capp.model.tasks, message.uuid)
@@ -215,6 +218,8 @@ class CanvasScreen(ConsoleScreen):
         hidden = getattr(root, "hidden", 0) or 0
         if hidden:
             bar.append(f" │ {hidden:,} more task(s) of this canvas not shown", style="bold")
+        for note in getattr(root, "unread", None) or []:  # e.g. AMQP: queues cannot be read
+            bar.append(f" │ not read: {safe_text(note, 120, oneline=True)}")
         self.query_one("#canvas-bar", Static).update(bar)
 
     def current_task(self) -> tuple[str, str] | None:
