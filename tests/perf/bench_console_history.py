@@ -48,7 +48,7 @@ from tests.perf.bench_console import (
 )
 from tests.perf.bench_history import fill
 
-LOADING = "history:"  # the header's progress line (console/core/feed.py _backfill)
+LOADING = "history:"  # the header's progress line (console/core/feed/resync.py Resync._backfill)
 
 
 def _p(values: list[float], q: float) -> float | None:
