@@ -131,33 +131,43 @@ async def fuzz(
 ) -> FuzzResult:
     """Type ``n_keys`` seeded keys into a fresh app started on ``mode``."""
     rng = random.Random(f"{seed}:{mode}")
-    app = make_app(mode)
     result = FuzzResult(mode, seed)
-    try:
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause()
-            pool = bound_keys(app)
-            for chunk in key_plan(rng, pool, n_keys):
-                result.keys.extend(chunk)
-                if not app.is_running:
-                    break
-                for k in chunk:  # posted together: a burst arrives before any frame
-                    app.post_message(key_event(k))
+    plan: list[list[str]] | None = None
+    reported: set[str] = set()
+    # a clean quit is not a failure (the palette's "Quit" command can be typed: ctrl+p q
+    # Enter); the rest of the plan goes on in a fresh app, so every key is still typed
+    while plan is None or plan:
+        app = make_app(mode)
+        left = len(plan) if plan is not None else None
+        try:
+            async with app.run_test(size=size) as pilot:
                 await pilot.pause()
-                if rng.random() < 0.1:
+                if plan is None:
+                    plan = key_plan(rng, bound_keys(app), n_keys)
+                while plan and app.is_running:
+                    chunk = plan.pop(0)
+                    result.keys.extend(chunk)
+                    for k in chunk:  # posted together: a burst arrives before any frame
+                        app.post_message(key_event(k))
+                    await pilot.pause()
+                    if rng.random() < 0.1:
+                        await app.workers.wait_for_complete()
+                if app.is_running:
+                    await pilot.pause()
                     await app.workers.wait_for_complete()
-            await pilot.pause()
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            if not app.is_running and app.return_code:
-                result.problems.append(f"app stopped (return code {app.return_code})")
-    except Exception as exc:  # run_test re-raises the app's unhandled exception
-        frames = traceback.extract_tb(exc.__traceback__)
-        ours = frames
-        where = " at " + " < ".join(
-            f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in ours[-4:][::-1]
-        )
-        result.problems.append(f"unhandled {type(exc).__name__}: {exc}{where}")
-    reported = sorted(getattr(app, "_reported", ()))
-    result.problems.extend(m for m in reported if m.startswith("display error"))
+                    await pilot.pause()
+                if not app.is_running and app.return_code:
+                    result.problems.append(f"app stopped (return code {app.return_code})")
+        except Exception as exc:  # run_test re-raises the app's unhandled exception
+            frames = traceback.extract_tb(exc.__traceback__)
+            where = " at " + " < ".join(
+                f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in frames[-4:][::-1]
+            )
+            result.problems.append(f"unhandled {type(exc).__name__}: {exc}{where}")
+        reported.update(getattr(app, "_reported", ()))
+        if not result.problems and plan is not None and len(plan) == left:
+            result.problems.append("the app stopped before taking any key")
+        if result.problems:
+            break
+    result.problems.extend(m for m in sorted(reported) if m.startswith("display error"))
     return result
