@@ -184,7 +184,7 @@ def register(app: typer.Typer) -> None:
             console.print(
                 f"dry run: would purge {total_listed} message(s) from {len(listed)} queue(s)"
             )
-        else:
+        elif listed and not aborted:  # nothing waiting / No at the prompt: no "purged 0" line
             console.print(
                 f"purged {sum(purged.values())} message(s) from "
                 f"{sum(1 for n in purged.values() if n)} queue(s)"

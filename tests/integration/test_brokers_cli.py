@@ -137,6 +137,9 @@ def test_purge_counts_dry_run_and_exit_codes(
         again = invoke("purge", "-Q", queue, "--yes", "--json")
         assert again.exit_code == 1 and "nothing to purge" in again.stderr
         assert json.loads(again.stdout)["queues"][0]["messages"] == 0
+        human = invoke("purge", "-Q", queue, "--yes")  # a no-op never reads as a purge
+        assert human.exit_code == 1 and "nothing to purge" in human.stderr
+        assert "purged" not in human.stdout
     finally:
         _delete_queue(broker_cluster.broker_url, queue)
 
