@@ -102,8 +102,9 @@ class ViewSpec:
 
     ``offset``/``limit``: the slice of the filtered, sorted list wanted
     (``limit=0``: no rows, just keep the view warm).  ``cursor``: a task id
-    whose position the UI wants to know (its cursor follows a task, not a
     line).  ``seq`` numbers requests so late answers can be told apart.
+    ``words``: the filter input is open (a word search is coming: the feed may
+    build the filter text ahead of the first key, :meth:`ViewHost.prepare`).
     """
 
     query: str = ""
@@ -114,6 +115,7 @@ class ViewSpec:
     limit: int = 0
     cursor: str | None = None
     seq: int = 0
+    words: bool = False
 
     def same_list(self, other: ViewSpec | None) -> bool:
         """Same filter / sort (the rows differ only by the slice)."""
@@ -290,9 +292,11 @@ class TaskViewer:
     viewer keeps the TaskRows deltas bring (tests, tools).
 
     The filter text (one lower-cased string per task, ~150 B) exists only while
-    words are searched: built on the first query with a plain word (~0.15 s at
-    100,000 tasks), kept up to date by :meth:`apply`, dropped once no word was
-    searched for ``HAY_IDLE_S`` seconds.
+    words are searched: built when the filter input opens, in steps between event
+    batches (:meth:`prepare_haystack`), or at the latest by the first query with a
+    plain word (~0.1-0.3 s at 100,000 tasks); brought up to date on the next search
+    (:meth:`apply` only notes which tasks changed: most deltas are never searched);
+    dropped once no word was searched for ``HAY_IDLE_S`` seconds.
     """
 
     def __init__(self, state: Any = None) -> None:
@@ -301,6 +305,8 @@ class TaskViewer:
         self._own: dict[str, Any] = {}
         self.rows: Mapping[str, Any] = state.tasks if state is not None else self._own
         self._hay: dict[str, str] | None = None
+        self._hay_dirty: set[str] = set()  # (with a state) ids whose filter text is stale
+        self._hay_todo: list[str] | None = None  # a build in steps: ids still to do
         self._hay_used = 0.0  # time.monotonic() of the last search through it
         self.version = 0  # bumps on every row change
         self._sorted: tuple[tuple[int, str, bool], list[str]] | None = None
@@ -314,17 +320,24 @@ class TaskViewer:
         """Merge a StateDelta's task rows (with a state: note that they changed); True when
         any row changed."""
         if self.state is not None:
-            changed = bool(delta.full or delta.tasks or delta.removed)
-            hay = self._hay
-            if hay is not None and time.monotonic() - self._hay_used > HAY_IDLE_S:
-                hay = self._hay = None  # nobody searched words for a while: free it
-            if delta.full:
-                self._hay = None  # rebuilt from the state when a word filter needs it
-            elif hay is not None:
+            ids = delta.changed
+            changed = bool(delta.full or delta.tasks or ids or delta.removed)
+            hay, dirty = self._hay, self._hay_dirty
+            if hay is not None and (
+                time.monotonic() - self._hay_used > HAY_IDLE_S
+                or (self._hay_todo is None and len(dirty) > len(hay) // 2)
+            ):
+                # nobody searched words for a while (free it), or rebuilding is cheaper
+                hay = self._hay = None
+            if delta.full or hay is None:
+                self._hay = self._hay_todo = None  # rebuilt when a word filter needs it
+                dirty.clear()
+            else:
                 for uid in delta.removed or ():
                     hay.pop(uid, None)
-                for r in delta.tasks or ():
-                    hay[r.uuid] = _hay_text(r)
+                    dirty.discard(uid)
+                dirty.update(ids)
+                dirty.update(r.uuid for r in delta.tasks or ())
             if changed:
                 self.version += 1
             return changed
@@ -358,8 +371,52 @@ class TaskViewer:
         self._hay_used = time.monotonic()
         hay = self._hay
         if hay is None:
+            self._hay_dirty.clear()
             hay = self._hay = {u: _hay_text(r) for u, r in self.rows.items()}
+        elif self._hay_todo is not None:  # a build in steps: the rest now
+            self.prepare_haystack(None)
+        if self._hay_dirty:
+            rows = self.rows
+            for uid in self._hay_dirty:
+                r = rows.get(uid)
+                if r is None:
+                    hay.pop(uid, None)
+                else:
+                    hay[uid] = _hay_text(r)
+            self._hay_dirty.clear()
         return hay
+
+    def prepare_haystack(
+        self, budget: float | None, stop: Callable[[], bool] | None = None
+    ) -> bool:
+        """Build the filter text in steps of at most ``budget`` seconds (None: all of it)
+        ahead of a word search, sooner when ``stop()`` says so (checked every 1,000
+        tasks); True while some is left.  Tasks that change meanwhile are noted by
+        :meth:`apply` and redone by :meth:`haystack`."""
+        self._hay_used = time.monotonic()
+        if self._hay is not None and self._hay_todo is None:
+            return False  # built
+        if self._hay is None:
+            self._hay, self._hay_todo = {}, list(self.rows)
+            self._hay_dirty.clear()
+        hay, todo, rows = self._hay, self._hay_todo, self.rows
+        assert todo is not None
+        deadline = None if budget is None else time.perf_counter() + budget
+        while todo:
+            chunk = todo[-1000:]
+            del todo[-1000:]
+            for uid in chunk:
+                r = rows.get(uid)
+                if r is not None:
+                    hay[uid] = _hay_text(r)
+            if deadline is not None and (
+                time.perf_counter() >= deadline or (stop is not None and stop())
+            ):
+                break
+        if todo:
+            return True
+        self._hay_todo = None
+        return False
 
     def row(self, uid: str) -> Any:
         """The TaskRow of ``uid`` (KeyError when it is gone)."""
@@ -698,10 +755,16 @@ class ViewHost:
         self.last: TaskWindow | None = None
         self._stale = False  # a window was cut from an old sort since the rows last changed
         self._owed: ViewSpec | None = None  # a quick answer was sent: the full window follows
+        self._held_until = 0.0  # (throttle clock) no data-tick window before this
 
     @property
     def active(self) -> bool:
         return self.viewer is not None
+
+    @property
+    def reads_state(self) -> bool:
+        """The viewer reads the rows from the state: deltas need only the changed ids."""
+        return self.viewer is not None and self.viewer.state is not None
 
     def request(self, spec: ViewSpec) -> TaskWindow:
         """A user change: answer at once (reusing the last sort when only data moved)."""
@@ -710,13 +773,18 @@ class ViewHost:
 
             self.viewer = TaskViewer(self.state)
             if self.state is None and self.all_rows is not None:
-                self.viewer.apply(SimpleNamespace(tasks=self.all_rows(), removed=(), full=True))
+                self.viewer.apply(
+                    SimpleNamespace(tasks=self.all_rows(), changed=(), removed=(), full=True)
+                )
             self._stale = False
         old = self.spec
         self.spec = spec
         # the user is typing / scrolling: no re-sort for a moment (the next keystroke
         # must not wait behind one, and the rows should not jump under the cursor)
         self.throttle.defer(self.hold)
+        # and no data-tick window either: while the user types, the UI paints only the
+        # answers to what was typed (each repaint of the list costs the UI process a frame)
+        self._held_until = self.throttle.clock() + self.hold
         if old is None or not spec.same_list(old):
             self._stale = True  # the next data tick re-sorts (and shows tasks that came in since)
         window = self.viewer.quick_window(spec) if self.quick else None
@@ -725,6 +793,15 @@ class ViewHost:
             window = self.viewer.window(spec, fresh=False)
         self.last = window
         return window
+
+    def prepare(self, budget: float, stop: Callable[[], bool] | None = None) -> bool:
+        """Between event batches: while the filter input is open (``spec.words``), build a
+        step of the filter text so the first key typed does not wait for all of it
+        (``stop()``: a request is waiting, end the step).  True while work is left."""
+        viewer, spec = self.viewer, self.spec
+        if viewer is None or spec is None or not spec.words or viewer.state is None:
+            return False
+        return viewer.prepare_haystack(budget, stop)
 
     def finish(self) -> TaskWindow | None:
         """After a quick answer: the full window (None if nothing is owed or it is the same)."""
@@ -746,7 +823,7 @@ class ViewHost:
             return delta
         if viewer.apply(delta):
             self._stale = True
-        delta.tasks, delta.removed = [], []
+        delta.tasks, delta.changed, delta.removed = [], [], []
         window = self.refresh()
         if window is not None:
             delta.window = window
@@ -762,6 +839,8 @@ class ViewHost:
         viewer, spec = self.viewer, self.spec
         if viewer is None or spec is None or not self._stale:
             return None
+        if self.hold and self.throttle.clock() < self._held_until:
+            return None  # the user is typing: the rows follow once they stop (still stale)
         if self.throttle.due():
             t0 = time.perf_counter()
             window = viewer.window(spec, fresh=True)

@@ -73,6 +73,8 @@ class TaskView:
     quick: str = "all"
     sort: str = "timestamp"
     reverse: bool = True
+    #: the filter input is open: words are about to be typed
+    filtering: bool = False
 
 
 @dataclass
@@ -145,6 +147,7 @@ class UIModel:
             limit=max(0, limit),
             cursor=cursor,
             seq=self._seq,
+            words=v.filtering,
         )
 
     @property

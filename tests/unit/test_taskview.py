@@ -55,7 +55,7 @@ def row(
 
 
 def delta(rows: list[tuple], removed: list[str] = (), full: bool = False) -> Any:
-    return SimpleNamespace(tasks=list(rows), removed=list(removed), full=full)
+    return SimpleNamespace(tasks=list(rows), changed=[], removed=list(removed), full=full)
 
 
 def viewer_with(rows: list[tuple]) -> TaskViewer:
@@ -366,3 +366,75 @@ def test_the_filter_text_exists_only_while_words_are_searched() -> None:
     v.apply(StateDelta(tasks=[st.task_row("t99")]))
     assert v._hay is None
     assert v.window(ViewSpec(query="resize", limit=100, seq=4)).matched == 11  # rebuilt
+
+
+def test_a_view_over_the_state_takes_ids_not_rows_and_searches_current_text() -> None:
+    """The intake builds no TaskRows for a view that reads the state (``rows=False``):
+    deltas carry the changed ids, the filter text of those tasks is brought up to date
+    on the next search, and the ids never reach the UI."""
+    from console.core.feed import DeltaBuilder, FeedStatus
+    from console.core.feed.common import view_host
+    from console.core.state import ClusterState
+
+    st = ClusterState(max_tasks=1000)
+    for i in range(40):
+        st.apply({"type": "task-received", "uuid": f"t{i:02d}", "name": "p.add", "timestamp": i})
+    builder = DeltaBuilder(st, max_rows=10)
+    host = view_host(st)
+    assert not host.reads_state  # no view asked for yet: rows travel to the UI
+    first = builder.build(FeedStatus(), 0.0, [])
+    assert len(first.tasks) == 10 and first.changed == []
+    host.request(ViewSpec(query="started", limit=50, seq=1))
+    assert host.reads_state and host.viewer is not None
+    d = builder.build(FeedStatus(), 0.0, [], rows=False)  # the other 30, uncapped
+    assert d.tasks == [] and len(d.changed) == 30
+    assert {r.uuid for r in first.tasks} | set(d.changed) == set(st.tasks)
+    d = host.absorb(d)
+    assert d.changed == [] and d.tasks == []  # nothing but the window goes to the UI
+    assert host.viewer._hay is not None  # "started" is a word: the filter text exists
+    for i in (3, 7):
+        st.apply({"type": "task-started", "uuid": f"t{i:02d}", "hostname": "w@h", "timestamp": 50})
+    host.viewer.apply(builder.build(FeedStatus(), 0.0, [], rows=False))
+    assert host.viewer._hay_dirty == {"t03", "t07"}  # noted, not rebuilt yet
+    w = host.viewer.window(ViewSpec(query="started", limit=50, seq=2))
+    assert sorted(r.uuid for r in w.rows) == ["t03", "t07"] and not host.viewer._hay_dirty
+    st.apply({"type": "task-succeeded", "uuid": "t03", "hostname": "w@h", "timestamp": 51})
+    host.absorb(builder.build(FeedStatus(), 0.0, [], rows=False))
+    w = host.viewer.window(ViewSpec(query="started", limit=50, seq=3))
+    assert [r.uuid for r in w.rows] == ["t07"]  # t03's text is current: no longer started
+
+
+def test_the_filter_text_is_built_in_steps_once_the_filter_opens() -> None:
+    """``words`` (the filter input is open): the intake builds the filter text between
+    event batches, so the first key typed does not wait for all of it; tasks that change
+    or go meanwhile are searched as they are now."""
+    from console.core.feed import DeltaBuilder, FeedStatus
+    from console.core.feed.common import view_host
+    from console.core.state import ClusterState
+
+    st = ClusterState(max_tasks=10_000)
+    for i in range(5000):
+        name = "p.resize" if i % 10 == 0 else "p.add"
+        st.apply({"type": "task-received", "uuid": f"t{i:04d}", "name": name, "timestamp": i})
+    builder = DeltaBuilder(st)
+    host = view_host(st, hold=0.5)
+    host.request(ViewSpec(limit=10, seq=1))
+    host.absorb(builder.build(FeedStatus(), 0.0, [], rows=False))
+    assert host.viewer is not None and not host.prepare(1.0)  # filter closed: nothing built
+    assert host.viewer._hay is None
+    host.request(ViewSpec(limit=10, seq=2, words=True))
+    steps = 0
+    while host.prepare(0.0):  # the smallest step: one chunk of 1,000 per call
+        steps += 1
+        if steps == 2:  # changes between the steps
+            st.apply({"type": "task-started", "uuid": "t0001", "hostname": "w@h", "timestamp": 9})
+            st.apply({"type": "task-received", "uuid": "new1", "name": "p.resize", "timestamp": 9})
+            host.absorb(builder.build(FeedStatus(), 0.0, [], rows=False))
+    assert steps == 4 and host.viewer._hay_todo is None
+    w = host.request(ViewSpec(query="resize", limit=1000, seq=3, words=True))
+    host.finish()
+    expect = {f"t{i:04d}" for i in range(0, 5000, 10)} | {"new1"}
+    assert w.matched == len(expect)
+    full = host.viewer.window(ViewSpec(query="resize", limit=1000, seq=4))
+    assert {r.uuid for r in full.rows} == expect
+    assert host.viewer.window(ViewSpec(query="w@h", limit=10, seq=5)).matched == 1

@@ -25,6 +25,9 @@ class FeedStatus:
 @dataclass
 class StateDelta:
     tasks: list[TaskRow] = field(default_factory=list)
+    #: ids of changed tasks, instead of rows, for a view host that reads the state itself
+    #: (DeltaBuilder.build(rows=False)); never sent to the UI (ViewHost.absorb clears it)
+    changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     workers: list[WorkerRow] = field(default_factory=list)
     #: hostnames the state no longer holds (evicted at the worker cap): the UI drops them

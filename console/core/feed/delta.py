@@ -58,8 +58,17 @@ class DeltaBuilder:
         return bool(self.tasks or self.removed or self.workers or self.first or self.need_full)
 
     def build(
-        self, status: FeedStatus, rate: float, rate_history: list[float], full: bool = False
+        self,
+        status: FeedStatus,
+        rate: float,
+        rate_history: list[float],
+        full: bool = False,
+        *,
+        rows: bool = True,
     ) -> StateDelta:
+        """The changes since the last build.  ``rows=False``: the changed task ids in
+        ``changed`` and no TaskRows (a view host that reads the state needs only the ids;
+        building rows it drops cost ~10 ms per delta at 20,000 events/s)."""
         self.collect()
         state = self.state
         tasks_map = state.tasks
@@ -69,13 +78,19 @@ class DeltaBuilder:
             self.tasks = set(tasks_map.keys())
             self.removed.clear()
             self.workers = set(state.workers.keys())
-        if len(self.tasks) <= self.max_rows:
-            ids = self.tasks
+        changed: list[str] = []
+        task_rows: list[Any] = []
+        if not rows:  # no rows travel: no cap
+            changed = [u for u in self.tasks if u in tasks_map]
             self.tasks = set()
         else:
-            ids = set(itertools.islice(self.tasks, self.max_rows))
-            self.tasks -= ids
-        rows = [state.task_row(u) for u in ids if u in tasks_map]
+            if len(self.tasks) <= self.max_rows:
+                ids = self.tasks
+                self.tasks = set()
+            else:
+                ids = set(itertools.islice(self.tasks, self.max_rows))
+                self.tasks -= ids
+            task_rows = [state.task_row(u) for u in ids if u in tasks_map]
         known = state.workers
         worker_rows = [state.worker_row(h) for h in self.workers if h in known]
         workers_removed = [] if full else [h for h in self.workers if h not in known]
@@ -83,7 +98,8 @@ class DeltaBuilder:
         removed = list(self.removed)
         self.removed = set()
         return StateDelta(
-            tasks=rows,
+            tasks=task_rows,
+            changed=changed,
             removed=removed,
             workers=worker_rows,
             workers_removed=workers_removed,

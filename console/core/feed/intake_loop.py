@@ -107,7 +107,11 @@ class IntakeLoop:
         state = self.state
         delta = self.view.absorb(
             self.builder.build(
-                self.status(), state.task_rate(10.0), state.rate_history(60), full=full
+                self.status(),
+                state.task_rate(10.0),
+                state.rate_history(60),
+                full=full,
+                rows=not self.view.reads_state,
             )
         )
         mono = time.monotonic()
@@ -167,6 +171,9 @@ class IntakeLoop:
             if msg[0] == "stop":
                 return
 
+    def _request_waiting(self) -> bool:
+        return not self.inbox.empty()
+
     def _handle_inbox(self) -> bool:
         while True:
             try:
@@ -210,6 +217,8 @@ class IntakeLoop:
                 for synthetic in self.resync.take_events():
                     self.skipped += apply_safely(state, synthetic)
                 self.resync.merge_backfill()
+                # the filter is open: its text ahead of the first key (a request ends a step)
+                self.view.prepare(0.02, stop=self._request_waiting)
                 if not self._handle_inbox():
                     return
                 now = time.monotonic()

@@ -55,7 +55,9 @@ class _LocalFeed:
                 return None
             self._last_status = status
             delta: StateDelta = self.view.absorb(
-                self._builder.build(status, self._rate(), self.history.history())
+                self._builder.build(
+                    status, self._rate(), self.history.history(), rows=not self.view.reads_state
+                )
             )
             if delta.window is None:
                 delta.window = window

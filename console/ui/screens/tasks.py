@@ -13,11 +13,12 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from ..marks import MAX_MARKS, Marks
 from ..model import QUICK_FILTERS, T_NAME, T_UUID, TASK_SORTS
 from ..widgets.task_list import COLUMNS, TaskList
+from ..widgets.text_line import TextLine
 from .base import ConsoleScreen
 
 SORT_ORDER = [k for k, *_ in COLUMNS if k in TASK_SORTS] + ["timestamp"]
@@ -123,7 +124,7 @@ class TasksScreen(ConsoleScreen):
         self._asked_seq = 0  # the latest window this screen asked for (paused: still shown)
 
     def compose_body(self) -> ComposeResult:
-        yield Static(id="tasks-bar")
+        yield TextLine(id="tasks-bar")
         yield Input(
             placeholder="filter: words match name/state/worker/id/args; state:failure worker:alpha",
             id="tasks-filter",
@@ -221,7 +222,7 @@ class TasksScreen(ConsoleScreen):
         evicted = model.stats.get("evicted")
         if evicted:
             bar.append(f" │ {evicted:,} evicted", style="dim")
-        self.query_one("#tasks-bar", Static).update(bar)
+        self.query_one("#tasks-bar", TextLine).set_text(bar)
 
     def on_task_list_window_needed(self, event: TaskList.WindowNeeded) -> None:
         event.stop()
@@ -240,6 +241,9 @@ class TasksScreen(ConsoleScreen):
         # at once, not at the next idle (Widget.focus): the rest of a burst typed with
         # "/" (``/xy``) goes into the filter, never to this screen's bindings
         self.set_focus(box)
+        if not self.capp.model.view.filtering:
+            self.capp.model.view.filtering = True  # the feed may prepare for word searches
+            self.request_window()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "tasks-filter":
@@ -251,6 +255,7 @@ class TasksScreen(ConsoleScreen):
             if not event.value:
                 event.input.remove_class("-visible")
                 event.input.display = False
+                self.capp.model.view.filtering = False
             self.task_list.focus()
 
     def action_clear_filter(self) -> None:
@@ -263,6 +268,7 @@ class TasksScreen(ConsoleScreen):
         box.remove_class("-visible")
         box.display = False
         self.capp.model.view.query = ""
+        self.capp.model.view.filtering = False
         self.task_list.focus()
         self.request_window()
 

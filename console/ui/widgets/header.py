@@ -9,11 +9,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.widget import Widget
-from textual.widgets import Sparkline, Static
+from textual.widgets import Sparkline
 
 from console.core.sanitize import safe_text
 
 from ..fmt import clock_time, duration, zone_name
+from .text_line import TextLine
 
 if TYPE_CHECKING:
     from console.core.feed import FeedStatus
@@ -140,10 +141,10 @@ class ClusterHeader(Widget):
     def compose(self) -> ComposeResult:
         yield TabsBar(self.mode, id="hdr-tabs")
         with Horizontal(id="hdr-row"):
-            yield Static(id="hdr-cluster")
-            yield Static(id="hdr-rate")
+            yield TextLine(id="hdr-cluster")
+            yield TextLine(id="hdr-rate")
             yield Sparkline([], id="hdr-spark")
-            yield Static(id="hdr-status")
+            yield TextLine(id="hdr-status")
 
     def on_mount(self) -> None:
         self.update_from_app()
@@ -168,16 +169,16 @@ class ClusterHeader(Widget):
         if app.read_only:
             cluster.append(" [RO]", style="bold reverse")
         online, total = model.online_workers()
-        self.query_one("#hdr-cluster", Static).update(cluster)
+        self.query_one("#hdr-cluster", TextLine).set_text(cluster)
         rate = Text(no_wrap=True)
         rate.append(" │ ")
         rate.append(f"{online}/{total} workers", style="" if online == total else "bold reverse")
         now = app.clock() if callable(getattr(app, "clock", None)) else None
         rate.append(f" │ {rate_text(model.rate, model.status, now, online, total)}")
-        self.query_one("#hdr-rate", Static).update(rate)
+        self.query_one("#hdr-rate", TextLine).set_text(rate)
         spark = self.query_one("#hdr-spark", Sparkline)
         history = list(model.rate_history[-24:])
         if history != list(spark.data or []):
             spark.data = history
         zone = zone_name(now)
-        self.query_one("#hdr-status", Static).update(status_text(model.status, zone))
+        self.query_one("#hdr-status", TextLine).set_text(status_text(model.status, zone))
