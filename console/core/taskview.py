@@ -391,17 +391,31 @@ class TaskViewer:
     ) -> bool:
         """Build the filter text in steps of at most ``budget`` seconds (None: all of it)
         ahead of a word search, sooner when ``stop()`` says so (checked every 1,000
-        tasks); True while some is left.  Tasks that change meanwhile are noted by
-        :meth:`apply` and redone by :meth:`haystack`."""
+        tasks); once built, bring the texts of tasks that changed since up to date the
+        same way (at 20,000 events/s thousands a second: not on a keystroke's path).
+        True while some is left."""
         self._hay_used = time.monotonic()
+        deadline = None if budget is None else time.perf_counter() + budget
         if self._hay is not None and self._hay_todo is None:
-            return False  # built
+            hay, dirty, rows = self._hay, self._hay_dirty, self.rows
+            while dirty:
+                for _ in range(min(1000, len(dirty))):
+                    uid = dirty.pop()
+                    r = rows.get(uid)
+                    if r is None:
+                        hay.pop(uid, None)
+                    else:
+                        hay[uid] = _hay_text(r)
+                if deadline is not None and (
+                    time.perf_counter() >= deadline or (stop is not None and stop())
+                ):
+                    break
+            return bool(dirty)
         if self._hay is None:
             self._hay, self._hay_todo = {}, list(self.rows)
             self._hay_dirty.clear()
         hay, todo, rows = self._hay, self._hay_todo, self.rows
         assert todo is not None
-        deadline = None if budget is None else time.perf_counter() + budget
         while todo:
             chunk = todo[-1000:]
             del todo[-1000:]

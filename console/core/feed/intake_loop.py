@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import sys
 import threading
 import time
 from typing import Any
@@ -27,6 +28,9 @@ def intake_main(config: dict[str, Any], up: Any, down: Any) -> None:  # pragma: 
         from ..intake import tune_gc
 
         tune_gc()
+        # the event reader and the backend read are threads: a UI request (read by a
+        # thread, answered by the loop) waits for the GIL at most 1 ms per handoff, not 5
+        sys.setswitchinterval(0.001)
         loop.run(parent)
     except (BrokenPipeError, EOFError, ConnectionResetError):
         pass
@@ -138,6 +142,7 @@ class IntakeLoop:
         if kind == "full":
             self.send_delta(full=True)
         elif kind == "view":
+            self.resync.user_active()  # a loading history steps back while the user types
             self.up.send(("window", self.view.request(msg[1])))
             # after a quick first answer: the complete list (unless the user typed on:
             # the next request answers that, and a data tick completes it anyway)

@@ -49,6 +49,13 @@ class Resync:
         self.backfill_out: queue.SimpleQueue[list[dict[str, Any]]] = queue.SimpleQueue()
         # the header says the past is coming until the first resync reads the backend
         self.loading = "history: starting" if history and initial else ""
+        # (monotonic) the user typed or scrolled recently: the backend read steps back
+        self._typing_until = 0.0
+
+    def user_active(self, seconds: float = 0.5) -> None:
+        """A view request came in: for ``seconds`` the backend read hands most of the
+        intake process's time (its GIL) to the keystrokes' answers."""
+        self._typing_until = time.monotonic() + seconds
 
     def start(self, reason: str) -> None:
         if self.thread is not None and self.thread.is_alive():
@@ -95,10 +102,18 @@ class Resync:
             return
         from ..backfill import CHUNK, backend_records
 
+        last = [time.monotonic()]
+
         def progress(hist: Any) -> None:
             total = f" of ~{hist.total:,}" if hist.total else ""
             self.loading = f"history: read {hist.scanned:,}{total} results"
-            time.sleep(0.001)  # hand the GIL to the event loop (a keystroke's view request)
+            # every 1,000 records, rest as long as they took to read (3x while the user
+            # types): the intake process's event loop keeps most of its GIL and a
+            # keystroke's answer does not queue behind the read; the load goes on
+            worked = time.monotonic() - last[0]
+            typing = time.monotonic() < self._typing_until
+            time.sleep(min(0.1, max(0.001, worked * (3.0 if typing else 1.0))))
+            last[0] = time.monotonic()
 
         self.loading = "history: reading the result backend"
         try:

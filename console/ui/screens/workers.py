@@ -132,7 +132,8 @@ class WorkersScreen(PolledScreen):
                 - set(self.stats)
                 - {h for h, w in self.capp.model.workers.items() if w[W_STATUS] == "offline"}
             )
-        self.refresh_model(False, True)
+        if self.is_current:  # hidden: on_screen_resume repaints (500 rows cost ~0.2 s)
+            self.refresh_model(False, True)
         self.schedule_next()
 
     # -- table --------------------------------------------------------------
