@@ -16,6 +16,9 @@ from .common import apply_safely, canvas_of, new_state, view_host
 from .delta import DeltaBuilder
 from .resync import Resync
 
+#: seconds between a quick first answer to a new word and the complete list
+FINISH_DELAY = 0.05
+
 
 def intake_main(config: dict[str, Any], up: Any, down: Any) -> None:  # pragma: no cover - child
     """Entry point of the intake process (runs until told to stop or orphaned)."""
@@ -89,6 +92,7 @@ class IntakeLoop:
         # requests from the UI, read by a thread that wakes the event wait: a keystroke's
         # view request is served at once, not after the next event (or a 50 ms timeout)
         self.inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._finish_at = 0.0  # (monotonic) the complete list owed after a quick answer
         self._rate_mark = (time.monotonic(), 0)
         self._intake_rate = 0.0
 
@@ -144,11 +148,10 @@ class IntakeLoop:
         elif kind == "view":
             self.resync.user_active()  # a loading history steps back while the user types
             self.up.send(("window", self.view.request(msg[1])))
-            # after a quick first answer: the complete list (unless the user typed on:
-            # the next request answers that, and a data tick completes it anyway)
-            full = self.view.finish() if self.inbox.empty() else None
-            if full is not None:
-                self.up.send(("window", full))
+            # after a quick first answer the complete list follows, FINISH_DELAY later: the
+            # UI paints the first answer meanwhile instead of sharing the CPU with the sort
+            # (and if the user typed on, the next request answers that instead)
+            self._finish_at = time.monotonic() + FINISH_DELAY
         elif kind in ("task_detail", "canvas"):
             req_id, uuid = msg[1], msg[2]
             try:
@@ -175,6 +178,15 @@ class IntakeLoop:
                 wake()
             if msg[0] == "stop":
                 return
+
+    def _finish_view(self) -> None:
+        """The complete list after a quick first answer, once it is due (and no request
+        is waiting: that one is answered first)."""
+        if self._finish_at and time.monotonic() >= self._finish_at and self.inbox.empty():
+            self._finish_at = 0.0
+            full = self.view.finish()
+            if full is not None:
+                self.up.send(("window", full))
 
     def _request_waiting(self) -> bool:
         return not self.inbox.empty()
@@ -205,9 +217,10 @@ class IntakeLoop:
                     return
                 # bounded bites (~1,000 events, a few ms to apply): a UI request waits for
                 # at most one of them, not for a backlog of 10,000
-                batch = source.read_batch(
-                    timeout=max(0.0, min(0.05, next_tick - now)), max_events=1000
-                )
+                wait = min(0.05, next_tick - now)
+                if self._finish_at:
+                    wait = min(wait, self._finish_at - now)
+                batch = source.read_batch(timeout=max(0.0, wait), max_events=1000)
                 if not self._handle_inbox():  # woken for a request: serve it before the batch
                     return
                 if batch:
@@ -222,6 +235,7 @@ class IntakeLoop:
                 for synthetic in self.resync.take_events():
                     self.skipped += apply_safely(state, synthetic)
                 self.resync.merge_backfill()
+                self._finish_view()
                 # the filter is open: its text ahead of the first key (a request ends a step)
                 self.view.prepare(0.02, stop=self._request_waiting)
                 if not self._handle_inbox():
