@@ -10,6 +10,7 @@ on every command and group (so ``CliRunner`` tests see the same help).
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import typer
@@ -45,17 +46,16 @@ def placeholder(param: Any) -> str | None:
         return ""
     if name in BY_NAME:
         return BY_NAME[name]
-    annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
-    inner = str(annotation)
-    if annotation is float or inner.endswith("[float]"):
+    kind = getattr(param.type, "name", "")  # click's type: "float", "integer", "text"...
+    if kind.startswith("float"):  # also "float range"
         return "SECONDS" if any(w in name for w in SECOND_WORDS) else "NUMBER"
-    if annotation is int or inner.endswith("[int]"):
+    if kind.startswith("integer"):
         return "N"
     return name.upper() or "VALUE"
 
 
-def _no_type(ctx: Any) -> None:
-    return None
+def _no_metavar(*_args: Any, **_kwargs: Any) -> str:
+    return ""
 
 
 def apply(params: list[Any]) -> list[Any]:
@@ -63,9 +63,12 @@ def apply(params: list[Any]) -> list[Any]:
         word = placeholder(param)
         if word is not None:
             param.metavar = word
-        if param.param_type_name == "argument":
-            # an argument's name is its placeholder; typer would add "<str>"
-            param.display_type_rich = _no_type
+        if param.param_type_name == "argument" and param.type.get_metavar is not _no_metavar:
+            # an argument's name is its placeholder; typer would add "<text>" (its type's
+            # metavar): a copy of the type that has none (conversion unchanged)
+            plain = copy.copy(param.type)
+            plain.get_metavar = _no_metavar
+            param.type = plain
     return params
 
 
