@@ -58,6 +58,7 @@ class Tmux:
         self.socket = f"ctlbench-{os.getpid()}-{Tmux._n}"
         self.cols, self.rows = cols, rows
         self.target = "bench"
+        self._control: _Control | None = None
 
     def _tmux(self, *args: str, check: bool = False, timeout: float = 10) -> str:
         # the tmux server inherits this environment: COLUMNS/LINES (set by some test
@@ -108,22 +109,42 @@ class Tmux:
         self._tmux("set-option", "-t", self.target, "remain-on-exit", "on")
         return t0
 
+    def _command(self, *args: str) -> str:
+        """A tmux command through the control client (no process forked per poll: a
+        forked ``tmux capture-pane`` costs ~3-5 ms of CPU, every 2 ms while a key is
+        timed, on the cores the console shares); a forked client when there is none."""
+        if self._control is None:
+            with contextlib.suppress(Exception):
+                self._control = _Control(self.socket, self.target)
+        if self._control is not None:
+            try:
+                return self._control.command(*args)
+            except Exception:
+                self._control.close()
+                self._control = None
+        return self._tmux(*args)
+
     def capture(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", self.target)
+        return self._command("capture-pane", "-p", "-t", self.target)
 
     def dead(self) -> bool:
-        return self._tmux("display-message", "-p", "-t", self.target, "#{pane_dead}").strip() == "1"
+        return (
+            self._command("display-message", "-p", "-t", self.target, "#{pane_dead}").strip() == "1"
+        )
 
     def send(self, *keys: str, literal: bool = False) -> None:
         args = ["send-keys", "-t", self.target]
         if literal:
             args.append("-l")
-        self._tmux(*args, *keys)
+        self._command(*args, *keys)
 
     def kill(self) -> None:
         with contextlib.suppress(Exception):
             self.send("C-c")
             time.sleep(0.3)
+        if self._control is not None:
+            self._control.close()
+            self._control = None
         with contextlib.suppress(Exception):
             self._tmux("kill-server")
 
@@ -132,6 +153,65 @@ class Tmux:
 
     def __exit__(self, *exc: object) -> None:
         self.kill()
+
+
+class _Control:
+    """A tmux control-mode client (``tmux -C attach``) that does not receive the pane's
+    output (``refresh-client -f no-output``): commands and their replies over one pipe.
+    It does not change the window's size (checked: 160x48 stays 160x48)."""
+
+    def __init__(self, socket: str, target: str) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TMUX")}
+        self.proc = subprocess.Popen(
+            ["tmux", "-L", socket, "-f", "/dev/null", "-C", "attach-session", "-t", target],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        self._block()  # the attach's own reply
+        self.command("refresh-client", "-f", "no-output")
+
+    def _block(self) -> list[str]:
+        out: list[str] = []
+        inside = False
+        assert self.proc.stdout is not None
+        while True:
+            raw = self.proc.stdout.readline()
+            if not raw:
+                raise EOFError("tmux control client ended")
+            line = raw.decode(errors="replace").rstrip("\n")
+            if line.startswith("%begin"):
+                inside, out = True, []
+            elif line.startswith(("%end", "%error")) and inside:
+                if line.startswith("%error"):
+                    raise RuntimeError("; ".join(out) or "tmux error")
+                return out
+            elif inside:
+                out.append(line)
+
+    def command(self, *args: str) -> str:
+        assert self.proc.stdin is not None
+        line = " ".join(_quote(a) for a in args)
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+        return "\n".join(self._block()) + "\n"
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        with contextlib.suppress(Exception):
+            self.proc.wait(2)
+        if self.proc.poll() is None:
+            self.proc.kill()
+
+
+def _quote(arg: str) -> str:
+    """One tmux command-language word (tmux quoting: single quotes, ' as '\\'')."""
+    if arg and all(c.isalnum() or c in "-_.,:/@+=" for c in arg):
+        return arg
+    return "'" + arg.replace("'", "'\\''") + "'"
 
 
 def _nonblank(text: str) -> int:
