@@ -26,6 +26,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ class Tmux:
         self.cols, self.rows = cols, rows
         self.target = "bench"
         self._control: _Control | None = None
+        self._control_lock = threading.Lock()
 
     def _tmux(self, *args: str, check: bool = False, timeout: float = 10) -> str:
         # the tmux server inherits this environment: COLUMNS/LINES (set by some test
@@ -113,15 +115,19 @@ class Tmux:
         """A tmux command through the control client (no process forked per poll: a
         forked ``tmux capture-pane`` costs ~3-5 ms of CPU, every 2 ms while a key is
         timed, on the cores the console shares); a forked client when there is none."""
-        if self._control is None:
-            with contextlib.suppress(Exception):
-                self._control = _Control(self.socket, self.target)
-        if self._control is not None:
+        with self._control_lock:
+            if self._control is None:
+                with contextlib.suppress(Exception):
+                    self._control = _Control(self.socket, self.target)
+            control = self._control
+        if control is not None:
             try:
-                return self._control.command(*args)
+                return control.command(*args)
             except Exception:
-                self._control.close()
-                self._control = None
+                with self._control_lock:
+                    if self._control is control:
+                        control.close()
+                        self._control = None
         return self._tmux(*args)
 
     def capture(self) -> str:
@@ -169,6 +175,7 @@ class _Control:
             stderr=subprocess.DEVNULL,
             env=env,
         )
+        self._lock = threading.Lock()  # one command and its reply at a time (a watcher thread)
         self._block()  # the attach's own reply
         self.command("refresh-client", "-f", "no-output")
 
@@ -193,9 +200,10 @@ class _Control:
     def command(self, *args: str) -> str:
         assert self.proc.stdin is not None
         line = " ".join(_quote(a) for a in args)
-        self.proc.stdin.write((line + "\n").encode())
-        self.proc.stdin.flush()
-        return "\n".join(self._block()) + "\n"
+        with self._lock:
+            self.proc.stdin.write((line + "\n").encode())
+            self.proc.stdin.flush()
+            return "\n".join(self._block()) + "\n"
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
