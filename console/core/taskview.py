@@ -21,7 +21,7 @@ from __future__ import annotations
 import operator
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from itertools import compress, islice, repeat
 from operator import contains, not_
@@ -102,6 +102,7 @@ class ViewSpec:
 
     ``offset``/``limit``: the slice of the filtered, sorted list wanted
     (``limit=0``: no rows, just keep the view warm).  ``cursor``: a task id
+    whose position the UI wants to know (its cursor follows a task, not a
     line).  ``seq`` numbers requests so late answers can be told apart.
     ``words``: the filter input is open (a word search is coming: the feed may
     build the filter text ahead of the first key, :meth:`ViewHost.prepare`).
@@ -294,9 +295,10 @@ class TaskViewer:
     The filter text (one lower-cased string per task, ~150 B) exists only while
     words are searched: built when the filter input opens, in steps between event
     batches (:meth:`prepare_haystack`), or at the latest by the first query with a
-    plain word (~0.1-0.3 s at 100,000 tasks); brought up to date on the next search
-    (:meth:`apply` only notes which tasks changed: most deltas are never searched);
-    dropped once no word was searched for ``HAY_IDLE_S`` seconds.
+    plain word (~0.1-0.3 s at 100,000 tasks); :meth:`apply` only notes which tasks
+    changed, and their texts are redone between event batches while the filter is
+    open, else by the next search; dropped once no word was searched for
+    ``HAY_IDLE_S`` seconds.
     """
 
     def __init__(self, state: Any = None) -> None:
@@ -373,18 +375,22 @@ class TaskViewer:
         if hay is None:
             self._hay_dirty.clear()
             hay = self._hay = {u: _hay_text(r) for u, r in self.rows.items()}
-        elif self._hay_todo is not None:  # a build in steps: the rest now
-            self.prepare_haystack(None)
-        if self._hay_dirty:
-            rows = self.rows
-            for uid in self._hay_dirty:
-                r = rows.get(uid)
-                if r is None:
-                    hay.pop(uid, None)
-                else:
-                    hay[uid] = _hay_text(r)
-            self._hay_dirty.clear()
+        else:
+            if self._hay_todo is not None:  # a build in steps: the rest now
+                self.prepare_haystack(None)
+            self.prepare_haystack(None)  # the texts of tasks that changed since
         return hay
+
+    def _redo_texts(self, ids: Iterable[str]) -> None:
+        """The filter text of each of ``ids`` as the task is now (gone: dropped)."""
+        hay, rows = self._hay, self.rows
+        assert hay is not None
+        for uid in ids:
+            r = rows.get(uid)
+            if r is None:
+                hay.pop(uid, None)
+            else:
+                hay[uid] = _hay_text(r)
 
     def prepare_haystack(
         self, budget: float | None, stop: Callable[[], bool] | None = None
@@ -393,40 +399,28 @@ class TaskViewer:
         ahead of a word search, sooner when ``stop()`` says so (checked every 1,000
         tasks); once built, bring the texts of tasks that changed since up to date the
         same way (at 20,000 events/s thousands a second: not on a keystroke's path).
-        True while some is left."""
+        A call that finishes the build leaves those for the next.  True while some is
+        left."""
         self._hay_used = time.monotonic()
         deadline = None if budget is None else time.perf_counter() + budget
-        if self._hay is not None and self._hay_todo is None:
-            hay, dirty, rows = self._hay, self._hay_dirty, self.rows
-            while dirty:
-                for _ in range(min(1000, len(dirty))):
-                    uid = dirty.pop()
-                    r = rows.get(uid)
-                    if r is None:
-                        hay.pop(uid, None)
-                    else:
-                        hay[uid] = _hay_text(r)
-                if deadline is not None and (
-                    time.perf_counter() >= deadline or (stop is not None and stop())
-                ):
-                    break
-            return bool(dirty)
         if self._hay is None:
             self._hay, self._hay_todo = {}, list(self.rows)
             self._hay_dirty.clear()
-        hay, todo, rows = self._hay, self._hay_todo, self.rows
-        assert todo is not None
-        while todo:
-            chunk = todo[-1000:]
-            del todo[-1000:]
-            for uid in chunk:
-                r = rows.get(uid)
-                if r is not None:
-                    hay[uid] = _hay_text(r)
+        todo, dirty = self._hay_todo, self._hay_dirty
+        pending: Sized = todo if todo is not None else dirty  # the build first, then updates
+        while pending:
+            if todo is not None:
+                chunk = todo[-1000:]
+                del todo[-1000:]
+            else:
+                chunk = [dirty.pop() for _ in range(min(1000, len(dirty)))]
+            self._redo_texts(chunk)
             if deadline is not None and (
                 time.perf_counter() >= deadline or (stop is not None and stop())
             ):
                 break
+        if todo is None:
+            return bool(dirty)
         if todo:
             return True
         self._hay_todo = None

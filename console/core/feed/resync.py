@@ -102,18 +102,19 @@ class Resync:
             return
         from ..backfill import CHUNK, backend_records
 
-        last = [time.monotonic()]
+        last = time.monotonic()
 
         def progress(hist: Any) -> None:
+            nonlocal last
             total = f" of ~{hist.total:,}" if hist.total else ""
             self.loading = f"history: read {hist.scanned:,}{total} results"
             # every 1,000 records, rest as long as they took to read (3x while the user
             # types): the intake process's event loop keeps most of its GIL and a
             # keystroke's answer does not queue behind the read; the load goes on
-            worked = time.monotonic() - last[0]
+            worked = time.monotonic() - last
             typing = time.monotonic() < self._typing_until
             time.sleep(min(0.1, max(0.001, worked * (3.0 if typing else 1.0))))
-            last[0] = time.monotonic()
+            last = time.monotonic()
 
         self.loading = "history: reading the result backend"
         try:
